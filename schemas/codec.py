@@ -1,0 +1,93 @@
+"""The one place raw bytes become events, and bad input becomes a reason.
+
+:func:`decode` never raises for bad input: it returns a :class:`Rejected`
+with a stable ``reason`` code (SPEC section 10), a human-readable ``detail``
+and the raw bytes, so every edge (replay, the Kafka worker) dead-letters the
+same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER, Event
+
+MAX_EVENT_BYTES: Final = 64 * 1024
+
+#: Dead-letter reasons, a closed set (metrics label them).
+REASONS: Final = (
+    "invalid_json",
+    "not_an_object",
+    "oversize",
+    "unknown_type",
+    "missing_field",
+    "wrong_type",
+    "naive_timestamp",
+    "bad_timestamp",
+    "unknown_enum",
+    "bad_value",
+    "impossible_value",
+)
+
+_TYPE_REASONS: Final = {
+    "json_invalid": "invalid_json",
+    "json_type": "invalid_json",
+    "dict_type": "not_an_object",
+    "model_type": "not_an_object",
+    "model_attributes_type": "not_an_object",
+    "union_tag_invalid": "unknown_type",
+    "union_tag_not_found": "missing_field",
+    "missing": "missing_field",
+    "timezone_aware": "naive_timestamp",
+    "datetime_parsing": "bad_timestamp",
+    "datetime_from_date_parsing": "bad_timestamp",
+    "datetime_type": "wrong_type",
+    "literal_error": "unknown_enum",
+    "enum": "unknown_enum",
+    "string_too_long": "oversize",
+    "too_long": "oversize",
+    "value_error": "impossible_value",
+    "greater_than_equal": "impossible_value",
+    "less_than_equal": "impossible_value",
+    "too_short": "bad_value",
+    "string_too_short": "bad_value",
+    "string_pattern_mismatch": "bad_value",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why some bytes are not a valid event."""
+
+    reason: str
+    detail: str
+    raw: bytes
+
+
+def _classify(exc: ValidationError) -> tuple[str, str]:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    kind = first["type"]
+    reason = _TYPE_REASONS.get(kind)
+    if reason is None:
+        reason = "wrong_type" if kind.endswith("_type") else "bad_value"
+    loc = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"]
+    detail = f"{loc}: {msg}" if loc else msg
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return reason, detail
+
+
+def decode(raw: bytes) -> Event | Rejected:
+    """Validate ``raw`` (one JSON object) into an event, or say why not."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejected("oversize", f"event is {len(raw)} bytes, limit {MAX_EVENT_BYTES}", raw)
+    try:
+        return EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        reason, detail = _classify(exc)
+        return Rejected(reason, detail, raw)

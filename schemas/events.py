@@ -1,0 +1,246 @@
+"""Wire models of the input events (SPEC section 2).
+
+Frozen, strict pydantic models: a string ``"no"`` is not a boolean, a JSON
+number is not money, a timestamp without an offset is rejected. Unknown
+fields are ignored. :data:`EVENT_ADAPTER` validates any event by its
+``type`` discriminator; :mod:`schemas.codec` turns failures into dead letters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from sla.model import Cause, CreditBasis, Impact, IncidentStatus, NoDataPolicy
+
+#: Ids, services and regions: 1-128 chars of letters, digits and ``._:/-``.
+Ident = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
+]
+#: Free text fields are capped at 4 KiB (SPEC section 10).
+Text = Annotated[str, StringConstraints(max_length=4096)]
+#: An instant: RFC 3339 with an explicit offset.
+Instant = AwareDatetime
+#: Money and percentages travel as decimal strings, never floats.
+DecimalText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,9})?$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Revision = Annotated[int, Field(ge=0, le=2**53)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    event_id: Ident
+
+
+class ProbeEvent(_Event):
+    """One probe result: ``ok`` is whether the check passed."""
+
+    type: Literal["probe"]
+    service: Ident
+    region: Ident
+    observed_at: Instant
+    ok: bool
+    latency_ms: Annotated[float, Field(ge=0)] | None = None
+    status_code: Annotated[int, Field(ge=0, le=999)] | None = None
+    error: Text | None = None
+
+
+class IncidentEvent(_Event):
+    """One revision of an incident report; the highest revision wins."""
+
+    type: Literal["incident"]
+    incident_id: Ident
+    revision: Revision
+    services: Annotated[list[Ident], Field(min_length=1, max_length=1000)]
+    started_at: Instant
+    ended_at: Instant | None = None
+    cause: Cause
+    impact: Impact
+    status: IncidentStatus | None = None
+    title: Text | None = None
+    recorded_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class CreditTierWire(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    below: DecimalText
+    credit_percent: DecimalText
+
+    @field_validator("below", "credit_percent")
+    @classmethod
+    def _percent(cls, v: str) -> str:
+        if Decimal(v) > 100:
+            raise ValueError("a percentage cannot exceed 100")
+        return v
+
+
+class ContractServiceWire(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    service: Ident
+    monthly_charge: DecimalText
+
+
+class ContractEvent(_Event):
+    """One revision of a contract (Purchase Order)."""
+
+    type: Literal["contract"]
+    contract_id: Ident
+    client_id: Ident
+    revision: Revision
+    services: Annotated[list[ContractServiceWire], Field(min_length=1, max_length=1000)]
+    currency: Currency
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    uptime_target: DecimalText | None = None
+    credit_tiers: Annotated[list[CreditTierWire], Field(max_length=20)] | None = None
+    credit_basis: CreditBasis | None = None
+    excluded_causes: Annotated[list[Cause], Field(max_length=5)] | None = None
+    effective_from: Instant | None = None
+    effective_to: Instant | None = None
+    no_data_policy: NoDataPolicy | None = None
+    declared_outage_counts: bool | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [s.service for s in self.services]
+        if len(set(names)) != len(names):
+            raise ValueError("a service is listed twice")
+        if self.timezone is not None:
+            from sla.months import zone
+
+            zone(self.timezone)
+        if self.uptime_target is not None and not 0 < Decimal(self.uptime_target) <= 100:
+            raise ValueError("uptime_target must be in (0, 100]")
+        if (
+            self.effective_from is not None
+            and self.effective_to is not None
+            and self.effective_to <= self.effective_from
+        ):
+            raise ValueError("effective_to is not after effective_from")
+        return self
+
+
+class ClaimIntervalWire(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore")
+
+    start: Instant
+    end: Instant
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end < self.start:
+            raise ValueError("claimed interval ends before it starts")
+        return self
+
+
+class ClaimEvent(_Event):
+    """An "SLA Credit Request" as received."""
+
+    type: Literal["claim"]
+    claim_id: Ident
+    contract_id: Ident
+    submitted_at: Instant
+    subject: Text
+    incidents: Annotated[list[ClaimIntervalWire], Field(min_length=1, max_length=1000)]
+    contact: Text | None = None
+    notes: Text | None = None
+
+
+Severity = Literal["low", "medium", "high"]
+
+
+class TicketOpenedEvent(_Event):
+    type: Literal["ticket_opened"]
+    ticket_id: Ident
+    client_id: Ident
+    opened_at: Instant
+    severity: Severity
+    channel: Literal["email", "phone"]
+    level: Literal["L1", "L2", "L3"] | None = None
+    subject: Text | None = None
+
+
+class TicketSeverityChangedEvent(_Event):
+    type: Literal["ticket_severity_changed"]
+    ticket_id: Ident
+    changed_at: Instant
+    severity: Severity
+
+
+class TicketRespondedEvent(_Event):
+    type: Literal["ticket_responded"]
+    ticket_id: Ident
+    responded_at: Instant
+    agent: Text | None = None
+
+
+class TicketProgressUpdateEvent(_Event):
+    type: Literal["ticket_progress_update"]
+    ticket_id: Ident
+    updated_at: Instant
+
+
+class TicketResolvedEvent(_Event):
+    type: Literal["ticket_resolved"]
+    ticket_id: Ident
+    resolved_at: Instant
+
+
+Event = Annotated[
+    ProbeEvent
+    | IncidentEvent
+    | ContractEvent
+    | ClaimEvent
+    | TicketOpenedEvent
+    | TicketSeverityChangedEvent
+    | TicketRespondedEvent
+    | TicketProgressUpdateEvent
+    | TicketResolvedEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+#: Every event type, mapped to its model (a closed set).
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "probe": ProbeEvent,
+    "incident": IncidentEvent,
+    "contract": ContractEvent,
+    "claim": ClaimEvent,
+    "ticket_opened": TicketOpenedEvent,
+    "ticket_severity_changed": TicketSeverityChangedEvent,
+    "ticket_responded": TicketRespondedEvent,
+    "ticket_progress_update": TicketProgressUpdateEvent,
+    "ticket_resolved": TicketResolvedEvent,
+}
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "EVENT_MODELS",
+    "ClaimEvent",
+    "ContractEvent",
+    "Event",
+    "IncidentEvent",
+    "ProbeEvent",
+    "datetime",
+]

@@ -1,0 +1,251 @@
+"""Probe results folded into per-minute states (SPEC section 3).
+
+One :class:`ProbeLedger` holds every probe of one service in one UTC month,
+compactly enough that a 31-day month at 3 regions and one probe a minute per
+region stays under 1 MiB:
+
+* a probe is identified by a 47-bit digest of its ``event_id`` (BLAKE2b)
+  *within its region-minute*: the same event delivered again lands on the
+  same key and counts once. Two different probes of one service, region and
+  minute collide with probability 2**-47 per pair (see docs/decisions.md).
+* per region, the sorted unique keys are stored as a per-minute probe count
+  (``uint8``, widened to ``uint16`` if a region ever has more than 255 probes
+  in a minute) and six bytes per probe: the digest and the ``ok`` bit.
+* new probes are appended to a small pending buffer and merged (sort +
+  unique) in batches, so folding is amortised O(log n) per probe.
+
+The minute state is a function of the *set* of probes: order and
+repetitions cannot change it. Two deliveries of one ``event_id`` with
+different ``ok`` values (a producer bug) resolve to the failure, so the
+result still does not depend on order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+
+NO_DATA = 0
+UP = 1
+DOWN = 2
+
+_LOW48 = (1 << 48) - 1
+_FORMAT_VERSION = 1
+
+
+def probe_digest(event_id: str) -> int:
+    """The 47-bit identity of a probe event inside its region-minute."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=6).digest()) >> 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePolicy:
+    """How probes decide a minute (SPEC section 3).
+
+    ``region_failure_threshold``: a region-minute is down when failed/total
+    is at least this. ``quorum``: a service-minute is down when down/reporting
+    regions is strictly more than this.
+    """
+
+    region_failure_threshold: Fraction = Fraction(1, 2)
+    quorum: Fraction = Fraction(1, 2)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.region_failure_threshold <= 1:
+            raise ValueError("region_failure_threshold must be in (0, 1]")
+        if not 0 <= self.quorum < 1:
+            raise ValueError("quorum must be in [0, 1)")
+
+
+class _Region:
+    """Sorted unique probe keys of one region, stored compactly."""
+
+    __slots__ = ("counts", "packed", "pending")
+
+    def __init__(self, minutes: int) -> None:
+        self.counts: npt.NDArray[np.unsignedinteger] = np.zeros(minutes, dtype=np.uint8)
+        self.packed: npt.NDArray[np.uint8] = np.zeros((0, 6), dtype=np.uint8)
+        self.pending: list[int] = []
+
+    def keys(self) -> npt.NDArray[np.uint64]:
+        """All merged keys ``minute << 48 | digest << 1 | ok``, sorted."""
+        n = self.packed.shape[0]
+        wide = np.zeros((n, 8), dtype=np.uint8)
+        wide[:, 2:] = self.packed
+        low = wide.view(">u8").reshape(n).astype(np.uint64)
+        minute = np.repeat(np.arange(self.counts.shape[0], dtype=np.uint64), self.counts)
+        keys: npt.NDArray[np.uint64] = (minute << np.uint64(48)) | low
+        return keys
+
+    def merge(self) -> None:
+        """Fold the pending buffer into the compact arrays."""
+        if not self.pending:
+            return
+        fresh = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
+        self.pending = []
+        keys = np.concatenate([self.keys(), fresh])
+        keys.sort()
+        # Unique on (minute, digest); the lowest key of a group is kept, so a
+        # conflicting redelivery resolves to ok=0 regardless of order.
+        ident = keys >> np.uint64(1)
+        keep = np.ones(keys.shape[0], dtype=bool)
+        keep[1:] = ident[1:] != ident[:-1]
+        keys = keys[keep]
+        minute = (keys >> np.uint64(48)).astype(np.int64)
+        counts = np.bincount(minute, minlength=self.counts.shape[0])
+        dtype = np.uint8 if counts.max(initial=0) <= 0xFF else np.uint16
+        self.counts = counts.astype(dtype)
+        low = (keys & np.uint64(_LOW48)).astype(">u8")
+        self.packed = np.ascontiguousarray(low.view(np.uint8).reshape(-1, 8)[:, 2:])
+
+    def totals(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per-minute ``(probes, failures)``."""
+        self.merge()
+        keys = self.keys()
+        failed_minutes = (keys[(keys & np.uint64(1)) == 0] >> np.uint64(48)).astype(np.int64)
+        fails = np.bincount(failed_minutes, minlength=self.counts.shape[0])
+        return self.counts.astype(np.int64), fails.astype(np.int64)
+
+
+class ProbeLedger:
+    """Every probe of one service in one UTC month, folded into minute states.
+
+    ``first_minute`` is the month's first epoch minute and ``minutes`` its
+    length. Callers add probes with :meth:`add` (epoch minute, region, digest,
+    ok) and read :meth:`minute_states`. Not thread-safe.
+    """
+
+    MERGE_AT = 4096
+
+    def __init__(self, first_minute: int, minutes: int) -> None:
+        self.first_minute = first_minute
+        self.minutes = minutes
+        self._regions: dict[str, _Region] = {}
+        self._pending = 0
+        self._stored = 0
+        self._merge_at = self.MERGE_AT
+        self._states: tuple[ProbePolicy, npt.NDArray[np.int8]] | None = None
+
+    def add(self, region: str, minute: int, digest: int, ok: bool) -> None:
+        """Record one probe. ``minute`` must lie inside this ledger's month."""
+        index = minute - self.first_minute
+        if not 0 <= index < self.minutes:
+            raise ValueError(f"minute {minute} outside this ledger's month")
+        reg = self._regions.get(region)
+        if reg is None:
+            reg = self._regions[region] = _Region(self.minutes)
+        reg.pending.append((index << 48) | (digest << 1) | ok)
+        self._pending += 1
+        self._states = None
+        if self._pending >= self._merge_at:
+            self.merge()
+
+    def merge(self) -> None:
+        """Fold every pending probe into the compact store."""
+        for reg in self._regions.values():
+            reg.merge()
+        self._pending = 0
+        self._stored = sum(r.packed.shape[0] for r in self._regions.values())
+        self._merge_at = max(self.MERGE_AT, self._stored // 4)
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted(self._regions)
+
+    def probe_count(self) -> int:
+        """Distinct probes held."""
+        self.merge()
+        return self._stored
+
+    def minute_states(self, policy: ProbePolicy) -> npt.NDArray[np.int8]:
+        """Per-minute ``NO_DATA`` / ``UP`` / ``DOWN`` from probes alone (read-only array)."""
+        cached = self._states
+        if cached is not None and cached[0] == policy:
+            return cached[1]
+        states = self._compute_states(policy)
+        states.flags.writeable = False
+        self._states = (policy, states)
+        return states
+
+    def data_range(self) -> tuple[int, int] | None:
+        """Epoch minutes ``[first, end)`` spanning every minute with a probe, or None."""
+        self.merge()
+        present = np.zeros(self.minutes, dtype=bool)
+        for reg in self._regions.values():
+            present |= reg.counts > 0
+        idx = np.flatnonzero(present)
+        if idx.size == 0:
+            return None
+        return self.first_minute + int(idx[0]), self.first_minute + int(idx[-1]) + 1
+
+    def _compute_states(self, policy: ProbePolicy) -> npt.NDArray[np.int8]:
+        reporting = np.zeros(self.minutes, dtype=np.int64)
+        down = np.zeros(self.minutes, dtype=np.int64)
+        t = policy.region_failure_threshold
+        for reg in self._regions.values():
+            n, f = reg.totals()
+            present = n > 0
+            reporting += present
+            down += present & (f * t.denominator >= t.numerator * n)
+        q = policy.quorum
+        states = np.full(self.minutes, UP, dtype=np.int8)
+        states[reporting == 0] = NO_DATA
+        states[(reporting > 0) & (down * q.denominator > q.numerator * reporting)] = DOWN
+        return states
+
+    def nbytes(self) -> int:
+        """Bytes held in arrays for this ledger (after merging)."""
+        self.merge()
+        return sum(r.counts.nbytes + r.packed.nbytes for r in self._regions.values())
+
+    def to_bytes(self) -> bytes:
+        """A compact, versioned serialisation (for table stores and changelogs)."""
+        self.merge()
+        parts = [
+            struct.pack(
+                ">BqII", _FORMAT_VERSION, self.first_minute, self.minutes, len(self._regions)
+            )
+        ]
+        for name in sorted(self._regions):
+            reg = self._regions[name]
+            raw = name.encode()
+            width = reg.counts.dtype.itemsize
+            counts = zlib.compress(reg.counts.astype(f"<u{width}").tobytes(), 6)
+            parts.append(struct.pack(">HBII", len(raw), width, len(counts), reg.packed.shape[0]))
+            parts.append(raw)
+            parts.append(counts)
+            parts.append(reg.packed.tobytes())
+        return b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ProbeLedger:
+        """Inverse of :meth:`to_bytes`; ``ValueError`` on a foreign format."""
+        version, first, minutes, nreg = struct.unpack_from(">BqII", data, 0)
+        if version != _FORMAT_VERSION:
+            raise ValueError(f"unknown probe ledger format {version}")
+        off = struct.calcsize(">BqII")
+        led = cls(first, minutes)
+        hdr = struct.calcsize(">HBII")
+        for _ in range(nreg):
+            nlen, width, clen, n = struct.unpack_from(">HBII", data, off)
+            off += hdr
+            name = data[off : off + nlen].decode()
+            off += nlen
+            reg = _Region(minutes)
+            raw_counts = zlib.decompress(data[off : off + clen])
+            if width == 1:
+                reg.counts = np.frombuffer(raw_counts, dtype=np.uint8).copy()
+            else:
+                reg.counts = np.frombuffer(raw_counts, dtype="<u2").astype(np.uint16)
+            off += clen
+            reg.packed = np.frombuffer(data[off : off + 6 * n], dtype=np.uint8).reshape(n, 6).copy()
+            off += 6 * n
+            led._regions[name] = reg
+        led.merge()
+        return led

@@ -1,0 +1,97 @@
+"""Instants, minutes and RFC 3339 text (SPEC section 1).
+
+Everything inside the core is UTC. A *minute* is identified by its epoch
+minute: the whole number of minutes from 1970-01-01T00:00Z to its start. All
+conversions here are exact integer arithmetic on ``timedelta`` values, never
+float seconds, so a probe at ``10:03:59.999999`` can never slip into 10:04.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+class NaiveDatetimeError(ValueError):
+    """A datetime without a UTC offset reached code that needs an instant."""
+
+
+def require_aware(dt: datetime) -> datetime:
+    """Return ``dt`` unchanged; raise :class:`NaiveDatetimeError` if it is naive."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise NaiveDatetimeError(f"naive datetime {dt.isoformat()} has no UTC offset")
+    return dt
+
+
+def epoch_minute(dt: datetime) -> int:
+    """The epoch minute containing the instant ``dt`` (floor)."""
+    d = require_aware(dt) - EPOCH
+    return d.days * 1440 + d.seconds // 60
+
+
+def epoch_minute_ceil(dt: datetime) -> int:
+    """The first epoch minute whose start is at or after ``dt``."""
+    d = require_aware(dt) - EPOCH
+    m = d.days * 1440 + d.seconds // 60
+    if d.seconds % 60 or d.microseconds:
+        m += 1
+    return m
+
+
+def round_minute(dt: datetime) -> int:
+    """Round ``dt`` to the nearest epoch minute: seconds < 30 down, >= 30 up.
+
+    Sub-second parts never round up on their own: ``10:00:29.999`` is 10:00.
+    """
+    d = require_aware(dt) - EPOCH
+    m = d.days * 1440 + d.seconds // 60
+    if d.seconds % 60 >= 30:
+        m += 1
+    return m
+
+
+def minute_start(minute: int) -> datetime:
+    """The UTC instant at which epoch minute ``minute`` starts."""
+    return EPOCH + timedelta(minutes=minute)
+
+
+def to_utc(dt: datetime) -> datetime:
+    """``dt`` as a UTC datetime (raises on naive input)."""
+    return require_aware(dt).astimezone(UTC)
+
+
+def format_instant(dt: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``; microseconds only when present."""
+    u = to_utc(dt)
+    if u.microsecond:
+        return u.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return u.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_minute(minute: int) -> str:
+    """The start of epoch minute ``minute`` as RFC 3339 UTC text."""
+    return format_instant(minute_start(minute))
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse RFC 3339 text with an explicit offset into a UTC datetime.
+
+    Raises ``ValueError`` for text without an offset or not in RFC 3339 form.
+    """
+    if not _RFC3339.match(text):
+        raise ValueError(f"not an RFC 3339 timestamp with an offset: {text!r}")
+    norm = text.replace("z", "Z").replace("t", "T")
+    if "." in norm:
+        head, tail = norm.split(".", 1)
+        digits = re.match(r"\d+", tail)
+        assert digits is not None
+        frac = digits.group(0)
+        norm = head + "." + (frac + "000000")[:6] + tail[len(frac) :]
+    return to_utc(datetime.fromisoformat(norm.replace("Z", "+00:00")))

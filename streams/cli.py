@@ -1,0 +1,325 @@
+"""The ``availability`` command line.
+
+Subcommands are thin: they parse arguments, call the core or a sink, and
+print. Exit codes: 0 success, 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sla.months import Month
+from sla.timeutil import format_instant, parse_instant
+
+JSON = dict[str, Any]
+
+
+def data_dir() -> Path:
+    """Where embedded state lives: ``$AVAILABILITY_DATA`` or ``./data``."""
+    return Path(os.environ.get("AVAILABILITY_DATA", "data")).resolve()
+
+
+def default_store() -> str:
+    """The embedded ClickHouse (chDB) under the data directory."""
+    return f"chdb://{data_dir() / 'clickhouse'}"
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; silent when stderr is not a TTY."""
+
+    def __init__(self, total: int, stream: IO[str]) -> None:
+        self.total = max(total, 1)
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.shown = -1
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        pct = min(100, done * 100 // self.total)
+        if pct != self.shown:
+            self.shown = pct
+            bar = "#" * (pct // 4)
+            self.stream.write(f"\rreplay [{bar:<25}] {pct:3d}%")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.shown >= 0:
+            self.stream.write("\n")
+
+
+def _numbered(fh: IO[bytes], progress: _Progress) -> Iterator[tuple[int, bytes]]:
+    done = 0
+    for no, line in enumerate(fh, start=1):
+        done += len(line)
+        if no % 4096 == 0:
+            progress.update(done)
+        raw = line.rstrip(b"\r\n")
+        if raw.strip():
+            yield no, raw
+    progress.update(done)
+    progress.close()
+
+
+def _table(outputs: list[JSON]) -> str:
+    lines = []
+    cm = [o for o in outputs if o["kind"] == "contract_month"]
+    if cm:
+        lines.append("Contract-month statements")
+        head = (
+            "contract",
+            "month",
+            "tz",
+            "minutes",
+            "counted",
+            "excluded",
+            "no data",
+            "uptime %",
+            "target",
+            "credit %",
+            "credit",
+            "status",
+        )
+        rows: list[tuple[str, ...]] = [head]
+        for o in cm:
+            rows.append(
+                (
+                    o["contract_id"],
+                    o["month"],
+                    o["timezone"],
+                    str(o["minutes_in_month"]),
+                    str(o["counted_downtime_minutes"]),
+                    str(sum(o["excluded_minutes"].values())),
+                    str(o["no_data_minutes"]),
+                    o["uptime_percent"],
+                    "met" if o["meets_target"] else "MISSED",
+                    o["credit_percent"],
+                    f"{o['credit_amount']} {o['currency']}",
+                    f"{o['status']} r{o['revision']}",
+                )
+            )
+        lines.extend(_columns(rows))
+    sm = [o for o in outputs if o["kind"] == "service_month"]
+    if sm:
+        lines.append("")
+        lines.append("Service-month records (UTC)")
+        rows = [
+            (
+                "service",
+                "month",
+                "minutes",
+                "down",
+                "counted",
+                "excluded",
+                "no data",
+                "uptime %",
+                "status",
+            )
+        ]
+        for o in sm:
+            rows.append(
+                (
+                    o["service"],
+                    o["month"],
+                    str(o["minutes_in_month"]),
+                    str(o["down_minutes"]),
+                    str(o["counted_downtime_minutes"]),
+                    str(sum(o["excluded_minutes"].values())),
+                    str(o["no_data_minutes"]),
+                    o["uptime_percent"],
+                    f"{o['status']} r{o['revision']}",
+                )
+            )
+        lines.extend(_columns(rows))
+    cd = [o for o in outputs if o["kind"] == "claim_decision"]
+    if cd:
+        lines.append("")
+        lines.append("Claim decisions")
+        rows = [("claim", "contract", "decision", "reason", "minutes", "credit")]
+        for o in cd:
+            credit = f"{o['credit_total']} {o['currency']}" if o["credit_total"] else "-"
+            rows.append(
+                (
+                    o["claim_id"],
+                    o["contract_id"],
+                    o["decision"],
+                    o["reason"] or "-",
+                    str(o["minutes_accepted"]),
+                    credit,
+                )
+            )
+        lines.extend(_columns(rows))
+    return "\n".join(lines)
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from schemas.codec import Rejected, decode
+    from sla.book import Book
+    from streams.replay import DeadLetter, Folder, compute_outputs, dumps
+
+    as_of: datetime = args.as_of or datetime.now(UTC)
+    path = Path(args.events)
+    try:
+        fh = sys.stdin.buffer if args.events == "-" else path.open("rb")
+    except OSError as exc:
+        print(f"availability replay: cannot read {args.events}: {exc}", file=sys.stderr)
+        return 2
+    dl_path = Path(args.dead_letters) if args.dead_letters else data_dir() / "dead-letters.jsonl"
+    dl_path.parent.mkdir(parents=True, exist_ok=True)
+    total = path.stat().st_size if args.events != "-" else 0
+    progress = _Progress(total, sys.stderr)
+    book = Book()
+    folder = Folder(book, as_of)
+    dead: list[DeadLetter] = []
+    with fh, dl_path.open("w", encoding="utf-8") as dl_out:
+        for no, raw in _numbered(fh, progress):
+            ev = decode(raw)
+            if isinstance(ev, Rejected):
+                dl = folder.reject(ev, {"file": args.events, "line": no})
+                dead.append(dl)
+                print(f"line {no}: {dl.reason}: {dl.detail}", file=sys.stderr)
+                dl_out.write(dumps(dl.to_json()) + "\n")
+                continue
+            folder.fold(ev)
+    outputs = compute_outputs(book, as_of, folder.tickets)
+    if args.format == "jsonl":
+        out = sys.stdout
+        for o in outputs:
+            out.write(dumps(o) + "\n")
+    else:
+        print(_table(outputs))
+    if args.store != "none":
+        from sinks.clickhouse import connect
+
+        store = connect(args.store or default_store())
+        try:
+            store.migrate()
+            store.write_outputs(outputs)
+            store.write_dead_letters([d.to_json() for d in dead])
+        finally:
+            store.close()
+    n_events = sum(folder.stats.events.values())
+    print(
+        f"replayed {n_events} events as of {format_instant(as_of)}: "
+        f"{len(outputs)} outputs, {len(dead)} dead letters ({dl_path})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from streams.simulate import Scenario, default_as_of, write_jsonl
+
+    sc = Scenario(
+        month=args.month,
+        months=args.months,
+        services=tuple(args.services.split(",")),
+        seed=args.seed,
+        interval_seconds=args.interval,
+    )
+    n = write_jsonl(sc, args.out)
+    print(
+        f"wrote {n} lines to {args.out}; suggested --as-of {format_instant(default_as_of(sc))}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate a realistic month and replay it into the embedded store."""
+    from streams.simulate import Scenario, default_as_of, write_jsonl
+
+    sc = Scenario(month=args.month)
+    d = data_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    events = d / f"demo-{sc.month}.jsonl"
+    write_jsonl(sc, str(events))
+    ns = argparse.Namespace(
+        events=str(events),
+        as_of=default_as_of(sc),
+        store=args.store,
+        format=args.format,
+        dead_letters=None,
+    )
+    return cmd_replay(ns)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="availability", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("replay", help="fold a JSON Lines file of events into statements")
+    r.add_argument("events", help="JSON Lines file of events ('-' for stdin)")
+    r.add_argument(
+        "--as-of",
+        type=_instant,
+        default=None,
+        help="RFC 3339 instant to compute as of (default: now)",
+    )
+    r.add_argument(
+        "--store",
+        default=None,
+        help="ClickHouse DSN (chdb:///path or http://host:8123); 'none' to skip "
+        "(default: the embedded store in the data directory)",
+    )
+    r.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    r.add_argument(
+        "--dead-letters",
+        default=None,
+        help="where to write rejected lines (default: DATA/dead-letters.jsonl)",
+    )
+    r.set_defaults(func=cmd_replay)
+
+    g = sub.add_parser("generate", help="write a realistic simulated event stream")
+    g.add_argument("out")
+    g.add_argument("--month", type=_month, default=Month(2026, 3))
+    g.add_argument("--months", type=int, default=1)
+    g.add_argument("--services", default="api,web,worker")
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--interval", type=int, default=60, help="seconds between probes")
+    g.set_defaults(func=cmd_generate)
+
+    d = sub.add_parser("demo", help="the main job on embedded defaults")
+    d.add_argument("--month", type=_month, default=Month(2026, 3))
+    d.add_argument("--store", default=None)
+    d.add_argument("--format", choices=("jsonl", "table"), default="table")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["json", "main"]
