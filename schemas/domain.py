@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
+
+from pydantic import BaseModel
 
 from schemas.events import ClaimEvent, ContractEvent, IncidentEvent
 from sla.model import (
@@ -19,6 +22,11 @@ from sla.model import (
     NoDataPolicy,
 )
 from sla.timeutil import to_utc
+
+
+def fingerprint(ev: BaseModel) -> bytes:
+    """A digest of an event's content: orders two events that reuse one ``event_id``."""
+    return hashlib.blake2b(ev.model_dump_json().encode(), digest_size=16).digest()
 
 
 def incident_version(ev: IncidentEvent) -> IncidentVersion:
@@ -47,6 +55,7 @@ def incident_version(ev: IncidentEvent) -> IncidentVersion:
         status=status,
         known_at=known,
         title=ev.title,
+        fingerprint=fingerprint(ev),
     )
 
 
@@ -77,6 +86,7 @@ def contract(ev: ContractEvent) -> Contract:
         declared_outage_counts=(
             True if ev.declared_outage_counts is None else ev.declared_outage_counts
         ),
+        fingerprint=fingerprint(ev),
     )
 
 
@@ -91,4 +101,5 @@ def claim(ev: ClaimEvent) -> Claim:
         intervals=tuple(ClaimInterval(to_utc(i.start), to_utc(i.end)) for i in ev.incidents),
         contact=ev.contact,
         notes=ev.notes,
+        fingerprint=fingerprint(ev),
     )

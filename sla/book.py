@@ -19,6 +19,8 @@ from sla.months import Month, month_bounds, month_of_minute
 from sla.probes import ProbeLedger, ProbePolicy
 from sla.timeutil import EPOCH
 
+Rank = tuple[int, bytes, bytes]
+
 
 @dataclass(frozen=True, slots=True)
 class Settings:
@@ -35,10 +37,10 @@ class Book:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.ledgers: dict[tuple[str, Month], ProbeLedger] = {}
-        self.incidents: dict[str, dict[tuple[int, bytes], IncidentVersion]] = defaultdict(dict)
+        self.incidents: dict[str, dict[Rank, IncidentVersion]] = defaultdict(dict)
         self.incidents_by_service: dict[str, set[str]] = defaultdict(set)
-        self.contracts: dict[str, dict[tuple[int, bytes], Contract]] = defaultdict(dict)
-        self.claims: dict[str, dict[tuple[datetime, bytes], Claim]] = defaultdict(dict)
+        self.contracts: dict[str, dict[Rank, Contract]] = defaultdict(dict)
+        self.claims: dict[str, dict[tuple[datetime, bytes, bytes], Claim]] = defaultdict(dict)
         self._month_of_minute: dict[int, tuple[Month, int, int]] = {}
         self._hot: dict[tuple[str, int], ProbeLedger] = {}
 

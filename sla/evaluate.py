@@ -3,8 +3,8 @@
 Given the book, a service, a span ``[first, end)`` of epoch minutes, the
 instant ``as_of`` and the contract's terms, :func:`evaluate_service` says for
 every minute whether it is down, counted, excluded (and under which cause) or
-without data (SPEC sections 3 and 4). Minutes that start after ``as_of`` have
-not happened yet: they are neither down nor without data.
+without data (SPEC sections 3 and 4). Minutes that start at or after ``as_of``
+have not happened yet: they are neither down nor without data.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy.typing as npt
 from sla.book import Book
 from sla.model import CAUSE_PRECEDENCE, Cause, Impact, IncidentStatus, IncidentVersion, NoDataPolicy
 from sla.months import month_bounds, months_overlapping
-from sla.probes import DOWN, NO_DATA
-from sla.timeutil import epoch_minute, round_minute
+from sla.probes import DOWN, NO_DATA, UP
+from sla.timeutil import epoch_minute_ceil, round_minute
 
 #: Cause code for "no excluded cause covers this minute".
 NO_CAUSE = 127
@@ -58,6 +58,7 @@ class ServiceEval:
     counted: BoolArray
     cause_code: npt.NDArray[np.int8]
     no_data: BoolArray
+    up: BoolArray
     spans: tuple[Span, ...]
 
     @property
@@ -121,7 +122,7 @@ def evaluate_service(
     known = as_of if known_by is None else known_by
     spans = incident_spans(book, service, first, end, as_of, known)
     elapsed = np.zeros(n, dtype=bool)
-    elapsed[: max(0, min(n, epoch_minute(as_of) + 1 - first))] = True
+    elapsed[: max(0, min(n, epoch_minute_ceil(as_of) - first))] = True
 
     declared = np.zeros(n, dtype=bool)
     code = np.full(n, NO_CAUSE, dtype=np.int8)
@@ -139,7 +140,10 @@ def evaluate_service(
         down |= no_data
     counted = down & (code == NO_CAUSE)
     code[~down] = NO_CAUSE
-    return ServiceEval(service, first, down, counted, code, no_data, tuple(spans))
+    # up: probes said up, or the minute has not happened yet; independent of the
+    # down and no-data masks so that up + down + no_data = M is a real check
+    up = ((probes == UP) & ~declared & elapsed) | ~elapsed
+    return ServiceEval(service, first, down, counted, code, no_data, up, tuple(spans))
 
 
 def runs(mask: BoolArray) -> list[tuple[int, int]]:

@@ -67,10 +67,12 @@ class IncidentVersion:
     status: IncidentStatus
     known_at: datetime
     title: str | None = None
+    fingerprint: bytes = b""
 
     @property
-    def rank(self) -> tuple[int, bytes]:
-        return (self.revision, self.event_id.encode())
+    def rank(self) -> tuple[int, bytes, bytes]:
+        """Upsert order: revision, then ``event_id`` bytes, then content (reused ids)."""
+        return (self.revision, self.event_id.encode(), self.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,12 @@ class Contract:
     effective_to: datetime | None = None
     no_data_policy: NoDataPolicy = NoDataPolicy.UP
     declared_outage_counts: bool = True
+    fingerprint: bytes = b""
 
     @property
-    def rank(self) -> tuple[int, bytes]:
-        return (self.revision, self.event_id.encode())
+    def rank(self) -> tuple[int, bytes, bytes]:
+        """Upsert order: revision, then ``event_id`` bytes, then content (reused ids)."""
+        return (self.revision, self.event_id.encode(), self.fingerprint)
 
     @property
     def service_names(self) -> tuple[str, ...]:
@@ -147,7 +151,9 @@ class Claim:
     intervals: tuple[ClaimInterval, ...]
     contact: str | None = None
     notes: str | None = None
+    fingerprint: bytes = b""
 
     @property
-    def rank(self) -> tuple[datetime, bytes]:
-        return (self.submitted_at, self.event_id.encode())
+    def rank(self) -> tuple[datetime, bytes, bytes]:
+        """Latest submission wins, then ``event_id`` bytes, then content (reused ids)."""
+        return (self.submitted_at, self.event_id.encode(), self.fingerprint)

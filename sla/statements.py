@@ -176,6 +176,7 @@ def _minutes_runs(mask: np.ndarray[Any, np.dtype[np.bool_]], first: int) -> list
 
 @dataclass(frozen=True, slots=True)
 class _ServiceFigures:
+    up: int
     down: int
     counted: int
     no_data: int
@@ -184,6 +185,7 @@ class _ServiceFigures:
 
 def _figures(ev: ServiceEval, causes: frozenset[Cause]) -> _ServiceFigures:
     return _ServiceFigures(
+        up=int(ev.up.sum()),
         down=int(ev.down.sum()),
         counted=int(ev.counted.sum()),
         no_data=int(ev.no_data.sum()),
@@ -207,6 +209,10 @@ def compute_contract_month(ev: ContractEval) -> JSON:
     code_c[counted_c] = NO_CAUSE
     excluded_c = code_c != NO_CAUSE
     nodata_c = nodata_all & ~counted_c & ~excluded_c
+    up_c = np.ones(m, dtype=bool)
+    for s in ev.services:
+        up_c &= s.up | (s.no_data & ~s.down)
+    up_c &= ~nodata_all
     d = int(counted_c.sum())
     up_pct = uptime(m, d)
 
@@ -227,6 +233,7 @@ def compute_contract_month(ev: ContractEval) -> JSON:
         top_percent = max(top_percent, pct)
         services[name] = {
             "monthly_charge": format_money(c.charge(name), c.currency),
+            "up_minutes": f.up,
             "down_minutes": f.down,
             "counted_downtime_minutes": f.counted,
             "excluded_minutes": f.excluded,
@@ -252,6 +259,7 @@ def compute_contract_month(ev: ContractEval) -> JSON:
         "period_start": format_minute(ev.first),
         "period_end": format_minute(ev.end),
         "minutes_in_month": m,
+        "up_minutes": int(up_c.sum()),
         "down_minutes": d + int(excluded_c.sum()),
         "counted_downtime_minutes": d,
         "excluded_minutes": _excluded_by_cause(code_c, causes),
@@ -263,6 +271,9 @@ def compute_contract_month(ev: ContractEval) -> JSON:
         "error_budget_remaining_minutes": budget - d,
         "credit_percent": format_decimal(top_percent),
         "credit_basis": c.credit_basis.value,
+        "excluded_causes": [x.value for x in CAUSE_PRECEDENCE if x in causes],
+        "no_data_policy": c.no_data_policy.value,
+        "declared_outage_counts": c.declared_outage_counts,
         "affected_services": affected,
         "credit_amount": format(round_money(total, c.currency), "f"),
         "currency": c.currency,
@@ -416,6 +427,7 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
             "month": str(month),
             "timezone": "UTC",
             "minutes_in_month": m,
+            "up_minutes": f.up,
             "down_minutes": f.down,
             "counted_downtime_minutes": f.counted,
             "excluded_minutes": f.excluded,
@@ -455,30 +467,32 @@ def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[
                     lo = start if lo is None else min(lo, start)
     if lo is None:
         return None
-    return lo, epoch_minute(as_of) + 1
+    return lo, epoch_minute_ceil(as_of)
 
 
 def contract_months(book: Book, contract: Contract, as_of: datetime) -> list[Month]:
-    """Months of ``contract`` that have begun by ``as_of`` and hold any of its data.
+    """Months of ``contract`` to state, once any of its services has data.
 
-    From ``effective_from`` (or the first data) to the month containing
-    ``as_of`` (or ``effective_to``).
+    From ``effective_from`` (else the first data, or the last month in force
+    when that is earlier) to the month containing ``as_of`` (or
+    ``effective_to``).
     """
     span = _data_span(book, contract.service_names, as_of)
     if span is None:
         return []
     first, end = span
-    if contract.effective_from is not None:
-        first = epoch_minute_ceil(contract.effective_from)
     if contract.effective_to is not None:
         end = min(end, epoch_minute_ceil(contract.effective_to))
+        first = min(first, end - 1)
+    if contract.effective_from is not None:
+        first = epoch_minute_ceil(contract.effective_from)
     return months_overlapping(first, end, contract.timezone)
 
 
 def service_months(book: Book, as_of: datetime) -> list[tuple[str, Month]]:
     """Every (service, UTC month) with probes or incident minutes up to ``as_of``."""
     keys = {k for k, led in book.ledgers.items() if led.data_range() is not None}
-    now = epoch_minute(as_of) + 1
+    now = epoch_minute_ceil(as_of)
     for service in book.incidents_by_service:
         span = _data_span(book, (service,), as_of)
         if span is None:

@@ -1,0 +1,129 @@
+"""SPEC section 3: region and service quorum, duplicates, no data, declared outages."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sla.probes import DOWN, NO_DATA, UP, ProbeLedger, ProbePolicy, probe_digest
+from tests.helpers import JSON, incident, one, probe
+
+AS_OF = "2026-03-20T00:00:00Z"
+
+
+def _record(events: list[JSON]) -> JSON:
+    return one(events, AS_OF, "service_month", service="api", month="2026-03")
+
+
+def test_one_region_decides_alone() -> None:
+    rec = _record([probe("api", "eu", "2026-03-05T10:00:05Z", False)])
+    assert rec["down_minutes"] == 1
+    assert rec["intervals"]["counted"] == [["2026-03-05T10:00:00Z", "2026-03-05T10:01:00Z"]]
+
+
+def test_two_regions_must_both_be_down() -> None:
+    one_down = [
+        probe("api", "eu", "2026-03-05T10:00:05Z", False),
+        probe("api", "us", "2026-03-05T10:00:07Z", True),
+    ]
+    assert _record(one_down)["down_minutes"] == 0
+    both_down = [
+        probe("api", "eu", "2026-03-05T10:00:05Z", False),
+        probe("api", "us", "2026-03-05T10:00:07Z", False),
+    ]
+    assert _record(both_down)["down_minutes"] == 1
+
+
+def test_three_regions_need_two_down() -> None:
+    base = [probe("api", "ap", "2026-03-05T10:00:01Z", True)]
+    one_down = [
+        *base,
+        probe("api", "eu", "2026-03-05T10:00:05Z", False),
+        probe("api", "us", "2026-03-05T10:00:07Z", True),
+    ]
+    two_down = [
+        *base,
+        probe("api", "eu", "2026-03-05T10:00:05Z", False),
+        probe("api", "us", "2026-03-05T10:00:07Z", False),
+    ]
+    assert _record(one_down)["down_minutes"] == 0
+    assert _record(two_down)["down_minutes"] == 1
+
+
+def test_region_with_one_failure_out_of_two_probes_is_down() -> None:
+    events = [
+        probe("api", "eu", "2026-03-05T10:00:05Z", True),
+        probe("api", "eu", "2026-03-05T10:00:35Z", False),
+    ]
+    assert _record(events)["down_minutes"] == 1
+    # one failure out of three is below the 0.5 threshold
+    events.append(probe("api", "eu", "2026-03-05T10:00:50Z", True))
+    assert _record(events)["down_minutes"] == 0
+
+
+def test_repeated_probe_counts_once_beside_a_failure() -> None:
+    ok = probe("api", "eu", "2026-03-05T10:00:05Z", True, event_id="probe-ok-1")
+    fail = probe("api", "eu", "2026-03-05T10:00:35Z", False, event_id="probe-fail-1")
+    # counted three times the region-minute would be 1 failure of 4 (up);
+    # counted once it is 1 of 2 (down).
+    assert _record([ok, ok, fail, ok])["down_minutes"] == 1
+
+
+def test_minutes_without_probes_are_no_data_and_count_as_up() -> None:
+    rec = _record([probe("api", "eu", "2026-03-05T10:00:05Z", True)])
+    assert rec["down_minutes"] == 0
+    # as of 2026-03-20T00:00Z, 19 days of March have elapsed; one minute had data
+    assert rec["no_data_minutes"] == 19 * 1440 - 1
+    assert rec["uptime_percent"] == "100.0000"
+
+
+def test_declared_outage_makes_a_minute_without_probes_down_not_no_data() -> None:
+    events = [
+        probe("api", "eu", "2026-03-05T10:00:05Z", True),
+        incident("INC-1", ["api"], "2026-03-05T10:00:00Z", "2026-03-05T10:05:00Z"),
+    ]
+    rec = _record(events)
+    assert rec["down_minutes"] == 5
+    assert rec["counted_downtime_minutes"] == 5
+    assert rec["no_data_minutes"] == 19 * 1440 - 5
+
+
+def test_degraded_incident_does_not_override_probes() -> None:
+    events = [
+        probe("api", "eu", "2026-03-05T10:00:05Z", True),
+        incident(
+            "INC-2", ["api"], "2026-03-05T10:00:00Z", "2026-03-05T10:05:00Z", impact="degraded"
+        ),
+    ]
+    assert _record(events)["down_minutes"] == 0
+
+
+def test_ledger_states_and_round_trip() -> None:
+    led = ProbeLedger(first_minute=1000, minutes=10)
+    led.add("eu", 1000, probe_digest("a"), True)
+    led.add("eu", 1001, probe_digest("b"), False)
+    led.add("eu", 1001, probe_digest("b"), False)
+    led.add("us", 1001, probe_digest("c"), False)
+    states = led.minute_states(ProbePolicy())
+    assert states.tolist()[:3] == [UP, DOWN, NO_DATA]
+    again = ProbeLedger.from_bytes(led.to_bytes())
+    assert np.array_equal(again.minute_states(ProbePolicy()), states)
+    assert again.probe_count() == 3
+
+
+def test_conflicting_redelivery_resolves_to_failure_in_any_order() -> None:
+    for order in ((True, False), (False, True)):
+        led = ProbeLedger(first_minute=0, minutes=1)
+        for ok in order:
+            led.add("eu", 0, probe_digest("same-id"), ok)
+        assert led.probe_count() == 1
+        assert led.minute_states(ProbePolicy()).tolist() == [DOWN]
+
+
+def test_wide_counts_when_a_region_minute_has_many_probes() -> None:
+    led = ProbeLedger(first_minute=0, minutes=2)
+    for i in range(300):
+        led.add("eu", 0, probe_digest(f"id-{i}"), i % 2 == 0)
+    assert led.probe_count() == 300
+    assert led.minute_states(ProbePolicy()).tolist() == [DOWN, NO_DATA]
+    again = ProbeLedger.from_bytes(led.to_bytes())
+    assert again.probe_count() == 300
