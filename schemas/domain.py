@@ -7,7 +7,17 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from schemas.events import ClaimEvent, ContractEvent, IncidentEvent
+from schemas.events import (
+    ClaimEvent,
+    ContractEvent,
+    IncidentEvent,
+    TicketOpenedEvent,
+    TicketProgressUpdateEvent,
+    TicketResolvedEvent,
+    TicketRespondedEvent,
+    TicketSeverityChangedEvent,
+)
+from sla import support
 from sla.model import (
     DEFAULT_EXCLUDED,
     DEFAULT_TIERS,
@@ -103,3 +113,36 @@ def claim(ev: ClaimEvent) -> Claim:
         notes=ev.notes,
         fingerprint=fingerprint(ev),
     )
+
+
+TicketWire = (
+    TicketOpenedEvent
+    | TicketSeverityChangedEvent
+    | TicketRespondedEvent
+    | TicketProgressUpdateEvent
+    | TicketResolvedEvent
+)
+
+
+def ticket_event(ev: TicketWire) -> support.TicketEvent:
+    """The support-clock event ``ev`` describes (instants in UTC)."""
+    if isinstance(ev, TicketOpenedEvent):
+        return support.TicketOpened(
+            ev.event_id,
+            ev.ticket_id,
+            ev.client_id,
+            to_utc(ev.opened_at),
+            ev.severity,
+            ev.channel,
+            ev.level,
+            ev.subject,
+        )
+    if isinstance(ev, TicketSeverityChangedEvent):
+        return support.TicketSeverityChanged(
+            ev.event_id, ev.ticket_id, to_utc(ev.changed_at), ev.severity
+        )
+    if isinstance(ev, TicketRespondedEvent):
+        return support.TicketResponded(ev.event_id, ev.ticket_id, to_utc(ev.responded_at), ev.agent)
+    if isinstance(ev, TicketProgressUpdateEvent):
+        return support.TicketProgressUpdate(ev.event_id, ev.ticket_id, to_utc(ev.updated_at))
+    return support.TicketResolved(ev.event_id, ev.ticket_id, to_utc(ev.resolved_at))

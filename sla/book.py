@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from hashlib import blake2b as _blake2b
 
 from sla.model import Claim, Contract, IncidentVersion
 from sla.months import Month, month_bounds, month_of_minute
@@ -63,14 +62,19 @@ class Book:
     def add_probe(
         self, service: str, region: str, observed_at: datetime, ok: bool, event_id: str
     ) -> None:
-        """Fold one probe result (the hot path: kept lean on purpose)."""
+        """Fold one probe result observed at an aware instant."""
         d = observed_at - EPOCH
-        minute = d.days * 1440 + d.seconds // 60
-        digest = int.from_bytes(_blake2b(event_id.encode(), digest_size=6).digest()) >> 1
-        led = self._hot.get((service, d.days))
+        self.add_probe_minute(service, region, d.days * 1440 + d.seconds // 60, ok, event_id)
+
+    def add_probe_minute(
+        self, service: str, region: str, minute: int, ok: bool, event_id: str
+    ) -> None:
+        """Fold one probe result in epoch minute ``minute`` (the hot path: kept lean)."""
+        key = (service, minute // 1440)
+        led = self._hot.get(key)
         if led is None:
-            led = self._hot[(service, d.days)] = self.ledger_for(service, minute)
-        led.add(region, minute, digest, ok)
+            led = self._hot[key] = self.ledger_for(service, minute)
+        led.add(region, minute, event_id, ok)
 
     def add_incident(self, version: IncidentVersion) -> None:
         """Fold one incident revision (an upsert; every version is kept)."""

@@ -4,8 +4,8 @@ One :class:`ProbeLedger` holds every probe of one service in one UTC month,
 compactly enough that a 31-day month at 3 regions and one probe a minute per
 region stays under 1 MiB:
 
-* a probe is identified by a 47-bit digest of its ``event_id`` (BLAKE2b)
-  *within its region-minute*: the same event delivered again lands on the
+* a probe is identified by a 47-bit digest of its ``event_id``
+  (:func:`probe_digest`) *within its region-minute*: the same event delivered again lands on the
   same key and counts once. Two different probes of one service, region and
   minute collide with probability 2**-47 per pair (see docs/decisions.md).
 * per region, the sorted unique keys are stored as a per-minute probe count
@@ -22,7 +22,6 @@ result still does not depend on order.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
@@ -39,9 +38,20 @@ _LOW48 = (1 << 48) - 1
 _FORMAT_VERSION = 1
 
 
+#: A prime just below 2**47: probe digests are ``event_id`` bytes modulo it.
+DIGEST_PRIME = (1 << 47) - 115
+
+
 def probe_digest(event_id: str) -> int:
-    """The 47-bit identity of a probe event inside its region-minute."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=6).digest()) >> 1
+    """The 47-bit identity of a probe event inside its region-minute.
+
+    The ``event_id`` bytes read as a little-endian integer, modulo a 47-bit
+    prime. Two ids that differ only inside any 5-byte window can never
+    collide (the prime would have to divide a number below 2**40); other
+    distinct ids collide with probability about 2**-47 per pair, and only
+    matters when both fall in the same service, region and minute.
+    """
+    return int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +98,8 @@ class _Region:
         if not self.pending:
             return
         fresh = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
-        self.pending = []
+        # cleared in place: batch writers hold a bound ``append`` of this list
+        self.pending.clear()
         keys = np.concatenate([self.keys(), fresh])
         keys.sort()
         # Unique on (minute, digest); the lowest key of a group is kept, so a
@@ -132,7 +143,7 @@ class ProbeLedger:
         self._merge_at = self.MERGE_AT
         self._states: tuple[ProbePolicy, npt.NDArray[np.int8]] | None = None
 
-    def add(self, region: str, minute: int, digest: int, ok: bool) -> None:
+    def add(self, region: str, minute: int, event_id: str, ok: bool) -> None:
         """Record one probe. ``minute`` must lie inside this ledger's month."""
         index = minute - self.first_minute
         if not 0 <= index < self.minutes:
@@ -140,8 +151,31 @@ class ProbeLedger:
         reg = self._regions.get(region)
         if reg is None:
             reg = self._regions[region] = _Region(self.minutes)
+        digest = int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
         reg.pending.append((index << 48) | (digest << 1) | ok)
         self._pending += 1
+        self._states = None
+        if self._pending >= self._merge_at:
+            self.merge()
+
+    def pending_sink(self, region: str) -> list[int]:
+        """The pending list of ``region`` for batch appends of :meth:`key` values.
+
+        Callers that append directly must call :meth:`sync` afterwards.
+        """
+        reg = self._regions.get(region)
+        if reg is None:
+            reg = self._regions[region] = _Region(self.minutes)
+        return reg.pending
+
+    def key(self, minute: int, event_id: str, ok: bool) -> int:
+        """The pending-list value of one probe (see :meth:`pending_sink`)."""
+        digest = int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
+        return ((minute - self.first_minute) << 48) | (digest << 1) | ok
+
+    def sync(self) -> None:
+        """Account for values appended through :meth:`pending_sink` (merging if due)."""
+        self._pending = sum(len(r.pending) for r in self._regions.values())
         self._states = None
         if self._pending >= self._merge_at:
             self.merge()

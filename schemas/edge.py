@@ -1,0 +1,159 @@
+"""The fast decoding edge for the hot path: probes as validated dicts.
+
+Probes are nearly all the traffic. Building a frozen model per probe costs
+more than validating it, so at the edge probes validate into a
+:class:`ProbeRecord` (a ``TypedDict`` with the same constraints as
+:class:`~schemas.events.ProbeEvent`, its timestamp kept as RFC 3339 text) and
+their minute is read straight from the text by :func:`probe_minute`. Every
+other event type is the canonical model.
+
+The canonical models stay the contract: whenever the fast path refuses
+something, :func:`decode_edge` asks :func:`schemas.codec.decode` for the
+verdict, so a line is accepted or rejected (and for the same reason)
+exactly as the canonical models decide; a property test holds the two paths
+to that.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal, NotRequired
+
+from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
+
+from schemas.codec import MAX_EVENT_BYTES, Rejected, decode
+from schemas.events import (
+    ClaimEvent,
+    ContractEvent,
+    Event,
+    Ident,
+    IncidentEvent,
+    Text,
+    TicketOpenedEvent,
+    TicketProgressUpdateEvent,
+    TicketResolvedEvent,
+    TicketRespondedEvent,
+    TicketSeverityChangedEvent,
+)
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+#: RFC 3339 with an explicit offset, microsecond precision at most.
+InstantText = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+    ),
+]
+
+
+@with_config(ConfigDict(strict=True, extra="ignore"))
+class ProbeRecord(TypedDict):
+    """A probe as the hot path sees it (same constraints as ``ProbeEvent``)."""
+
+    type: Literal["probe"]
+    event_id: Ident
+    service: Ident
+    region: Ident
+    observed_at: InstantText
+    ok: bool
+    latency_ms: NotRequired[Annotated[float, Field(ge=0)] | None]
+    status_code: NotRequired[Annotated[int, Field(ge=0, le=999)] | None]
+    error: NotRequired[Text | None]
+
+
+EdgeEvent = Annotated[
+    ProbeRecord
+    | IncidentEvent
+    | ContractEvent
+    | ClaimEvent
+    | TicketOpenedEvent
+    | TicketSeverityChangedEvent
+    | TicketRespondedEvent
+    | TicketProgressUpdateEvent
+    | TicketResolvedEvent,
+    Field(discriminator="type"),
+]
+_EDGE: TypeAdapter[EdgeEvent] = TypeAdapter(EdgeEvent)
+_EDGE_LIST: TypeAdapter[list[EdgeEvent]] = TypeAdapter(list[EdgeEvent])
+_DAYS: dict[str, int] = {}
+
+Decoded = tuple["ProbeRecord", int] | Event | Rejected
+
+
+def probe_minute(text: str) -> int:
+    """The epoch minute of RFC 3339 ``text`` already matching :data:`InstantText`.
+
+    Raises ``ValueError`` for an impossible date, hour, minute, second or
+    offset; the caller then defers to the canonical decoder.
+    """
+    day = _DAYS.get(text[:10])
+    if day is None:
+        day = date.fromisoformat(text[:10]).toordinal() - _EPOCH_ORDINAL
+        if len(_DAYS) < 100_000:
+            _DAYS[text[:10]] = day
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"impossible time of day in {text!r}")
+    if text[-1] == "Z":
+        return day * 1440 + hour * 60 + minute
+    oh, om = int(text[-5:-3]), int(text[-2:])
+    if oh > 23 or om > 59:
+        raise ValueError(f"impossible offset in {text!r}")
+    off = oh * 60 + om
+    return day * 1440 + hour * 60 + minute + (off if text[-6] == "-" else -off)
+
+
+def decode_edge(raw: bytes) -> Decoded:
+    """Decode one event: ``(probe, epoch minute)`` on the fast path, else a model or why not."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return decode(raw)
+    try:
+        ev = _EDGE.validate_json(raw)
+    except ValidationError:
+        return decode(raw)
+    if isinstance(ev, dict):
+        try:
+            return ev, probe_minute(ev["observed_at"])
+        except ValueError:
+            return decode(raw)
+    return ev
+
+
+def _validate_one(raw: bytes) -> ProbeRecord | Event | Rejected:
+    if len(raw) > MAX_EVENT_BYTES:
+        return decode(raw)
+    try:
+        return _EDGE.validate_json(raw)
+    except ValidationError:
+        return decode(raw)
+
+
+def validate_batch(raws: list[bytes]) -> list[ProbeRecord | Event | Rejected]:
+    """Validate many events with one validator call, one result per line.
+
+    Probes come back as :class:`ProbeRecord` dicts whose minute the caller
+    reads with :func:`probe_minute` (deferring to :func:`schemas.codec.decode`
+    if that raises); everything else as models or :class:`Rejected`, with
+    the verdicts of :func:`decode_edge`. The lines are validated as one JSON
+    array; when that fails the batch is split around the failing element (or
+    halved when the JSON itself is broken) so only bad lines take the slow
+    path. A line holding more than one JSON value would shift the array, so
+    a count mismatch falls back to line-by-line validation.
+    """
+    if len(raws) <= 4 or any(len(r) > MAX_EVENT_BYTES for r in raws):
+        return [_validate_one(r) for r in raws]
+    try:
+        evs = _EDGE_LIST.validate_json(b"[" + b",".join(raws) + b"]")
+    except ValidationError as exc:
+        loc = exc.errors(include_url=False, include_input=False)[0]["loc"]
+        if loc and isinstance(loc[0], int) and 0 <= loc[0] < len(raws):
+            i = loc[0]
+            head = validate_batch(raws[:i])
+            return [*head, _validate_one(raws[i]), *validate_batch(raws[i + 1 :])]
+        mid = len(raws) // 2
+        return [*validate_batch(raws[:mid]), *validate_batch(raws[mid:])]
+    if len(evs) != len(raws):
+        return [_validate_one(r) for r in raws]
+    return list(evs)
