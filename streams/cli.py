@@ -179,9 +179,8 @@ def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from schemas.codec import Rejected, decode
     from sla.book import Book
-    from streams.replay import DeadLetter, Folder, compute_outputs, dumps
+    from streams.replay import BATCH, DeadLetter, Folder, batched, compute_outputs, dumps
 
     as_of: datetime = args.as_of or datetime.now(UTC)
     path = Path(args.events)
@@ -198,15 +197,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     folder = Folder(book, as_of)
     dead: list[DeadLetter] = []
     with fh, dl_path.open("w", encoding="utf-8") as dl_out:
-        for no, raw in _numbered(fh, progress):
-            ev = decode(raw)
-            if isinstance(ev, Rejected):
-                dl = folder.reject(ev, {"file": args.events, "line": no})
+        for batch in batched(_numbered(fh, progress), BATCH):
+            raws = [raw for _, raw in batch]
+            sources = [{"file": args.events, "line": no} for no, _ in batch]
+            for dl in folder.ingest_batch(raws, sources):
                 dead.append(dl)
-                print(f"line {no}: {dl.reason}: {dl.detail}", file=sys.stderr)
+                print(f"line {dl.source['line']}: {dl.reason}: {dl.detail}", file=sys.stderr)
                 dl_out.write(dumps(dl.to_json()) + "\n")
-                continue
-            folder.fold(ev)
     outputs = compute_outputs(book, as_of, folder.tickets)
     if args.format == "jsonl":
         out = sys.stdout
@@ -243,6 +240,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         interval_seconds=args.interval,
     )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     n = write_jsonl(sc, args.out)
     print(
         f"wrote {n} lines to {args.out}; suggested --as-of {format_instant(default_as_of(sc))}",
@@ -268,6 +266,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dead_letters=None,
     )
     return cmd_replay(ns)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect
+
+    store = connect(args.store or default_store())
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    print(
+        f"applied {len(applied)} migrations" + (f": {', '.join(applied)}" if applied else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sinks.clickhouse import connect
+    from streams.report import fetch_report_inputs, render_report
+
+    store = connect(args.store or default_store())
+    try:
+        try:
+            statement, claims = fetch_report_inputs(store, args.contract, str(args.month))
+        except LookupError as exc:
+            print(f"availability report: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        store.close()
+    text = render_report(statement, claims, args.format)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -310,6 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--store", default=None)
     d.add_argument("--format", choices=("jsonl", "table"), default="table")
     d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("migrate", help="apply the ClickHouse migrations (idempotent)")
+    m.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
+    m.set_defaults(func=cmd_migrate)
+
+    rp = sub.add_parser("report", help="the monthly SLA report of one contract")
+    rp.add_argument("--contract", required=True)
+    rp.add_argument("--month", type=_month, required=True)
+    rp.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
+    rp.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
+    rp.add_argument("--output", default=None, help="write to this file instead of stdout")
+    rp.set_defaults(func=cmd_report)
     return p
 
 

@@ -51,6 +51,7 @@ class Scenario:
     malformed_rate: float = 0.001
     with_contracts: bool = True
     with_claims: bool = True
+    with_tickets: bool = True
 
 
 def _ts(dt: datetime) -> str:
@@ -145,6 +146,8 @@ def events(sc: Scenario) -> Iterator[JSON | bytes]:
     yield from late
     if sc.with_claims:
         yield from _claims(sc, gen)
+    if sc.with_tickets:
+        yield from _tickets(sc, gen)
 
 
 def _incidents_open(sc: Scenario, month: Month, month_start: datetime) -> Iterator[JSON]:
@@ -290,6 +293,49 @@ def _claims(sc: Scenario, gen: _Gen) -> Iterator[JSON]:
         "subject": " sla credit request ",
         "incidents": intervals,
     }
+
+
+def _tickets(sc: Scenario, gen: _Gen) -> Iterator[JSON]:
+    """A few support tickets a month: met, breached, severity raised, out of hours."""
+    rng = gen.rng
+    first, end = month_bounds(sc.month)
+    for i in range(12):
+        opened = minute_start(first + rng.randrange(0, end - first - 1440))
+        opened += timedelta(seconds=rng.randrange(60))
+        severity = ("low", "medium", "high")[i % 3]
+        tid = f"TKT-{sc.month}-{i:03d}"
+        yield {
+            "type": "ticket_opened",
+            "event_id": gen.eid("t"),
+            "ticket_id": tid,
+            "client_id": "acme" if i % 2 else "globex",
+            "opened_at": _ts(opened),
+            "severity": severity,
+            "channel": ("email", "phone")[i % 2],
+        }
+        if i % 4 == 1:
+            yield {
+                "type": "ticket_severity_changed",
+                "event_id": gen.eid("t"),
+                "ticket_id": tid,
+                "changed_at": _ts(opened + timedelta(minutes=20)),
+                "severity": "high",
+            }
+        if i % 5 != 4:
+            delay = timedelta(minutes=rng.choice((15, 45, 100, 200, 600, 2000)))
+            yield {
+                "type": "ticket_responded",
+                "event_id": gen.eid("t"),
+                "ticket_id": tid,
+                "responded_at": _ts(opened + delay),
+                "agent": "support-1",
+            }
+            yield {
+                "type": "ticket_resolved",
+                "event_id": gen.eid("t"),
+                "ticket_id": tid,
+                "resolved_at": _ts(opened + delay + timedelta(hours=6)),
+            }
 
 
 def write_jsonl(sc: Scenario, path: str) -> int:

@@ -1,0 +1,387 @@
+"""Pure mapping from pipeline outputs to ClickHouse rows (no I/O).
+
+Every function here is a function of its arguments only: the same output
+always gives the same rows, in the same order, so a retried batch carries
+the same content and therefore the same insert deduplication token
+(:func:`sinks.buffer.batch_token`). Column lists are defined once, here, and
+match the migrations under ``deploy/clickhouse/``.
+
+Versions: a ReplacingMergeTree keeps, per sorting key, the row with the
+highest ``version``. A statement's version is ``revision << 42 | computed_at``
+in epoch milliseconds (which fit in 42 bits until the year 2109), so a
+higher revision always wins and, within a revision, the later computation
+wins.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+JSON = dict[str, Any]
+Row = tuple[Any, ...]
+
+RAW_EVENTS = "raw_events"
+MINUTE_STATES = "minute_states"
+SERVICE_MONTHS = "service_months"
+CONTRACT_MONTHS = "contract_months"
+CLAIM_DECISIONS = "claim_decisions"
+DEAD_LETTERS = "dead_letters"
+
+#: Column names per table, in row-tuple order (insert order).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    RAW_EVENTS: (
+        "event_id",
+        "type",
+        "raw",
+        "received_at",
+        "source_kind",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "file",
+        "line",
+        "lineage",
+    ),
+    MINUTE_STATES: ("service", "minute", "state", "cause", "version"),
+    SERVICE_MONTHS: (
+        "service",
+        "month",
+        "revision",
+        "status",
+        "timezone",
+        "minutes_in_month",
+        "down_minutes",
+        "counted_downtime_minutes",
+        "excluded_minutes",
+        "no_data_minutes",
+        "uptime_percent",
+        "meets_target",
+        "credit_percent",
+        "computed_at",
+        "version",
+        "record",
+    ),
+    CONTRACT_MONTHS: (
+        "contract_id",
+        "client_id",
+        "month",
+        "revision",
+        "status",
+        "contract_revision",
+        "timezone",
+        "period_start",
+        "period_end",
+        "minutes_in_month",
+        "down_minutes",
+        "counted_downtime_minutes",
+        "excluded_minutes",
+        "no_data_minutes",
+        "uptime_percent",
+        "meets_target",
+        "credit_percent",
+        "credit_basis",
+        "affected_services",
+        "credit_amount",
+        "currency",
+        "computed_at",
+        "version",
+        "statement",
+    ),
+    CLAIM_DECISIONS: (
+        "claim_id",
+        "contract_id",
+        "client_id",
+        "submitted_at",
+        "decision",
+        "reason",
+        "minutes_accepted",
+        "credit_total",
+        "currency",
+        "computed_at",
+        "version",
+        "decision_json",
+    ),
+    DEAD_LETTERS: (
+        "dead_letter_id",
+        "reason",
+        "detail",
+        "raw",
+        "source_kind",
+        "source",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+        "file",
+        "line",
+    ),
+}
+
+#: Tables in the order a batch of outputs is written: detail before the
+#: statements that summarise it, so a reader never sees a statement whose
+#: minutes are not there yet.
+WRITE_ORDER: tuple[str, ...] = (MINUTE_STATES, SERVICE_MONTHS, CONTRACT_MONTHS, CLAIM_DECISIONS)
+
+_REVISION_SHIFT = 42
+
+
+def dumps(obj: Mapping[str, Any]) -> str:
+    """Canonical JSON of an output, the same text replay prints."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 instant from the core (``...Z``) as an aware UTC datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def month_date(month: str) -> date:
+    """``YYYY-MM`` as the first day of that month."""
+    year, mon = month.split("-")
+    return date(int(year), int(mon), 1)
+
+
+def version_of(revision: int, computed_at: datetime) -> int:
+    """The ReplacingMergeTree version of a statement (see module docstring)."""
+    millis = int(computed_at.timestamp() * 1000)
+    return (revision << _REVISION_SHIFT) | millis
+
+
+def _minutes(counts: Mapping[str, Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def contract_month_row(out: Mapping[str, Any]) -> Row:
+    """The ``contract_months`` row of a ``contract_month`` statement."""
+    computed_at = parse_instant(out["computed_at"])
+    revision = int(out["revision"])
+    return (
+        out["contract_id"],
+        out["client_id"],
+        month_date(out["month"]),
+        revision,
+        out["status"],
+        int(out.get("contract_revision", 0)),
+        out["timezone"],
+        parse_instant(out["period_start"]),
+        parse_instant(out["period_end"]),
+        int(out["minutes_in_month"]),
+        int(out["down_minutes"]),
+        int(out["counted_downtime_minutes"]),
+        _minutes(out["excluded_minutes"]),
+        int(out["no_data_minutes"]),
+        Decimal(out["uptime_percent"]),
+        bool(out["meets_target"]),
+        Decimal(out["credit_percent"]),
+        out["credit_basis"],
+        list(out["affected_services"]),
+        Decimal(out["credit_amount"]),
+        out["currency"],
+        computed_at,
+        version_of(revision, computed_at),
+        dumps(out),
+    )
+
+
+def service_month_row(out: Mapping[str, Any]) -> Row:
+    """The ``service_months`` row of a ``service_month`` record."""
+    computed_at = parse_instant(out["computed_at"])
+    revision = int(out["revision"])
+    return (
+        out["service"],
+        month_date(out["month"]),
+        revision,
+        out["status"],
+        out["timezone"],
+        int(out["minutes_in_month"]),
+        int(out["down_minutes"]),
+        int(out["counted_downtime_minutes"]),
+        _minutes(out["excluded_minutes"]),
+        int(out["no_data_minutes"]),
+        Decimal(out["uptime_percent"]),
+        bool(out["meets_target"]),
+        Decimal(out["credit_percent"]),
+        computed_at,
+        version_of(revision, computed_at),
+        dumps(out),
+    )
+
+
+def _span(start: str, end: str) -> Iterator[datetime]:
+    t, stop = parse_instant(start), parse_instant(end)
+    step = timedelta(minutes=1)
+    while t < stop:
+        yield t
+        t += step
+
+
+def minute_state_rows(out: Mapping[str, Any]) -> list[Row]:
+    """The non-up minutes of a ``service_month`` record, one row each, by minute.
+
+    A minute in several interval lists takes the first state of
+    counted_down > excluded_down > no_data (a declared outage during a
+    monitoring gap is counted down and also has no data).
+    """
+    service = out["service"]
+    version = version_of(int(out["revision"]), parse_instant(out["computed_at"]))
+    intervals = out.get("intervals") or {}
+    states: dict[datetime, tuple[str, str]] = {}
+    for start, end in intervals.get("counted", ()):
+        for m in _span(start, end):
+            states.setdefault(m, ("counted_down", ""))
+    for ex in intervals.get("excluded", ()):
+        for m in _span(ex["start"], ex["end"]):
+            states.setdefault(m, ("excluded_down", str(ex.get("cause", ""))))
+    for start, end in intervals.get("no_data", ()):
+        for m in _span(start, end):
+            states.setdefault(m, ("no_data", ""))
+    return [(service, m, st, cause, version) for m, (st, cause) in sorted(states.items())]
+
+
+def claim_decision_row(out: Mapping[str, Any]) -> Row:
+    """The ``claim_decisions`` row of a ``claim_decision`` output."""
+    computed_at = parse_instant(out["computed_at"])
+    total = out.get("credit_total")
+    return (
+        out["claim_id"],
+        out["contract_id"],
+        out.get("client_id") or "",
+        parse_instant(out["submitted_at"]),
+        out["decision"],
+        out.get("reason"),
+        int(out.get("minutes_accepted") or 0),
+        None if total is None else Decimal(total),
+        out.get("currency"),
+        computed_at,
+        version_of(0, computed_at),
+        dumps(out),
+    )
+
+
+def rows_for_output(out: Mapping[str, Any]) -> dict[str, list[Row]]:
+    """Rows per table for one output dict; unknown kinds map to nothing.
+
+    Raises ``KeyError``/``ValueError`` when an output of a known kind lacks a
+    field or has a malformed one: outputs come from the core, so that is a bug.
+    """
+    kind = out.get("kind")
+    if kind == "contract_month":
+        return {CONTRACT_MONTHS: [contract_month_row(out)]}
+    if kind == "service_month":
+        return {MINUTE_STATES: minute_state_rows(out), SERVICE_MONTHS: [service_month_row(out)]}
+    if kind == "claim_decision":
+        return {CLAIM_DECISIONS: [claim_decision_row(out)]}
+    return {}
+
+
+def rows_for_outputs(outputs: Iterable[Mapping[str, Any]]) -> dict[str, list[Row]]:
+    """Rows per table for many outputs, tables in :data:`WRITE_ORDER`."""
+    tables: dict[str, list[Row]] = {t: [] for t in WRITE_ORDER}
+    for out in outputs:
+        for table, rows in rows_for_output(out).items():
+            tables[table].extend(rows)
+    return {t: rows for t, rows in tables.items() if rows}
+
+
+# --- lineage: raw events and dead letters ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """One valid event as received.
+
+    ``source`` is ``{"topic", "partition", "offset"}`` for Kafka or
+    ``{"file", "line"}`` for a file (the shape replay uses for dead letters).
+    ``received_at`` is the Kafka message timestamp or the reader's clock.
+    """
+
+    raw: bytes
+    received_at: datetime
+    source: Mapping[str, Any]
+
+
+def _lineage(source: Mapping[str, Any]) -> tuple[str, Row, str]:
+    """(kind, (topic, partition, offset, file, line), lineage key) of a source."""
+    if "topic" in source:
+        topic, part, off = source["topic"], source.get("partition"), source.get("offset")
+        cols: Row = (
+            str(topic),
+            None if part is None else int(part),
+            None if off is None else int(off),
+            None,
+            None,
+        )
+        return "kafka", cols, f"kafka:{topic}/{part}/{off}"
+    if "file" in source:
+        file, line = source["file"], source.get("line")
+        cols = (None, None, None, str(file), None if line is None else int(line))
+        return "file", cols, f"file:{file}:{line}"
+    text = dumps(dict(source))
+    return "other", (None, None, None, None, None), f"other:{text}"
+
+
+def raw_event_row(ev: RawEvent) -> Row:
+    """The ``raw_events`` row of a received event; id and type come from its JSON."""
+    try:
+        parsed = json.loads(ev.raw)
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    kind, cols, lineage = _lineage(ev.source)
+    return (
+        str(parsed.get("event_id", "")),
+        str(parsed.get("type", "")),
+        ev.raw,
+        ev.received_at.astimezone(UTC),
+        kind,
+        *cols,
+        lineage,
+    )
+
+
+def dead_letter_row(dead: Mapping[str, Any]) -> Row:
+    """The ``dead_letters`` row of a ``DeadLetter.to_json()`` dict."""
+    raw = base64.b64decode(dead["raw_base64"]) if "raw_base64" in dead else b""
+    source = dict(dead.get("source") or {})
+    kind, cols, lineage = _lineage(source)
+    digest = hashlib.sha256(raw + b"\x00" + lineage.encode()).hexdigest()
+    return (
+        digest,
+        str(dead["reason"]),
+        str(dead.get("detail", "")),
+        raw,
+        kind,
+        dumps(source),
+        *cols,
+    )
+
+
+__all__ = [
+    "CLAIM_DECISIONS",
+    "COLUMNS",
+    "CONTRACT_MONTHS",
+    "DEAD_LETTERS",
+    "MINUTE_STATES",
+    "RAW_EVENTS",
+    "SERVICE_MONTHS",
+    "WRITE_ORDER",
+    "RawEvent",
+    "Row",
+    "claim_decision_row",
+    "contract_month_row",
+    "dead_letter_row",
+    "dumps",
+    "minute_state_rows",
+    "raw_event_row",
+    "rows_for_output",
+    "rows_for_outputs",
+    "service_month_row",
+    "version_of",
+]

@@ -1,0 +1,114 @@
+"""Pure tests: outputs to rows, tokens, migration rendering (no ClickHouse)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from sinks import rows as rw
+from sinks.buffer import batch_token
+from sinks.clickhouse import StoreSettings, load_migrations, render_migration
+from streams.replay import ReplayResult
+
+
+def test_same_output_twice_gives_the_same_rows(replay: ReplayResult) -> None:
+    first = rw.rows_for_outputs(replay.outputs)
+    again = rw.rows_for_outputs(copy.deepcopy(replay.outputs))
+    assert first == again
+    assert set(first) == {
+        rw.MINUTE_STATES,
+        rw.SERVICE_MONTHS,
+        rw.CONTRACT_MONTHS,
+        rw.CLAIM_DECISIONS,
+    }
+    for table, rows in first.items():
+        assert all(len(r) == len(rw.COLUMNS[table]) for r in rows)
+
+
+def test_statement_json_column_is_the_output(replay: ReplayResult) -> None:
+    for out in replay.outputs:
+        if out["kind"] == "contract_month":
+            row = rw.contract_month_row(out)
+            assert json.loads(row[-1]) == out
+
+
+def test_minute_states_follow_precedence() -> None:
+    out = {
+        "kind": "service_month",
+        "service": "api",
+        "month": "2026-03",
+        "revision": 1,
+        "computed_at": "2026-04-10T00:00:00Z",
+        "intervals": {
+            "counted": [["2026-03-02T10:00:00Z", "2026-03-02T10:02:00Z"]],
+            "excluded": [
+                {"start": "2026-03-02T10:01:00Z", "end": "2026-03-02T10:03:00Z", "cause": "aws"}
+            ],
+            "no_data": [["2026-03-02T09:59:00Z", "2026-03-02T10:01:00Z"]],
+        },
+    }
+    rows = rw.minute_state_rows(out)
+    assert [(r[1].strftime("%H:%M"), r[2], r[3]) for r in rows] == [
+        ("09:59", "no_data", ""),
+        ("10:00", "counted_down", ""),
+        ("10:01", "counted_down", ""),
+        ("10:02", "excluded_down", "aws"),
+    ]
+    assert {r[4] for r in rows} == {rw.version_of(1, rw.parse_instant("2026-04-10T00:00:00Z"))}
+
+
+def test_revision_dominates_version() -> None:
+    late = rw.parse_instant("2030-01-01T00:00:00Z")
+    early = rw.parse_instant("2026-01-01T00:00:00Z")
+    assert rw.version_of(1, early) > rw.version_of(0, late)
+    assert rw.version_of(0, late) > rw.version_of(0, early)
+
+
+def test_token_follows_the_payload() -> None:
+    assert batch_token("t", b"abc") == batch_token("t", b"abc")
+    assert batch_token("t", b"abc") != batch_token("t", b"abd")
+    assert batch_token("t", b"abc") != batch_token("u", b"abc")
+
+
+def test_dead_letter_rows_keep_raw_bytes(replay: ReplayResult) -> None:
+    dead = replay.dead_letters[0]
+    row = rw.dead_letter_row(dead.to_json())
+    assert row[3] == dead.raw
+    assert row == rw.dead_letter_row(dead.to_json())
+    assert row[4] == "file"
+
+
+def test_single_node_migrations_are_plain() -> None:
+    sql = [
+        s
+        for m in load_migrations(StoreSettings().migrations_dir)
+        for s in render_migration(m, StoreSettings())
+    ]
+    text = "\n".join(sql)
+    assert "{{" not in text
+    assert "ON CLUSTER" not in text
+    assert "Replicated" not in text
+    assert "Distributed" not in text
+    assert "TTL" not in text  # billing and audit tables keep everything by default
+    assert text.count("non_replicated_deduplication_window = 1000") == 6
+
+
+def test_cluster_migrations_are_replicated_and_distributed() -> None:
+    cfg = StoreSettings(database="sla", cluster="prod", ttl_days={"raw_events": 400})
+    sql = [s for m in load_migrations(cfg.migrations_dir) for s in render_migration(m, cfg)]
+    creates = [s for s in sql if "CREATE TABLE" in s]
+    assert len(creates) == 12  # six tables, each local + distributed
+    cm = next(s for s in sql if "sla.contract_months_local ON CLUSTER prod" in s)
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "
+        "'{replica}', version)" in cm
+    )
+    assert any(
+        "CREATE TABLE IF NOT EXISTS sla.contract_months ON CLUSTER prod "
+        "AS sla.contract_months_local"
+        in s
+        and "Distributed(prod, sla, contract_months_local, cityHash64(contract_id))" in s
+        for s in sql
+    )
+    raw = next(s for s in sql if "sla.raw_events_local" in s)
+    assert "TTL toDateTime(received_at) + INTERVAL 400 DAY" in raw
