@@ -1,0 +1,93 @@
+"""Every command the README shows is run here (``./dev test`` is CI's own command)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BIN = Path(sys.executable).parent
+
+
+def _blocks() -> list[list[str]]:
+    return [
+        [ln for ln in block.splitlines() if ln.strip()]
+        for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S)
+    ]
+
+
+def _examples() -> list[str]:
+    section = README.split("## Examples", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.S)
+    assert block is not None
+    return [ln for ln in block.group(1).splitlines() if ln.startswith("availability ")]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "AVAILABILITY_DATA"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["AVAILABILITY_DATA"] = str(tmp / "data")
+    return env
+
+
+def test_readme_opens_with_the_two_set_up_commands() -> None:
+    first = [ln.split("#")[0].strip() for ln in _blocks()[0]]
+    assert first == ["./dev demo", "./dev test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./dev test" in ci
+
+
+@pytest.mark.slow
+def test_readme_examples_run_in_order(tmp_path: Path) -> None:
+    (tmp_path / "schemas").symlink_to(ROOT / "schemas")
+    env = _env(tmp_path)
+    examples = _examples()
+    assert len(examples) >= 5
+    for line in examples:
+        proc = subprocess.run(
+            shlex.split(line),
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert proc.returncode == 0, f"{line}\n{proc.stderr[-3000:]}"
+        if "--format table" in line and line.startswith("availability replay"):
+            assert "Contract-month statements" in proc.stdout
+        if "--format jsonl" in line:
+            kinds = {ln.split('"kind":"')[1].split('"')[0] for ln in proc.stdout.splitlines()}
+            assert {"contract_month", "service_month", "claim_decision"} <= kinds
+        if line.startswith("availability report") and "--format table" in line:
+            assert "SLA statement PO-1001" in proc.stdout
+    html = (tmp_path / "data" / "PO-1001-2026-03.html").read_text()
+    assert "<svg" in html
+    dead = (tmp_path / "data" / "dead-letters.jsonl").read_text().splitlines()
+    assert dead, "the simulated month carries malformed lines"
+
+
+@pytest.mark.slow
+def test_dev_demo_runs_the_main_job(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    env["DEV_SKIP_SETUP"] = "1"
+    proc = subprocess.run(
+        [str(ROOT / "dev"), "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "PO-1001   2026-03  Europe/London  44580" in proc.stdout
+    assert "CLM-1" in proc.stdout
+    assert (tmp_path / "data" / "clickhouse").exists()
