@@ -1,0 +1,344 @@
+"""Fixtures for the metrics, alerting-rule and dashboard tests.
+
+- ``small_replay``: a hand-made March 2026 (two contracts, one over its
+  budget by one minute, one at 43 % of it, an AWS exclusion, a bad line),
+  replayed in well under a second; ``NOW`` is the instant it is seen at.
+- ``prometheus``: a real Prometheus server (1 s scrape and evaluation)
+  scraping a loopback HTTP endpoint that serves an
+  :class:`~sinks.metrics.AvailabilityCollector` over ``small_replay``, with
+  deploy/prometheus/rules.yml loaded. Session-scoped, shut down at the end.
+- ``promtool`` / ``prometheus_bin``: the binaries; a test needing one is
+  skipped when it is missing, but fails when ``CI`` is set, so CI can never
+  pass by skipping.
+- ``sim_replay`` and ``dashboard_data``: a simulated month in a chDB store
+  for the ClickHouse dashboard queries (see ``dashboard_data``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import clickhouse_connect
+import pytest
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from sinks.clickhouse import ClickHouseStore, connect
+from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
+from sinks.rows import RawEvent
+from sla.timeutil import parse_instant
+from streams.replay import ReplayResult, iter_lines, replay_lines
+from streams.simulate import Scenario, default_as_of, write_jsonl
+from tests.helpers import contract, incident, probes_every_minute, run
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+GRAFANA_DIR = ROOT / "deploy" / "grafana"
+
+#: When the small month is seen: 14 days (20,160 minutes) into March 2026.
+NOW = parse_instant("2026-03-15T00:00:00Z")
+JSON = dict[str, Any]
+
+
+def small_events() -> list[JSON | bytes]:
+    """PO-1 (api): 45 counted minutes, 10 excluded (AWS). PO-2 (web): 25 counted."""
+    events: list[JSON | bytes] = [
+        contract("PO-1", {"api": "1000.00"}, effective_from="2026-03-01T00:00:00Z"),
+        contract(
+            "PO-2",
+            {"web": "500.00"},
+            currency="USD",
+            client_id="client-2",
+            effective_from="2026-03-01T00:00:00Z",
+        ),
+    ]
+    events += probes_every_minute("api", "2026-03-02T09:00:00Z", 60)
+    events += probes_every_minute("api", "2026-03-02T10:00:00Z", 45, ok=False)
+    events += probes_every_minute("api", "2026-03-02T10:45:00Z", 15)
+    events += probes_every_minute("api", "2026-03-02T12:00:00Z", 10, ok=False)
+    events.append(
+        incident("INC-aws", ["api"], "2026-03-02T12:00:00Z", "2026-03-02T12:10:00Z", cause="aws")
+    )
+    events += probes_every_minute("web", "2026-03-03T08:00:00Z", 25, ok=False)
+    events.append(b'{"type":"probe","event_id":"broken"')
+    return events
+
+
+def need_tool(name: str) -> str:
+    """The path of ``name``; skip without it, but fail under CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package prometheus)"
+        if os.environ.get("CI"):
+            pytest.fail(message + " and CI is set: it must run here")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return need_tool("promtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin() -> str:
+    return need_tool("prometheus")
+
+
+@pytest.fixture(scope="session")
+def small_replay() -> ReplayResult:
+    return run(small_events(), "2026-03-15T00:00:00Z")
+
+
+# -- a live Prometheus ----------------------------------------------------------
+
+
+class LiveState:
+    """The small replay plus pipeline figures a running worker would have.
+
+    ``last_event_unixtime`` is the wall clock of each scrape, so the pipeline
+    looks alive to Prometheus (whose clock is the real one).
+    """
+
+    def __init__(self, result: ReplayResult) -> None:
+        self.replay = ReplayState(result)
+        self.base = replace(
+            self.replay.pipeline(),
+            late_events=2,
+            sink_errors={"clickhouse": 1},
+            sink_rows_written={"contract_months": 2, "service_months": 2},
+            consumer_lag={("availability.probes", 0): 12, ("availability.probes", 1): 3},
+        )
+
+    def statements(self) -> list[JSON]:
+        return self.replay.statements()
+
+    def service_months(self) -> list[JSON]:
+        return self.replay.service_months()
+
+    def pipeline(self) -> PipelineStats:
+        return replace(self.base, last_event_unixtime=time.time())
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every second would flood the test output."""
+
+
+def free_port() -> int:
+    """A loopback port free right now (the OS may hand it out again later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Prometheus:
+    """A running Prometheus server and helpers for its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as resp:
+            body = json.load(resp)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[JSON]:
+        data = self.api("/api/v1/query", query=expr)
+        result: list[JSON] = data["result"]
+        return result
+
+    def firing(self) -> list[JSON]:
+        alerts: list[JSON] = self.api("/api/v1/alerts")["alerts"]
+        return [a for a in alerts if a["state"] == "firing"]
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Poll ``check`` every 0.25 s until it holds; fail after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"prometheus exited: {self.log.read_text()[-2000:]}")
+            try:
+                if check():
+                    return
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.25)
+        pytest.fail(f"timed out waiting for {what}; log tail: {self.log.read_text()[-2000:]}")
+
+
+def _ready(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+@pytest.fixture(scope="session")
+def exporter(small_replay: ReplayResult) -> Iterator[str]:
+    """``host:port`` of a loopback endpoint serving the collector over the small month."""
+    registry = CollectorRegistry()
+    registry.register(
+        AvailabilityCollector(LiveState(small_replay), lambda: NOW, count_history=True)
+    )
+    server: WSGIServer = make_server(
+        "127.0.0.1", 0, make_wsgi_app(registry), handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    prometheus_bin: str, exporter: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
+    """A Prometheus server scraping ``exporter`` every second with rules.yml loaded."""
+    work = tmp_path_factory.mktemp("prometheus")
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(PROMETHEUS_DIR / "rules.yml")],
+        "scrape_configs": [
+            {"job_name": "availability", "static_configs": [{"targets": [exporter]}]}
+        ],
+    }
+    # JSON is YAML: no YAML library needed to write the config.
+    (work / "prometheus.yml").write_text(json.dumps(config))
+    port = free_port()
+    log = work / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                prometheus_bin,
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Prometheus(f"http://127.0.0.1:{port}", process, log)
+    try:
+        server.wait_for("prometheus to be ready", lambda: _ready(server.url))
+        # Two scrapes and an evaluation: rate() and the recording rules have data.
+        server.wait_for(
+            "recording rules over two scrapes",
+            lambda: bool(server.query("availability:events:rate5m")),
+        )
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# -- ClickHouse with a simulated month ---------------------------------------------
+
+#: One region keeps the replay to seconds; the month still has outages,
+#: exclusions, a revision, credits, claims and malformed lines.
+SCENARIO = Scenario(services=("api", "web"), regions=("eu-west-1",))
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def sim_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sim") / "month.jsonl"
+    write_jsonl(SCENARIO, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sim_replay(sim_file: Path) -> ReplayResult:
+    with sim_file.open("rb") as fh:
+        return replay_lines(iter_lines(fh), default_as_of(SCENARIO), source_name="month.jsonl")
+
+
+def _open_engine(path: Path, database: str) -> tuple[ClickHouseStore, str]:
+    """A store on the process's chDB engine, wherever it lives, and that engine's path.
+
+    chDB allows one engine path per process. When another fixture (the sink
+    tests' session engine) already holds one, join it: a fresh database
+    keeps the data apart. The error names the path in use.
+    """
+    try:
+        return connect(f"chdb://{path}", database=database), str(path.resolve())
+    except Exception as exc:
+        marker = "already initialized with path '"
+        text = str(exc)
+        if marker not in text:
+            raise
+        held = text.split(marker, 1)[1].split("'", 1)[0]
+        return connect(f"chdb://{held}", database=database), held
+
+
+def raw_events_of(path: Path, limit: int, as_of: datetime) -> list[RawEvent]:
+    """The first ``limit`` lines of ``path`` as received events, one a second."""
+    out: list[RawEvent] = []
+    with path.open("rb") as fh:
+        for no, raw in iter_lines(fh):
+            if len(out) >= limit:
+                break
+            received = as_of - timedelta(days=9, seconds=limit - no)
+            out.append(RawEvent(raw, received, {"file": "month.jsonl", "line": no}))
+    return out
+
+
+@dataclass
+class DashboardData:
+    """The simulated month in ClickHouse, and a client whose default database holds it.
+
+    Dashboards name tables without a database (the data source's
+    ``defaultDatabase`` supplies it), so their queries run on ``client``.
+    """
+
+    store: ClickHouseStore
+    client: Any
+
+
+@pytest.fixture(scope="module")
+def dashboard_data(
+    sim_replay: ReplayResult, sim_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DashboardData]:
+    """A migrated store holding the simulated month (outputs, dead letters, raw events).
+
+    Module-scoped: the engine is closed when the module ends, so the sink
+    tests can open their own path later in the same process.
+    """
+    path = tmp_path_factory.mktemp("chdb-dashboards") / "engine"
+    store, engine = _open_engine(path, f"dash{next(_databases)}")
+    store.migrate()
+    store.write_outputs(sim_replay.outputs)
+    store.write_dead_letters(sim_replay.dead_letters)
+    store.write_raw_events(raw_events_of(sim_file, 3000, sim_replay.as_of))
+    client = clickhouse_connect.get_client(interface="chdb", path=engine, database=store.db)
+    try:
+        yield DashboardData(store, client)
+    finally:
+        client.close()
+        store.client.command(f"DROP DATABASE IF EXISTS {store.db}")
+        store.close()
