@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from sla.book import Book
 from sla.months import Month
+from sla.probes import ProbeLedger
 from streams.replay import BATCH, Folder, compute_outputs
 from streams.simulate import Scenario, events
 
@@ -59,7 +60,8 @@ def bench_fold(n: int, services: int, rounds: int) -> dict[str, float]:
             if dead:
                 raise SystemExit(f"unexpected dead letter: {dead[0].detail}")
         for led in book.ledgers.values():
-            led.merge()
+            if isinstance(led, ProbeLedger):
+                led.merge()
         best = min(best, time.perf_counter() - t0)
         gc.enable()
     t0 = time.perf_counter()
@@ -86,6 +88,7 @@ def bench_state() -> dict[str, float]:
         for region in ("eu-west-1", "us-east-1", "ap-southeast-2"):
             book.add_probe("api", region, at, minute % 97 != 0, f"probe-{region}-{minute:06d}")
     led = book.ledgers[("api", Month(2026, 3))]
+    assert isinstance(led, ProbeLedger)
     led.merge()
     return {
         "probes": led.probe_count(),

@@ -64,6 +64,11 @@ class Reading(_Out):
     differs: bool
 
 
+class CreditTierOut(_Out):
+    below: DecimalText
+    credit_percent: DecimalText
+
+
 class ContractMonthStatement(_Out):
     """Billing's input: one contract (Purchase Order), one month, one revision."""
 
@@ -83,6 +88,7 @@ class ContractMonthStatement(_Out):
     no_data_minutes: Minutes
     uptime_percent: Percent
     uptime_target: DecimalText
+    credit_tiers: list[CreditTierOut]
     meets_target: bool
     error_budget_minutes: Minutes
     error_budget_remaining_minutes: int

@@ -10,12 +10,13 @@ the same pieces in its tables; replay keeps them here.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sla.model import Claim, Contract, IncidentVersion
 from sla.months import Month, month_bounds, month_of_minute
-from sla.probes import ProbeLedger, ProbePolicy
+from sla.probes import MinuteSource, MinuteStates, ProbeLedger, ProbePolicy
 from sla.timeutil import EPOCH
 
 Rank = tuple[int, bytes, bytes]
@@ -35,13 +36,17 @@ class Book:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.ledgers: dict[tuple[str, Month], ProbeLedger] = {}
+        self.ledgers: dict[tuple[str, Month], MinuteSource] = {}
         self.incidents: dict[str, dict[Rank, IncidentVersion]] = defaultdict(dict)
         self.incidents_by_service: dict[str, set[str]] = defaultdict(set)
         self.contracts: dict[str, dict[Rank, Contract]] = defaultdict(dict)
         self.claims: dict[str, dict[tuple[datetime, bytes, bytes], Claim]] = defaultdict(dict)
         self._month_of_minute: dict[int, tuple[Month, int, int]] = {}
         self._hot: dict[tuple[str, int], ProbeLedger] = {}
+        #: where each probe ledger lives, by object identity
+        self.ledger_keys: dict[int, tuple[str, Month]] = {}
+        #: called to load a service-month's ledger from durable storage on first use
+        self.loader: Callable[[str, Month, ProbeLedger], None] | None = None
 
     # -- adding facts -------------------------------------------------------
 
@@ -57,7 +62,20 @@ class Book:
         led = self.ledgers.get(key)
         if led is None:
             led = self.ledgers[key] = ProbeLedger(info[1], info[2] - info[1])
+            self.ledger_keys[id(led)] = key
+            if self.loader is not None:
+                self.loader(service, info[0], led)
+        if not isinstance(led, ProbeLedger):
+            raise TypeError(f"{service} {info[0]} holds received minute states, not probes")
         return led
+
+    def set_minute_states(self, service: str, month: Month, states: MinuteStates) -> bool:
+        """Keep ``states`` for a service-month unless a newer version is held; True if kept."""
+        held = self.ledgers.get((service, month))
+        if isinstance(held, MinuteStates) and held.version >= states.version:
+            return False
+        self.ledgers[(service, month)] = states
+        return True
 
     def add_probe(
         self, service: str, region: str, observed_at: datetime, ok: bool, event_id: str

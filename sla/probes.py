@@ -26,6 +26,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -238,15 +239,16 @@ class ProbeLedger:
         self.merge()
         return sum(r.counts.nbytes + r.packed.nbytes for r in self._regions.values())
 
-    def to_bytes(self) -> bytes:
-        """A compact, versioned serialisation (for table stores and changelogs)."""
+    def to_bytes(self, regions: list[str] | None = None) -> bytes:
+        """A compact, versioned serialisation (for table stores and changelogs).
+
+        ``regions`` limits it to those regions (one table entry per region
+        keeps every value well under Kafka's message size limit).
+        """
         self.merge()
-        parts = [
-            struct.pack(
-                ">BqII", _FORMAT_VERSION, self.first_minute, self.minutes, len(self._regions)
-            )
-        ]
-        for name in sorted(self._regions):
+        names = sorted(self._regions) if regions is None else sorted(regions)
+        parts = [struct.pack(">BqII", _FORMAT_VERSION, self.first_minute, self.minutes, len(names))]
+        for name in names:
             reg = self._regions[name]
             raw = name.encode()
             width = reg.counts.dtype.itemsize
@@ -260,11 +262,20 @@ class ProbeLedger:
     @classmethod
     def from_bytes(cls, data: bytes) -> ProbeLedger:
         """Inverse of :meth:`to_bytes`; ``ValueError`` on a foreign format."""
+        _, first, minutes, _ = struct.unpack_from(">BqII", data, 0)
+        led = cls(first, minutes)
+        led.load_bytes(data)
+        return led
+
+    def load_bytes(self, data: bytes) -> None:
+        """Replace the regions serialised in ``data`` (from :meth:`to_bytes`) in this ledger."""
         version, first, minutes, nreg = struct.unpack_from(">BqII", data, 0)
         if version != _FORMAT_VERSION:
             raise ValueError(f"unknown probe ledger format {version}")
+        if (first, minutes) != (self.first_minute, self.minutes):
+            raise ValueError("serialised ledger is for another month")
         off = struct.calcsize(">BqII")
-        led = cls(first, minutes)
+        led = self
         hdr = struct.calcsize(">HBII")
         for _ in range(nreg):
             nlen, width, clen, n = struct.unpack_from(">HBII", data, off)
@@ -281,5 +292,57 @@ class ProbeLedger:
             reg.packed = np.frombuffer(data[off : off + 6 * n], dtype=np.uint8).reshape(n, 6).copy()
             off += 6 * n
             led._regions[name] = reg
+        led._states = None
         led.merge()
-        return led
+
+
+class MinuteStates:
+    """Minute states of one service-month received from a probe stage (read side only).
+
+    The statement stage of the streaming worker holds these instead of the
+    probes themselves; ``version`` is the probe count of the ledger they came
+    from, which only grows, so a higher version is always the newer state.
+    """
+
+    def __init__(self, first_minute: int, states: npt.NDArray[np.int8], version: int) -> None:
+        self.first_minute = first_minute
+        self.minutes = int(states.shape[0])
+        self.version = version
+        self._states = states
+        self._states.flags.writeable = False
+
+    def minute_states(self, policy: ProbePolicy) -> npt.NDArray[np.int8]:
+        """The states as the probe stage decided them (``policy`` was applied there)."""
+        del policy
+        return self._states
+
+    def data_range(self) -> tuple[int, int] | None:
+        idx = np.flatnonzero(self._states != NO_DATA)
+        if idx.size == 0:
+            return None
+        return self.first_minute + int(idx[0]), self.first_minute + int(idx[-1]) + 1
+
+    def to_bytes(self) -> bytes:
+        """``first_minute``, ``version`` and the compressed states."""
+        head = struct.pack(">qqI", self.first_minute, self.version, self.minutes)
+        return head + zlib.compress(self._states.tobytes(), 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MinuteStates:
+        first, version, minutes = struct.unpack_from(">qqI", data, 0)
+        raw = zlib.decompress(data[struct.calcsize(">qqI") :])
+        states = np.frombuffer(raw, dtype=np.int8).copy()
+        if states.shape[0] != minutes:
+            raise ValueError("minute states length mismatch")
+        return cls(first, states, version)
+
+
+class MinuteSource(Protocol):
+    """What the rules read from a service-month: a ledger or received minute states."""
+
+    first_minute: int
+    minutes: int
+
+    def minute_states(self, policy: ProbePolicy) -> npt.NDArray[np.int8]: ...
+
+    def data_range(self) -> tuple[int, int] | None: ...

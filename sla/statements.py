@@ -266,6 +266,10 @@ def compute_contract_month(ev: ContractEval) -> JSON:
         "no_data_minutes": int(nodata_c.sum()),
         "uptime_percent": format_percent(up_pct),
         "uptime_target": format_decimal(c.uptime_target),
+        "credit_tiers": [
+            {"below": format_decimal(t.below), "credit_percent": format_decimal(t.credit_percent)}
+            for t in c.credit_tiers
+        ],
         "meets_target": meets_target(m, d, c.uptime_target),
         "error_budget_minutes": budget,
         "error_budget_remaining_minutes": budget - d,

@@ -305,6 +305,71 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap(args: argparse.Namespace) -> str:
+    value = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not value:
+        raise SystemExit("no Kafka: pass --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
+    return str(value)
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.topics import ensure_topics
+
+    created = ensure_topics(_bootstrap(args))
+    print(
+        f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from streams.produce import produce_lines
+    from streams.topics import ensure_topics
+
+    bootstrap = _bootstrap(args)
+    ensure_topics(bootstrap)
+    with sys.stdin.buffer if args.events == "-" else Path(args.events).open("rb") as fh:
+        stats = produce_lines(fh, bootstrap)
+    total = sum(stats.by_topic.values())
+    print(
+        f"produced {total} events: "
+        + ", ".join(f"{t} {n}" for t, n in sorted(stats.by_topic.items()))
+        + (
+            f" ({stats.unroutable} unroutable lines sent for dead-lettering)"
+            if stats.unroutable
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from faust.worker import Worker as FaustWorker
+
+    from streams.app import WorkerConfig, create_app, system_clock
+    from streams.topics import ensure_topics
+
+    bootstrap = _bootstrap(args)
+    ensure_topics(bootstrap)
+    fixed: datetime | None = args.as_of
+    cfg = WorkerConfig(
+        bootstrap=bootstrap,
+        app_id=args.app_id,
+        web_host=args.web_host,
+        web_port=args.web_port,
+        clock=(lambda: fixed) if fixed is not None else system_clock,
+        store_dsn=None if args.store == "none" else (args.store or default_store()),
+    )
+    app = create_app(cfg)
+    logging.getLogger("faust").setLevel(logging.WARNING)
+    FaustWorker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="availability", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -357,6 +422,32 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
     rp.add_argument("--output", default=None, help="write to this file instead of stdout")
     rp.set_defaults(func=cmd_report)
+
+    t = sub.add_parser("topics", help="create the Kafka topics of the registry (idempotent)")
+    t.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    t.set_defaults(func=cmd_topics)
+
+    pr = sub.add_parser("produce", help="send a JSON Lines file of events into Kafka")
+    pr.add_argument("events", help="JSON Lines file ('-' for stdin)")
+    pr.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    pr.set_defaults(func=cmd_produce)
+
+    w = sub.add_parser("worker", help="run the streaming worker (Faust)")
+    w.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    w.add_argument("--app-id", default="availability", help="consumer group and table prefix")
+    w.add_argument("--web-host", default="127.0.0.1")
+    w.add_argument("--web-port", type=int, default=6066)
+    w.add_argument(
+        "--store", default="none", help="ClickHouse DSN for outputs ('none' to skip; default none)"
+    )
+    w.add_argument(
+        "--as-of",
+        type=_instant,
+        default=None,
+        help="a fixed clock (simulations and tests); default: the system clock",
+    )
+    w.add_argument("--loglevel", default="warning")
+    w.set_defaults(func=cmd_worker)
     return p
 
 

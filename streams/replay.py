@@ -79,6 +79,10 @@ class Folder:
         # probes in this epoch minute or later may lie after as_of: check exactly
         self._as_of_minute = epoch_minute(as_of) if as_of is not None else 1 << 62
         self._minutes: dict[str, int] = {}
+        #: ledgers that received probes since the caller last cleared this set
+        self.touched: set[ProbeLedger] = set()
+        #: when set, non-probe events go here (raw bytes, model) instead of the book
+        self.forward: Callable[[bytes, Any], None] | None = None
         self._sinks: dict[tuple[str, str, int], tuple[Callable[[int], None], ProbeLedger]] = {}
 
     def ingest(self, raw: bytes, source: dict[str, Any]) -> DeadLetter | None:
@@ -148,9 +152,10 @@ class Folder:
             elif isinstance(ev, Rejected):
                 dead.append(self.reject(ev, source))
             else:
-                self.fold(ev)
+                self.fold(ev, raw)
         for led in touched:
             led.sync()
+        self.touched |= touched
         events = self.stats.events
         events["probe"] = events.get("probe", 0) + probes
         return dead
@@ -158,11 +163,14 @@ class Folder:
     def _later_than_as_of(self, text: str) -> bool:
         return self.as_of is not None and parse_instant(text) > self.as_of
 
-    def fold(self, event: Any) -> None:
+    def fold(self, event: Any, raw: bytes | None = None) -> None:
         """Fold one decoded event model (any type of :data:`schemas.events.Event`)."""
         kind: str = event.type
         events = self.stats.events
         events[kind] = events.get(kind, 0) + 1
+        if self.forward is not None and not isinstance(event, ProbeEvent):
+            self.forward(raw if raw is not None else event.model_dump_json().encode(), event)
+            return
         if isinstance(event, ProbeEvent):
             if self.as_of is not None and event.observed_at > self.as_of:
                 self.stats.not_yet_known += 1
@@ -170,6 +178,7 @@ class Folder:
             self.book.add_probe(
                 event.service, event.region, event.observed_at, event.ok, event.event_id
             )
+            self.touched.add(self.book.ledger_for(event.service, epoch_minute(event.observed_at)))
         elif isinstance(event, IncidentEvent):
             self.book.add_incident(domain.incident_version(event))
         elif isinstance(event, ContractEvent):

@@ -52,6 +52,8 @@ class Scenario:
     with_contracts: bool = True
     with_claims: bool = True
     with_tickets: bool = True
+    #: probe only the first this-many days of each month (None: the whole month)
+    probe_days: int | None = None
 
 
 def _ts(dt: datetime) -> str:
@@ -106,7 +108,8 @@ def events(sc: Scenario) -> Iterator[JSON | bytes]:
         fm_e = fm_s + rng.randint(10, 20)
         plans[sc.services[-1]].append((fm_s, fm_e, "full"))
 
-        for minute in range(first, end):
+        probe_end = end if sc.probe_days is None else min(end, first + sc.probe_days * 1440)
+        for minute in range(first, probe_end):
             for service in sc.services:
                 in_gap = service == sc.services[-1] and gap[0] <= minute < gap[1]
                 if in_gap:

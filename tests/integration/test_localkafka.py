@@ -224,9 +224,6 @@ def test_cli_start_and_stop_a_detached_broker(tmp_path: Path) -> None:
 @pytest.mark.kafka
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.skipif(
-    os.environ.get("KAFKA_TEST_4X") != "1", reason="opt-in: set KAFKA_TEST_4X=1 to test Kafka 4.x"
-)
 @pytest.mark.usefixtures("local_kafka_tools")
 def test_kafka_4x_round_trip() -> None:
     with LocalKafka(KAFKA_4X_VERSION) as broker:

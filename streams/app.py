@@ -1,0 +1,455 @@
+"""The Faust application factory: agents, tables, timers and web views.
+
+No module-level app: :func:`create_app` builds one from a
+:class:`WorkerConfig`. Two agents, both with concurrency 1 and at-least-once
+delivery; idempotency comes from the core (sets, not counters):
+
+* ``fold-probes`` reads ``availability.probes`` in batches (partitioned by
+  service) and publishes per service-month minute states;
+* ``statements`` reads minute states, incidents, contracts, claims and
+  tickets (one partition each) and emits statements, records, claim
+  decisions and support verdicts when they change; a timer re-evaluates them
+  so months become final and open incidents grow even when nothing arrives.
+
+Everything a batch produces is sent before its events are acknowledged, and
+Faust flushes the producer (table changelogs included) before it commits
+offsets, so a crash can only lead to reprocessing, which changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from kafka.partitioner.default import murmur2
+
+from sla.book import Settings
+from streams import topics
+from streams.pipeline import Outgoing, ProbeStage, StatementStage
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WorkerConfig:
+    """How one worker runs."""
+
+    bootstrap: str
+    app_id: str = "availability"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    web_enabled: bool = True
+    batch_size: int = 2000
+    batch_wait: float = 0.2
+    emit_interval: float = 1.0
+    refresh_interval: float = 30.0
+    settle_seconds: float = 5.0
+    #: inputs idle this long also count as caught up (committed offsets can lag behind)
+    quiet_seconds: float = 10.0
+    settings: Settings = field(default_factory=Settings)
+    clock: Clock = system_clock
+    store_dsn: str | None = None
+    data_dir: str | None = None
+
+
+class _ServicePartitionedTable(faust.Table[bytes, bytes]):
+    """Keys ``service|...`` live in the changelog partition of the service's probes.
+
+    Batches mix partitions, so Faust's default (the partition of the event
+    being processed) would scatter a service's state; the producer's default
+    partitioner puts the ``service`` key of ``availability.probes`` in
+    ``murmur2(service) % partitions``, and so does this table.
+    """
+
+    def partition_for_key(self, key: Any) -> int | None:
+        service = bytes(key).split(b"|", 1)[0]
+        return (int(murmur2(service)) & 0x7FFFFFFF) % topics.PROBES.partitions
+
+
+class _SinglePartitionTable(faust.Table[bytes, bytes]):
+    """State of the one-partition statement stage (writable from timers too)."""
+
+    def partition_for_key(self, key: Any) -> int | None:
+        del key
+        return 0
+
+
+class Worker:
+    """One worker's app, stages and outputs (the web views read ``stage2.latest``)."""
+
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.app = faust.App(
+            cfg.app_id,
+            broker=f"kafka://{cfg.bootstrap}",
+            store="memory://",
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_replication_factor=1,
+            topic_partitions=1,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_interval=1.0,
+            web_enabled=cfg.web_enabled,
+            web_host=cfg.web_host,
+            web_bind=cfg.web_host,
+            web_port=cfg.web_port,
+            autodiscover=False,
+            stream_wait_empty=False,
+            # a worker killed outright is replaced after this, not the 60 s default
+            broker_session_timeout=15.0,
+            broker_heartbeat_interval=3.0,
+        )
+        app = self.app
+        self.topics = {
+            spec.name: app.topic(
+                spec.name,
+                key_type=bytes,
+                value_type=bytes,
+                key_serializer="raw",
+                value_serializer="raw",
+                partitions=spec.partitions,
+            )
+            for spec in topics.ALL
+        }
+        ledger_table = app.tables.add(
+            _ServicePartitionedTable(
+                app=app,
+                name="probe-ledgers",
+                default=None,
+                key_type=bytes,
+                value_type=bytes,
+                partitions=topics.PROBES.partitions,
+            )
+        )
+        events_table = app.tables.add(
+            _SinglePartitionTable(
+                app=app,
+                name="stage2-events",
+                default=None,
+                key_type=bytes,
+                value_type=bytes,
+                partitions=1,
+            )
+        )
+        emitted_table = app.tables.add(
+            _SinglePartitionTable(
+                app=app,
+                name="stage2-emitted",
+                default=None,
+                key_type=bytes,
+                value_type=bytes,
+                partitions=1,
+            )
+        )
+        self.stage1 = ProbeStage(_TableStore(ledger_table), cfg.settings)
+        self.stage2 = StatementStage(
+            _TableStore(events_table), _TableStore(emitted_table), cfg.settings
+        )
+        self.sink: Any = None
+        self.emitted_count = 0
+        self.dead_letters: dict[str, int] = {}
+        self._last_emit = 0.0
+        self._last_refresh = 0.0
+        #: consumer-group lag per (topic, partition) over every input topic
+        self.lag: dict[tuple[str, int], int] = {}
+        self.caught_up = False
+        self._last_input = 0.0
+        self._lag_clients: tuple[Any, Any] | None = None
+        self._last_event_unixtime: float | None = None
+        self._sink_errors = 0
+        self._rows_written = 0
+        from prometheus_client import CollectorRegistry
+
+        from sinks.metrics import AvailabilityCollector
+
+        self.registry = CollectorRegistry()
+        self.registry.register(AvailabilityCollector(self, cfg.clock))
+        self._register()
+
+    # -- wiring ------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        probes = self.topics[topics.PROBES.name]
+        stage2_in = app.topic(
+            topics.MINUTE_STATES.name,
+            topics.INCIDENTS.name,
+            topics.CONTRACTS.name,
+            topics.CLAIMS.name,
+            topics.TICKETS.name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+        @app.agent(probes, name="fold-probes", concurrency=1)
+        async def fold_probes(stream: Any) -> None:
+            async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
+                self._last_input = asyncio.get_running_loop().time()
+                self._last_event_unixtime = time.time()
+                raws = [bytes(e.value) for e in events]
+                sources = [_source(e) for e in events]
+                await self._send_all(self.stage1.process(raws, sources))
+
+        @app.agent(stage2_in, name="statements", concurrency=1)
+        async def statements(stream: Any) -> None:
+            async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
+                self._last_input = asyncio.get_running_loop().time()
+                items = [(e.message.topic, bytes(e.value), _source(e)) for e in events]
+                await self._send_all(self.stage2.process(items))
+                await self._emit(force=False)
+
+        @app.timer(interval=self.cfg.emit_interval)  # type: ignore[untyped-decorator]  # faust
+        async def refresh() -> None:
+            if not self._owns_stage2() or self.app.in_recovery:
+                return
+            loop = asyncio.get_running_loop()
+            force = loop.time() - self._last_refresh >= self.cfg.refresh_interval
+            if force:
+                self._last_refresh = loop.time()
+            await self._emit(force=force)
+
+        @app.timer(interval=2.0)  # type: ignore[untyped-decorator]  # faust's timer is untyped
+        async def measure_lag() -> None:
+            loop = asyncio.get_running_loop()
+            try:
+                lag = await loop.run_in_executor(None, self._group_lag)
+            except Exception as exc:
+                log.warning("cannot measure consumer lag: %s", exc)
+                return
+            self.lag = lag
+            quiet = loop.time() - self._last_input >= self.cfg.quiet_seconds
+            self.caught_up = quiet or all(v <= 0 for v in lag.values())
+
+        def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            del sender, args, signal, kwargs
+            self.stage1.reset()
+            self.stage2.reset()
+
+        app.on_partitions_revoked.connect(on_revoked)
+
+        @app.page("/health")
+        async def health(web: Any, request: Any) -> Any:
+            del request
+            return web.json(
+                {
+                    "status": "ok",
+                    "owns_statements": self._owns_stage2(),
+                    "statements_ready": self.stage2.ready,
+                    "caught_up": self.caught_up,
+                    "lag": sum(self.lag.values()),
+                    "lagging": {f"{t}:{p}": n for (t, p), n in self.lag.items() if n > 0},
+                    "pending_outputs": len(self.stage2._pending),
+                }
+            )
+
+        @app.page("/statements/{contract_id}/{month}")
+        async def statement(web: Any, request: Any, contract_id: str, month: str) -> Any:
+            del request
+            found = self.stage2.latest.get(f"{contract_id}|{month}".encode())
+            if found is None or found.get("kind") != "contract_month":
+                return web.json({"error": "no such statement on this worker"}, status=404)
+            return web.json(found)
+
+        @app.page("/services/{service}/{month}")
+        async def service_month(web: Any, request: Any, service: str, month: str) -> Any:
+            del request
+            found = self.stage2.latest.get(f"{service}|{month}".encode())
+            if found is None or found.get("kind") != "service_month":
+                return web.json({"error": "no such record on this worker"}, status=404)
+            return web.json(found)
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            del request
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            body = generate_latest(self.registry)
+            return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+        @app.page("/dead-letters")
+        async def dead_letters(web: Any, request: Any) -> Any:
+            del request
+            counts: dict[str, int] = {}
+            for stats in (self.stage1.folder.stats, self.stage2.folder.stats):
+                for reason, n in stats.dead_letters.items():
+                    counts[reason] = counts.get(reason, 0) + n
+            return web.json({"dead_letters": counts})
+
+    # -- the PipelineState the metrics collector reads at scrape time ------------
+
+    def statements(self) -> list[dict[str, Any]]:
+        return [o for o in list(self.stage2.latest.values()) if o["kind"] == "contract_month"]
+
+    def service_months(self) -> list[dict[str, Any]]:
+        return [o for o in list(self.stage2.latest.values()) if o["kind"] == "service_month"]
+
+    def pipeline(self) -> Any:
+        from sinks.metrics import PipelineStats
+
+        events: dict[str, int] = {}
+        dead: dict[str, int] = {}
+        for stats in (self.stage1.folder.stats, self.stage2.folder.stats):
+            for k, n in stats.events.items():
+                events[k] = events.get(k, 0) + n
+            for k, n in stats.dead_letters.items():
+                dead[k] = dead.get(k, 0) + n
+        return PipelineStats(
+            events_by_type=events,
+            dead_letters_by_reason=dead,
+            sink_errors={"clickhouse": self._sink_errors},
+            sink_rows_written={"outputs": self._rows_written},
+            consumer_lag=dict(self.lag),
+            last_event_unixtime=self._last_event_unixtime,
+        )
+
+    def _group_lag(self) -> dict[tuple[str, int], int]:
+        """End offset minus the group's committed offset, for every input partition.
+
+        Blocking (kafka-python); run it in an executor.
+        """
+        from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+        if self._lag_clients is None:
+            self._lag_clients = (
+                KafkaAdminClient(
+                    bootstrap_servers=self.cfg.bootstrap, client_id="availability-lag"
+                ),
+                KafkaConsumer(
+                    bootstrap_servers=self.cfg.bootstrap,
+                    group_id=None,
+                    enable_auto_commit=False,
+                    client_id="availability-lag",
+                ),
+            )
+        admin, consumer = self._lag_clients
+        inputs = (
+            topics.PROBES,
+            topics.MINUTE_STATES,
+            topics.INCIDENTS,
+            topics.CONTRACTS,
+            topics.CLAIMS,
+            topics.TICKETS,
+        )
+        tps = [
+            TopicPartition(spec.name, p)
+            for spec in inputs
+            for p in sorted(consumer.partitions_for_topic(spec.name) or ())
+        ]
+        ends = consumer.end_offsets(tps)
+        committed = admin.list_group_offsets({self.cfg.app_id: None}).get(self.cfg.app_id, {})
+        lag = {}
+        for tp in tps:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[(tp.topic, tp.partition)] = max(0, int(ends.get(tp, 0)) - done)
+        return lag
+
+    def _owns_stage2(self) -> bool:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:
+            return False
+        return any(tp.topic == topics.MINUTE_STATES.name for tp in assignment)
+
+    async def _send_all(self, msgs: list[Outgoing], wait: bool = False) -> None:
+        """Enqueue ``msgs``; Faust flushes the producer before it commits offsets.
+
+        ``wait`` also waits for delivery (outputs published from a timer, whose
+        record of what was emitted must not run ahead of the messages).
+        """
+        futures = []
+        for m in msgs:
+            futures.append(await self.topics[m.topic].send(key=m.key, value=m.value))
+        if wait:
+            await self.app.producer.flush()
+            for fut in futures:
+                await fut
+
+    async def _emit(self, force: bool) -> None:
+        loop = asyncio.get_running_loop()
+        if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
+            return
+        self._last_emit = loop.time()
+        changed = self.stage2.emit(
+            self.cfg.clock(),
+            mono=loop.time(),
+            force=force,
+            settle=self.cfg.settle_seconds,
+            hold_final=not self.caught_up,
+        )
+        if not changed:
+            return
+        await self._send_all([m for m, _ in changed], wait=True)
+        self.emitted_count += len(changed)
+        if self.cfg.store_dsn:
+            await self._store([o for _, o in changed])
+
+    async def _store(self, outputs: list[dict[str, Any]]) -> None:
+        from sinks.buffer import BackpressureError
+
+        if self.sink is None:
+            from sinks.clickhouse import connect
+
+            self.sink = connect(self.cfg.store_dsn or "")
+            self.sink.migrate()
+        delay = 0.5
+        while True:
+            try:
+                self._rows_written += self.sink.write_outputs(outputs)
+                return
+            except BackpressureError as exc:
+                self._sink_errors += 1
+                log.warning("ClickHouse unavailable, pausing %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+class _TableStore(MutableMapping[str, bytes]):
+    """A ``str -> bytes`` view over a Faust table whose keys and values are raw bytes."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.table.get(key.encode())
+        if value is None:
+            raise KeyError(key)
+        return bytes(value)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key.encode()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.table.get(key.encode()) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([bytes(k).decode() for k in list(self.table.keys())])
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def _source(event: Any) -> dict[str, Any]:
+    msg = event.message
+    return {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+
+
+def create_app(cfg: WorkerConfig) -> faust.App:
+    """A configured Faust app, ready for ``faust.Worker``."""
+    return Worker(cfg).app

@@ -1,0 +1,304 @@
+"""The two streaming stages, independent of Faust so they can be tested alone.
+
+* :class:`ProbeStage` (partitioned by service): probes -> probe ledgers ->
+  per service-month minute states. Its durable state is a key-value store of
+  ledger regions (``service|YYYY-MM|region`` -> bytes); the worker backs it
+  with a Faust table whose changelog is flushed before offsets are committed.
+* :class:`StatementStage` (one partition): minute states, incidents,
+  contracts, claims and tickets -> statements, records, claim decisions and
+  support verdicts. Its durable state is the raw events and the latest minute
+  states; what it emitted is kept so revisions only ever go up.
+
+Both are folds over sets: a message delivered twice (a redelivery after a
+crash, a producer retry) changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.codec import Rejected, decode
+from schemas.events import ProbeEvent
+from sla.book import Book, Settings
+from sla.business_clock import BusinessCalendar
+from sla.months import Month
+from sla.probes import MinuteStates, ProbeLedger
+from streams import topics
+from streams.replay import DeadLetter, Folder, compute_outputs, dumps
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+Store = MutableMapping[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to produce."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+def dead_letter_message(dl: DeadLetter) -> Outgoing:
+    src = dl.source
+    key = f"{src.get('topic')}|{src.get('partition')}|{src.get('offset')}".encode()
+    return Outgoing(topics.DEAD_LETTERS.name, key, dumps(dl.to_json()).encode())
+
+
+class ProbeStage:
+    """Stage 1: fold probes, publish minute states of every touched service-month."""
+
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything in memory (after a rebalance); the store is reloaded lazily."""
+        self.book = Book(self.settings)
+        self.book.loader = self._load
+        self.folder = Folder(self.book)
+        self.folder.forward = self._forward
+        self._forwarded: list[Outgoing] = []
+
+    def _load(self, service: str, month: Month, led: ProbeLedger) -> None:
+        prefix = f"{service}|{month}|"
+        for key in [k for k in self.store if k.startswith(prefix)]:
+            led.load_bytes(self.store[key])
+
+    def _forward(self, raw: bytes, event: Any) -> None:
+        """A valid non-probe event on the probe topic goes to its own topic."""
+        spec = topics.INPUT_FOR_TYPE[event.type]
+        self._forwarded.append(Outgoing(spec.name, topics.event_key(json.loads(raw)), raw))
+
+    def process(self, raws: list[bytes], sources: list[dict[str, Any]]) -> list[Outgoing]:
+        """Fold one batch; return what to produce (minute states, forwards, dead letters)."""
+        self.folder.touched.clear()
+        dead = self.folder.ingest_batch(raws, sources)
+        out = [dead_letter_message(d) for d in dead]
+        out.extend(self._forwarded)
+        self._forwarded = []
+        for led in self.folder.touched:
+            service, month = self.book.ledger_keys[id(led)]
+            led.merge()
+            for region in led.regions:
+                self.store[f"{service}|{month}|{region}"] = led.to_bytes([region])
+            states = MinuteStates(
+                led.first_minute,
+                led.minute_states(self.settings.probe_policy).copy(),
+                led.probe_count(),
+            )
+            head = json.dumps({"service": service, "month": str(month)}).encode()
+            out.append(
+                Outgoing(
+                    topics.MINUTE_STATES.name,
+                    f"{service}|{month}".encode(),
+                    head + b"\n" + states.to_bytes(),
+                )
+            )
+        return out
+
+
+def _content_digest(out: JSON) -> str:
+    body = {
+        k: v
+        for k, v in out.items()
+        if k not in ("status", "revision", "computed_at", "finalizes_at")
+    }
+    return hashlib.blake2b(dumps(body).encode(), digest_size=16).hexdigest()
+
+
+def _event_store_key(event: Any) -> str:
+    kind = event.type
+    if kind == "incident":
+        return f"incident|{event.incident_id}|{event.revision}|{event.event_id}"
+    if kind == "contract":
+        return f"contract|{event.contract_id}|{event.revision}|{event.event_id}"
+    if kind == "claim":
+        return f"claim|{event.claim_id}|{event.event_id}"
+    return f"{kind}|{event.event_id}"
+
+
+class StatementStage:
+    """Stage 2: everything but probes -> statements and decisions, emitted on change.
+
+    ``events`` holds the raw bytes of every incident, contract, claim and
+    ticket event and the latest minute states; ``emitted`` what was last
+    emitted per output key (content digest, revision, status).
+    """
+
+    def __init__(
+        self,
+        events: Store,
+        emitted: Store,
+        settings: Settings | None = None,
+        calendar: BusinessCalendar | None = None,
+    ) -> None:
+        self.events = events
+        self.emitted = emitted
+        self.settings = settings or Settings()
+        self.calendar = calendar or BusinessCalendar()
+        self.ready = False
+        self.dirty = True
+        self.latest: dict[bytes, JSON] = {}
+        self._pending: dict[str, tuple[str, float, JSON]] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the in-memory fold; :meth:`rebuild` reloads it from the stores."""
+        self.book = Book(self.settings)
+        self.folder = Folder(self.book)
+        self.ready = False
+
+    def rebuild(self) -> None:
+        """Refold every stored event and minute state (after start-up or a rebalance)."""
+        self.reset()
+        for key in list(self.events):
+            self._apply_stored(key, self.events[key])
+        self.ready = True
+        self.dirty = True
+
+    def _apply_stored(self, key: str, raw: bytes) -> None:
+        if key.startswith("states|"):
+            self._apply_states(raw)
+        else:
+            ev = decode(raw)
+            if not isinstance(ev, Rejected):
+                self.folder.fold(ev)
+
+    def _apply_states(self, raw: bytes) -> tuple[str, Month] | None:
+        head, _, body = raw.partition(b"\n")
+        meta = json.loads(head)
+        month = Month.parse(meta["month"])
+        states = MinuteStates.from_bytes(body)
+        if self.book.set_minute_states(meta["service"], month, states):
+            return meta["service"], month
+        return None
+
+    def process(self, items: Iterable[tuple[str, bytes, dict[str, Any]]]) -> list[Outgoing]:
+        """Fold ``(topic, raw, source)`` items; return dead letters to produce."""
+        if not self.ready:
+            self.rebuild()
+        out: list[Outgoing] = []
+        for topic, raw, source in items:
+            if topic == topics.MINUTE_STATES.name:
+                try:
+                    changed = self._apply_states(raw)
+                except (ValueError, KeyError) as exc:
+                    log.error("unreadable minute-state message at %s: %s", source, exc)
+                    continue
+                if changed is not None:
+                    service, month = changed
+                    self.events[f"states|{service}|{month}"] = raw
+                    self.dirty = True
+                continue
+            ev = decode(raw)
+            if isinstance(ev, Rejected):
+                out.append(dead_letter_message(self.folder.reject(ev, source)))
+                continue
+            if isinstance(ev, ProbeEvent):
+                log.warning("probe on %s ignored at stage 2 (%s)", topic, source)
+                continue
+            key = _event_store_key(ev)
+            if key not in self.events:
+                self.events[key] = raw
+                self.folder.fold(ev)
+                self.dirty = True
+        return out
+
+    def emit(
+        self,
+        now: datetime,
+        mono: float = 0.0,
+        force: bool = False,
+        settle: float = 0.0,
+        hold_final: bool = False,
+    ) -> list[tuple[Outgoing, JSON]]:
+        """Recompute the outputs as of ``now`` when needed; return those to publish.
+
+        Provisional outputs are published as soon as they change. A final or
+        revised statement is published once its content has been stable for
+        ``settle`` seconds of ``mono`` (a monotonic clock) and ``hold_final``
+        is false (the worker holds them while any input is still lagging), so
+        a backfill or a burst of late data yields one final statement, not one
+        per batch.
+        When a statement's content changes after it was published as final it
+        gets the next revision, even where its knowledge-time revision would
+        not move (a probe that arrived late), so billing never sees a changed
+        final statement under an old revision.
+        """
+        if not self.ready:
+            self.rebuild()
+        if self.dirty or force:
+            self.dirty = False
+            for out in compute_outputs(self.book, now, self.folder.tickets, self.calendar):
+                key = topics.output_key(out)
+                ekey = f"{out['kind']}|{key.decode()}"
+                digest = _content_digest(out)
+                self.latest.setdefault(key, out)
+                prev = self._emitted(ekey)
+                if (
+                    prev is not None
+                    and prev["digest"] == digest
+                    and prev.get("status") in (out.get("status"), "revised")
+                ):
+                    self._pending.pop(ekey, None)
+                    self.latest[key] = self._with_revision(out, prev)
+                    continue
+                held = self._pending.get(ekey)
+                since = held[1] if held is not None and held[0] == digest else mono
+                self._pending[ekey] = (digest, since, out)
+        ready = []
+        for ekey, (digest, since, out) in list(self._pending.items()):
+            if out.get("status") in ("final", "revised") and (hold_final or mono - since < settle):
+                continue
+            del self._pending[ekey]
+            prev = self._emitted(ekey)
+            out = self._with_revision(out, prev, digest)
+            self.emitted[ekey] = json.dumps(
+                {"digest": digest, "revision": out.get("revision"), "status": out.get("status")}
+            ).encode()
+            key = topics.output_key(out)
+            self.latest[key] = out
+            spec = topics.OUTPUT_FOR_KIND[out["kind"]]
+            ready.append((Outgoing(spec.name, key, dumps(out).encode()), out))
+        return ready
+
+    def _emitted(self, ekey: str) -> JSON | None:
+        raw = self.emitted.get(ekey)
+        return json.loads(raw) if raw is not None else None
+
+    @staticmethod
+    def _with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:
+        if "revision" not in out or prev is None:
+            return out
+        if (
+            digest is not None
+            and prev["digest"] != digest
+            and prev["status"] in ("final", "revised")
+        ):
+            return {
+                **out,
+                "revision": max(out["revision"], prev["revision"] + 1),
+                "status": "revised",
+            }
+        if prev["revision"] > out["revision"]:
+            return {**out, "revision": prev["revision"], "status": "revised"}
+        return out
+
+
+def emit_callback(send: Callable[[Outgoing], None]) -> Callable[[list[Outgoing]], None]:
+    """Adapter: send each outgoing message with ``send``."""
+
+    def _send_all(msgs: list[Outgoing]) -> None:
+        for m in msgs:
+            send(m)
+
+    return _send_all

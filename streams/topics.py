@@ -1,0 +1,187 @@
+"""The closed registry of Kafka topics: names, keys, partitions, retention.
+
+Defined once here and used by the worker, the producers, the billing
+consumer and :func:`ensure_topics` (idempotent creation at start-up).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_FOREVER = "-1"
+_COMPACT = {"cleanup.policy": "compact"}
+_EVENT_STORE = {"cleanup.policy": "delete", "retention.ms": _FOREVER}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic: what it holds, what its key is, how it is kept."""
+
+    name: str
+    key: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+PROBES = TopicSpec(
+    "availability.probes",
+    "service",
+    8,
+    _EVENT_STORE,
+    "probe results: the input event store, partitioned by service",
+)
+INCIDENTS = TopicSpec(
+    "availability.incidents",
+    "incident_id",
+    1,
+    _COMPACT,
+    "incident revisions (keyed incident_id|revision|event_id)",
+)
+CONTRACTS = TopicSpec(
+    "availability.contracts",
+    "contract_id",
+    1,
+    _COMPACT,
+    "contract revisions (keyed contract_id|revision|event_id)",
+)
+CLAIMS = TopicSpec(
+    "availability.claims", "claim_id", 1, _EVENT_STORE, "SLA credit requests as received"
+)
+TICKETS = TopicSpec("support.tickets", "ticket_id", 1, _EVENT_STORE, "support ticket events")
+MINUTE_STATES = TopicSpec(
+    "availability.minute-states",
+    "service|YYYY-MM",
+    1,
+    _COMPACT,
+    "per service-month minute states (stage 1 -> stage 2)",
+)
+STATEMENTS = TopicSpec(
+    "availability.statements",
+    "contract_id|YYYY-MM",
+    4,
+    _COMPACT,
+    "contract-month statements for billing, every revision",
+)
+SERVICE_MONTHS = TopicSpec(
+    "availability.service-months", "service|YYYY-MM", 4, _COMPACT, "service-month records"
+)
+CLAIM_DECISIONS = TopicSpec(
+    "availability.claim-decisions", "claim_id", 1, _COMPACT, "decisions on credit claims"
+)
+SUPPORT = TopicSpec(
+    "support.verdicts", "ticket_id", 1, _COMPACT, "ticket verdicts and monthly support compliance"
+)
+DEAD_LETTERS = TopicSpec(
+    "availability.dead-letters",
+    "source",
+    1,
+    _EVENT_STORE,
+    "rejected input: raw bytes, reason, lineage",
+)
+
+ALL: tuple[TopicSpec, ...] = (
+    PROBES,
+    INCIDENTS,
+    CONTRACTS,
+    CLAIMS,
+    TICKETS,
+    MINUTE_STATES,
+    STATEMENTS,
+    SERVICE_MONTHS,
+    CLAIM_DECISIONS,
+    SUPPORT,
+    DEAD_LETTERS,
+)
+
+#: Input topic of each event type.
+INPUT_FOR_TYPE: dict[str, TopicSpec] = {
+    "probe": PROBES,
+    "incident": INCIDENTS,
+    "contract": CONTRACTS,
+    "claim": CLAIMS,
+    "ticket_opened": TICKETS,
+    "ticket_severity_changed": TICKETS,
+    "ticket_responded": TICKETS,
+    "ticket_progress_update": TICKETS,
+    "ticket_resolved": TICKETS,
+}
+
+#: Output topic of each output kind.
+OUTPUT_FOR_KIND: dict[str, TopicSpec] = {
+    "contract_month": STATEMENTS,
+    "service_month": SERVICE_MONTHS,
+    "claim_decision": CLAIM_DECISIONS,
+    "ticket_verdict": SUPPORT,
+    "support_month": SUPPORT,
+    "dead_letter": DEAD_LETTERS,
+}
+
+
+def event_key(event: Mapping[str, Any]) -> bytes:
+    """The Kafka key of an input event (its partitioning and compaction key)."""
+    kind = event.get("type")
+    if kind == "probe":
+        return str(event["service"]).encode()
+    if kind == "incident":
+        return f"{event['incident_id']}|{event['revision']}|{event['event_id']}".encode()
+    if kind == "contract":
+        return f"{event['contract_id']}|{event['revision']}|{event['event_id']}".encode()
+    if kind == "claim":
+        return str(event["claim_id"]).encode()
+    if isinstance(kind, str) and kind.startswith("ticket_"):
+        return str(event["ticket_id"]).encode()
+    return str(event.get("event_id", "")).encode()
+
+
+def output_key(out: Mapping[str, Any]) -> bytes:
+    """The Kafka key of an output: billing keys on (contract, month) and reads the revision."""
+    kind = out["kind"]
+    if kind == "contract_month":
+        return f"{out['contract_id']}|{out['month']}".encode()
+    if kind == "service_month":
+        return f"{out['service']}|{out['month']}".encode()
+    if kind == "claim_decision":
+        return str(out["claim_id"]).encode()
+    if kind == "ticket_verdict":
+        return str(out["ticket_id"]).encode()
+    if kind == "support_month":
+        return f"{out['client_id']}|{out['month']}|{out['severity']}".encode()
+    return b""
+
+
+def ensure_topics(
+    bootstrap: str, partitions: Mapping[str, int] | None = None, **client: Any
+) -> list[str]:
+    """Create every registry topic that is missing (idempotent); return those created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="availability-admin", **client)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                t.name,
+                (partitions or {}).get(t.name, t.partitions),
+                1,
+                topic_configs=dict(t.config),
+            )
+            for t in ALL
+            if t.name not in existing
+        ]
+        if not wanted:
+            return []
+        try:
+            admin.create_topics(wanted)
+        except TopicAlreadyExistsError:
+            log.info("topics created concurrently by another process")
+        return [t.name for t in wanted]
+    finally:
+        admin.close()
