@@ -271,6 +271,16 @@ class Worker:
                 return web.json({"error": "no such record on this worker"}, status=404)
             return web.json(found)
 
+        @app.page("/claims/{contract_id}")
+        async def claims(web: Any, request: Any, contract_id: str) -> Any:
+            del request
+            found = [
+                o
+                for o in list(self.stage2.latest.values())
+                if o.get("kind") == "claim_decision" and o.get("contract_id") == contract_id
+            ]
+            return web.json({"claims": sorted(found, key=lambda o: str(o["claim_id"]))})
+
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
             del request

@@ -284,18 +284,28 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import connect
-    from streams.report import fetch_report_inputs, render_report
+    from streams.report import WorkerApiStore, fetch_report_inputs, render_report
 
-    store = connect(args.store or default_store())
-    try:
+    if args.worker:
         try:
-            statement, claims = fetch_report_inputs(store, args.contract, str(args.month))
+            statement, claims = fetch_report_inputs(
+                WorkerApiStore(args.worker), args.contract, str(args.month)
+            )
         except LookupError as exc:
             print(f"availability report: {exc}", file=sys.stderr)
             return 1
-    finally:
-        store.close()
+    else:
+        from sinks.clickhouse import connect
+
+        store = connect(args.store or default_store())
+        try:
+            try:
+                statement, claims = fetch_report_inputs(store, args.contract, str(args.month))
+            except LookupError as exc:
+                print(f"availability report: {exc}", file=sys.stderr)
+                return 1
+        finally:
+            store.close()
     text = render_report(statement, claims, args.format)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -421,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
     rp.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
     rp.add_argument("--output", default=None, help="write to this file instead of stdout")
+    rp.add_argument(
+        "--worker",
+        default=None,
+        help="read from a running worker's HTTP API (http://127.0.0.1:6066) "
+        "instead of a ClickHouse store",
+    )
     rp.set_defaults(func=cmd_report)
 
     t = sub.add_parser("topics", help="create the Kafka topics of the registry (idempotent)")

@@ -54,6 +54,41 @@ def fetch_report_inputs(
     return statement, claims
 
 
+class WorkerApiStore:
+    """Reads statements and claim decisions from a running worker's HTTP API.
+
+    For when the worker owns the embedded chDB store (one process per path):
+    ``GET /statements/{contract}/{month}`` and ``GET /claims/{contract}``.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _get(self, path: str) -> Any:
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        url = self.base_url + urllib.parse.quote(path)
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def latest_contract_month(self, contract_id: str, month: str) -> JSON | None:
+        found = self._get(f"/statements/{contract_id}/{month}")
+        return found if isinstance(found, dict) else None
+
+    def claim_decisions(self, contract_id: str) -> list[JSON]:
+        found = self._get(f"/claims/{contract_id}")
+        return list(found["claims"]) if isinstance(found, dict) else []
+
+
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 

@@ -194,6 +194,34 @@ def test_worker_gives_the_replay_statements_and_dead_letters(broker: str, tmp_pa
         assert isinstance(first["source"]["offset"], int)
         counts = worker.get("/dead-letters")["dead_letters"]
         assert sum(counts.values()) == len(replayed.dead_letters)
+        # the report reads the worker's API when the worker owns the embedded store
+        report = subprocess.run(
+            [
+                str(BIN / "availability"),
+                "report",
+                "--worker",
+                f"http://127.0.0.1:{worker.port}",
+                "--contract",
+                "PO-1001",
+                "--month",
+                "2026-03",
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        data = json.loads(report.stdout)
+        assert data["statement"]["uptime_percent"] == st["uptime_percent"]
+        assert [c["claim_id"] for c in data["claims"]] == ["CLM-1", "CLM-2"]
+        metrics = (
+            urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=10)
+            .read()
+            .decode()
+        )
+        assert 'availability_dead_letters_total{reason="invalid_json"}' in metrics
     finally:
         worker.stop()
 
