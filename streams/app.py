@@ -19,6 +19,7 @@ offsets, so a crash can only lead to reprocessing, which changes nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, MutableMapping
@@ -201,14 +202,20 @@ class Worker:
                 self._last_event_unixtime = time.time()
                 raws = [bytes(e.value) for e in events]
                 sources = [_source(e) for e in events]
-                await self._send_all(self.stage1.process(raws, sources))
+                out = self.stage1.process(raws, sources)
+                await self._send_all(out)
+                await self._audit(events, out)
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
             async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
                 self._last_input = asyncio.get_running_loop().time()
                 items = [(e.message.topic, bytes(e.value), _source(e)) for e in events]
-                await self._send_all(self.stage2.process(items))
+                out = self.stage2.process(items)
+                await self._send_all(out)
+                await self._audit(
+                    [e for e in events if e.message.topic != topics.MINUTE_STATES.name], out
+                )
                 await self._emit(force=False)
 
         @app.timer(interval=self.cfg.emit_interval)  # type: ignore[untyped-decorator]  # faust
@@ -407,7 +414,35 @@ class Worker:
         if self.cfg.store_dsn:
             await self._store([o for _, o in changed])
 
+    async def _audit(self, events: Any, produced: list[Outgoing]) -> None:
+        """With a store: the received events (with Kafka lineage) and the dead letters.
+
+        Written before the batch is acknowledged, so the audit trail never
+        misses an event whose offset was committed.
+        """
+        if not self.cfg.store_dsn or not events:
+            return
+        from sinks.rows import RawEvent
+
+        dead_keys = {m.key for m in produced if m.topic == topics.DEAD_LETTERS.name}
+        rows = []
+        letters = [json.loads(m.value) for m in produced if m.topic == topics.DEAD_LETTERS.name]
+        for e in events:
+            src = _source(e)
+            if f"{src['topic']}|{src['partition']}|{src['offset']}".encode() in dead_keys:
+                continue
+            ts = e.message.timestamp
+            received = datetime.fromtimestamp(ts, UTC) if ts else self.cfg.clock()
+            rows.append(RawEvent(bytes(e.value), received, src))
+        await self._write(lambda sink: sink.write_raw_events(rows) if rows else 0)
+        if letters:
+            await self._write(lambda sink: sink.write_dead_letters(letters))
+
     async def _store(self, outputs: list[dict[str, Any]]) -> None:
+        await self._write(lambda sink: sink.write_outputs(outputs))
+
+    async def _write(self, write: Callable[[Any], int]) -> None:
+        """Run ``write`` on the store, pausing and retrying while it is unavailable."""
         from sinks.buffer import BackpressureError
 
         if self.sink is None:
@@ -418,7 +453,7 @@ class Worker:
         delay = 0.5
         while True:
             try:
-                self._rows_written += self.sink.write_outputs(outputs)
+                self._rows_written += write(self.sink)
                 return
             except BackpressureError as exc:
                 self._sink_errors += 1

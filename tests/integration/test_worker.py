@@ -54,7 +54,9 @@ def _free_port() -> int:
 
 
 class WorkerProcess:
-    def __init__(self, bootstrap: str, cwd: Path, as_of: str, app_id: str = "test") -> None:
+    def __init__(
+        self, bootstrap: str, cwd: Path, as_of: str, app_id: str = "test", store: str = "none"
+    ) -> None:
         self.port = _free_port()
         self.log = (cwd / f"worker-{self.port}.log").open("wb")
         self.proc = subprocess.Popen(
@@ -70,7 +72,7 @@ class WorkerProcess:
                 "--web-port",
                 str(self.port),
                 "--store",
-                "none",
+                store,
             ],
             cwd=cwd,
             stdout=self.log,
@@ -328,3 +330,48 @@ def test_reclassified_to_aws_after_final_gives_a_revised_statement(
         ]
     finally:
         worker.stop()
+
+
+def test_worker_stores_outputs_raw_events_and_dead_letters_in_clickhouse(
+    broker: str, tmp_path: Path
+) -> None:
+    as_of = "2026-05-01T00:00:00Z"
+    events = [
+        contract("PO-7", services={"api": "500.00"}),
+        *probes_every_minute("api", "2026-03-10T00:00:00Z", 60, ok=False),
+    ]
+    raw = [json.dumps(e).encode() for e in events] + [b'{"type":"probe","oops"']
+    produce_lines(raw, broker)
+    db = tmp_path / "store"
+    worker = WorkerProcess(broker, tmp_path, as_of, store=f"chdb://{db}")
+    try:
+        expected = _expected(raw, as_of)
+        assert _wait_for(broker, expected) == expected
+        time.sleep(3)
+    finally:
+        worker.stop()
+    # the worker owned the chDB path; read it from a fresh process
+    query = (
+        "from sinks.clickhouse import connect\n"
+        f"s = connect('chdb://{db}')\n"
+        "st = s.latest_contract_month('PO-7', '2026-03')\n"
+        "c = s.client\n"
+        "raw = c.query(f'SELECT count(), countIf(source_kind = {{k:String}}) '\n"
+        "              f'FROM {s.db}.raw_events', parameters={'k': 'kafka'}).result_rows\n"
+        "dead = s.dead_letter_counts()\n"
+        "import json; print(json.dumps([st['credit_amount'], list(raw[0]), dead]))\n"
+        "s.close()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", query],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+    )
+    credit, (n_raw, n_kafka), dead = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert credit == "50.00"
+    assert n_raw == len(events)
+    assert n_kafka == len(events)
+    assert dead == {"invalid_json": 1}
