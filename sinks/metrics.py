@@ -104,6 +104,9 @@ DEAD_LETTERS_TOTAL = "availability_dead_letters_total"  # reason
 LATE_EVENTS_TOTAL = "availability_late_events_total"
 SINK_ERRORS_TOTAL = "availability_sink_errors_total"  # sink
 SINK_ROWS_WRITTEN_TOTAL = "availability_sink_rows_written_total"  # table
+SINK_RETRIES_TOTAL = "availability_sink_retries_total"  # sink
+SINK_BATCHES_TOTAL = "availability_sink_batches_total"  # sink
+SINK_INSERT_SECONDS_TOTAL = "availability_sink_insert_seconds_total"  # sink
 CONSUMER_LAG_MESSAGES = "availability_consumer_lag_messages"  # topic, partition
 LAST_EVENT_TIMESTAMP = "availability_last_event_timestamp_seconds"
 
@@ -152,6 +155,9 @@ _HELP: dict[str, str] = {
     LATE_EVENTS_TOTAL: "Events that changed a month already final (revisions).",
     SINK_ERRORS_TOTAL: "Failed sink writes (each retry counts) by sink.",
     SINK_ROWS_WRITTEN_TOTAL: "Rows written by table.",
+    SINK_RETRIES_TOTAL: "Insert retries by sink.",
+    SINK_BATCHES_TOTAL: "Batches written by sink (divide insert seconds by it for latency).",
+    SINK_INSERT_SECONDS_TOTAL: "Seconds spent in successful inserts by sink.",
     CONSUMER_LAG_MESSAGES: "Messages not yet consumed by topic and partition.",
     LAST_EVENT_TIMESTAMP: "Unix time at which the last event was processed.",
 }
@@ -172,6 +178,8 @@ class PipelineStats:
     - ``late_events``: valid events that changed a month already final.
     - ``sink_errors``: failed writes by sink name (``clickhouse``, ``kafka``).
     - ``sink_rows_written``: rows written by table or topic.
+    - ``sink_retries``, ``sink_batches``, ``sink_insert_seconds``: by sink name;
+      insert latency is ``rate(seconds) / rate(batches)``.
     - ``consumer_lag``: messages behind the log end by ``(topic, partition)``
       (a gauge: the latest known lag).
     - ``last_event_unixtime``: wall-clock Unix time at which the last event
@@ -183,6 +191,9 @@ class PipelineStats:
     late_events: int = 0
     sink_errors: Mapping[str, int] = field(default_factory=dict)
     sink_rows_written: Mapping[str, int] = field(default_factory=dict)
+    sink_retries: Mapping[str, int] = field(default_factory=dict)
+    sink_batches: Mapping[str, int] = field(default_factory=dict)
+    sink_insert_seconds: Mapping[str, float] = field(default_factory=dict)
     consumer_lag: Mapping[tuple[str, int], int] = field(default_factory=dict)
     last_event_unixtime: float | None = None
 
@@ -539,6 +550,12 @@ class AvailabilityCollector(Collector):
             _add(fam[SINK_ERRORS_TOTAL], [sink], n)
         for table, n in sorted(p.sink_rows_written.items()):
             _add(fam[SINK_ROWS_WRITTEN_TOTAL], [table], n)
+        for sink, n in sorted(p.sink_retries.items()):
+            _add(fam[SINK_RETRIES_TOTAL], [sink], n)
+        for sink, n in sorted(p.sink_batches.items()):
+            _add(fam[SINK_BATCHES_TOTAL], [sink], n)
+        for sink, secs in sorted(p.sink_insert_seconds.items()):
+            _add(fam[SINK_INSERT_SECONDS_TOTAL], [sink], secs)
         for (topic, partition), lag in sorted(p.consumer_lag.items()):
             _add(fam[CONSUMER_LAG_MESSAGES], [topic, str(partition)], lag)
         if p.last_event_unixtime is not None:
@@ -577,6 +594,9 @@ _LABELS: dict[str, tuple[str, ...]] = {
     LATE_EVENTS_TOTAL: (),
     SINK_ERRORS_TOTAL: ("sink",),
     SINK_ROWS_WRITTEN_TOTAL: ("table",),
+    SINK_RETRIES_TOTAL: ("sink",),
+    SINK_BATCHES_TOTAL: ("sink",),
+    SINK_INSERT_SECONDS_TOTAL: ("sink",),
     CONSUMER_LAG_MESSAGES: ("topic", "partition"),
     LAST_EVENT_TIMESTAMP: (),
 }

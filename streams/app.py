@@ -323,11 +323,15 @@ class Worker:
                 events[k] = events.get(k, 0) + n
             for k, n in stats.dead_letters.items():
                 dead[k] = dead.get(k, 0) + n
+        sink = self.sink.stats if self.sink is not None else None
         return PipelineStats(
             events_by_type=events,
             dead_letters_by_reason=dead,
             sink_errors={"clickhouse": self._sink_errors},
             sink_rows_written={"outputs": self._rows_written},
+            sink_retries={"clickhouse": sink.retries if sink else 0},
+            sink_batches={"clickhouse": sink.batches_written if sink else 0},
+            sink_insert_seconds={"clickhouse": sink.insert_seconds_total if sink else 0.0},
             consumer_lag=dict(self.lag),
             last_event_unixtime=self._last_event_unixtime,
         )

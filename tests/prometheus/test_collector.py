@@ -250,6 +250,9 @@ def test_metric_names_are_the_closed_set(small_replay: ReplayResult) -> None:
         dead_letters_by_reason={"x": 1},
         sink_errors={"kafka": 0},
         sink_rows_written={"t": 0},
+        sink_retries={"clickhouse": 0},
+        sink_batches={"clickhouse": 0},
+        sink_insert_seconds={"clickhouse": 0.0},
         consumer_lag={("t", 0): 0},
         last_event_unixtime=1.0,
     )
