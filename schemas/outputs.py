@@ -241,6 +241,27 @@ class SupportMonthRecord(_Out):
     computed_at: Instant
 
 
+class TicketAlertRecord(_Out):
+    """A first-response moment a ticket passed without a response (SPEC section 8).
+
+    One per ticket and ``alert``: ``at_risk`` when 75 % of the allowed time
+    elapsed (``at`` is that instant), ``breached`` when the deadline passed
+    (``at`` is the deadline). A response at exactly the deadline is met and
+    gives no ``breached`` alert. Keyed ``ticket_id|alert``.
+    """
+
+    kind: Literal["ticket_alert"]
+    alert: Literal["at_risk", "breached"]
+    ticket_id: str
+    client_id: str
+    severity: Literal["low", "medium", "high"]
+    policy: Literal["retroactive", "from_change", "carry_elapsed"]
+    opened_at: Instant
+    deadline: Instant
+    at: Instant
+    computed_at: Instant
+
+
 #: Every output kind, mapped to its model (a closed set).
 OUTPUT_MODELS: dict[str, type[BaseModel]] = {
     "contract_month": ContractMonthStatement,
@@ -248,5 +269,6 @@ OUTPUT_MODELS: dict[str, type[BaseModel]] = {
     "claim_decision": ClaimDecision,
     "dead_letter": DeadLetterRecord,
     "ticket_verdict": TicketVerdictRecord,
+    "ticket_alert": TicketAlertRecord,
     "support_month": SupportMonthRecord,
 }

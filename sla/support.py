@@ -289,6 +289,91 @@ def next_timer(verdict: TicketVerdict) -> datetime | None:
     return min(candidates) if candidates else None
 
 
+# ------------------------------------------------------------------- alerts
+
+AlertKind = Literal["at_risk", "breached"]
+ALERT_KINDS: Final[tuple[AlertKind, ...]] = ("at_risk", "breached")
+
+
+@dataclass(frozen=True)
+class TicketAlert:
+    """A moment of a ticket that passed without a first response.
+
+    ``alert`` is ``at_risk`` (75 % of the allowed time elapsed, ``at`` is the
+    verdict's ``at_risk_at``) or ``breached`` (``at`` is the deadline).
+    ``severity`` is the verdict's current severity and ``deadline`` its
+    deadline, both as of the evaluation instant ``as_of``.
+    """
+
+    ticket_id: str
+    client_id: str
+    severity: Severity
+    policy: SeverityChangePolicy
+    alert: AlertKind
+    at: datetime
+    deadline: datetime
+    opened_at: datetime
+    as_of: datetime
+
+
+def ticket_alerts(verdict: TicketVerdict) -> list[TicketAlert]:
+    """The alerts of one verdict: at most one per moment, at-risk first.
+
+    A moment ``m`` (``at_risk_at`` or ``deadline``) gives an alert when it
+    has passed at the evaluation instant (``m <= as_of``) and the first
+    response in effect then did not come by ``m`` (none, or one after
+    ``m``). A response at exactly the deadline is met, so it gives no breach
+    alert (and one at exactly ``at_risk_at`` no at-risk alert). The breach
+    alert is therefore present exactly when the status is ``breached``.
+
+    The alerts are a function of the verdict: evaluated again later they
+    are the same (same ``at``) unless a severity change moved the moments,
+    in which case they follow the moved moments.
+    """
+    first = verdict.responded_at
+    out: list[TicketAlert] = []
+    for kind, moment in (("at_risk", verdict.at_risk_at), ("breached", verdict.deadline)):
+        if moment <= verdict.as_of and (first is None or first > moment):
+            out.append(
+                TicketAlert(
+                    ticket_id=verdict.ticket_id,
+                    client_id=verdict.client_id,
+                    severity=verdict.severity,
+                    policy=verdict.policy,
+                    alert="at_risk" if kind == "at_risk" else "breached",
+                    at=moment,
+                    deadline=verdict.deadline,
+                    opened_at=verdict.opened_at,
+                    as_of=verdict.as_of,
+                )
+            )
+    return out
+
+
+def next_moment(verdicts: Iterable[TicketVerdict]) -> datetime | None:
+    """The earliest :func:`next_timer` of ``verdicts`` (UTC), or None."""
+    timers = [t for t in map(next_timer, verdicts) if t is not None]
+    return min(timers) if timers else None
+
+
+def next_ticket_moment(
+    events: Iterable[TicketEvent], now: datetime, calendar: BusinessCalendar
+) -> datetime | None:
+    """When the support outputs next change with no new event arriving (UTC), or None.
+
+    The earliest instant strictly after ``now`` at which a ticket without a
+    first response (as of ``now``) becomes at risk or breached, or at which
+    an event already received but stamped after ``now`` takes effect. None
+    when every ticket is met or breached and nothing is pending.
+
+    Pure: a streaming caller schedules a re-evaluation (the outputs as of
+    the returned instant) at that instant, and asks again after it. The
+    events are those of :func:`fold_ticket_events` (any order, duplicates
+    allowed).
+    """
+    return next_moment(fold_ticket_events(events, now, calendar).values())
+
+
 # --------------------------------------------------------------- event fold
 
 

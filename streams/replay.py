@@ -270,12 +270,21 @@ def _minutes_text(value: Fraction | None) -> str | None:
     return format(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "f")
 
 
+def _ticket_events(tickets: Iterable[Any]) -> list[support.TicketEvent]:
+    """Support-clock events of wire ticket events (already-converted ones pass through)."""
+    return [t if isinstance(t, support.TicketEvent) else domain.ticket_event(t) for t in tickets]
+
+
 def support_outputs(tickets: list[Any], as_of: datetime, calendar: BusinessCalendar) -> list[JSON]:
-    """``ticket_verdict`` lines then ``support_month`` compliance lines (SPEC section 8)."""
+    """``ticket_verdict``, then ``ticket_alert``, then ``support_month`` lines (SPEC section 8).
+
+    Alerts: one per ticket and moment that has passed by ``as_of`` without a
+    first response (:func:`sla.support.ticket_alerts`), tickets in id order,
+    ``at_risk`` before ``breached``.
+    """
     if not tickets:
         return []
-    events = [domain.ticket_event(t) for t in tickets]
-    verdicts = support.fold_ticket_events(events, as_of, calendar)
+    verdicts = support.fold_ticket_events(_ticket_events(tickets), as_of, calendar)
     out: list[JSON] = []
     for v in verdicts.values():
         out.append(
@@ -294,6 +303,22 @@ def support_outputs(tickets: list[Any], as_of: datetime, calendar: BusinessCalen
                 "computed_at": format_instant(as_of),
             }
         )
+    for v in verdicts.values():
+        for alert in support.ticket_alerts(v):
+            out.append(
+                {
+                    "kind": "ticket_alert",
+                    "alert": alert.alert,
+                    "ticket_id": alert.ticket_id,
+                    "client_id": alert.client_id,
+                    "severity": alert.severity,
+                    "policy": alert.policy,
+                    "opened_at": format_instant(alert.opened_at),
+                    "deadline": format_instant(alert.deadline),
+                    "at": format_instant(alert.at),
+                    "computed_at": format_instant(as_of),
+                }
+            )
     for row in support.monthly_compliance(verdicts.values(), calendar):
         out.append(
             {
@@ -315,6 +340,23 @@ def support_outputs(tickets: list[Any], as_of: datetime, calendar: BusinessCalen
     return out
 
 
+def next_support_moment(
+    tickets: Iterable[Any], now: datetime, calendar: BusinessCalendar | None = None
+) -> datetime | None:
+    """When the support outputs next change with no new event arriving, or None.
+
+    ``tickets`` are what :func:`compute_outputs` takes (``Folder.tickets``:
+    the wire ticket events); the answer is
+    :func:`sla.support.next_ticket_moment` on them, an aware UTC instant
+    strictly after ``now``. A streaming caller recomputes the outputs as of
+    that instant when it comes, then asks again.
+    """
+    events = _ticket_events(tickets)
+    if not events:
+        return None
+    return support.next_ticket_moment(events, now, calendar or BusinessCalendar())
+
+
 def dumps(obj: JSON) -> str:
     """The canonical JSON text of an output (stable key order, no spaces)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
@@ -328,5 +370,6 @@ __all__ = [
     "dumps",
     "format_instant",
     "iter_lines",
+    "next_support_moment",
     "replay_lines",
 ]

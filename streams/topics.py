@@ -75,7 +75,11 @@ CLAIM_DECISIONS = TopicSpec(
     "availability.claim-decisions", "claim_id", 1, _COMPACT, "decisions on credit claims"
 )
 SUPPORT = TopicSpec(
-    "support.verdicts", "ticket_id", 1, _COMPACT, "ticket verdicts and monthly support compliance"
+    "support.verdicts",
+    "ticket_id; client_id|YYYY-MM|severity; ticket_id|alert",
+    1,
+    _COMPACT,
+    "ticket verdicts, monthly support compliance and ticket alerts (at_risk, breached)",
 )
 DEAD_LETTERS = TopicSpec(
     "availability.dead-letters",
@@ -119,6 +123,7 @@ OUTPUT_FOR_KIND: dict[str, TopicSpec] = {
     "claim_decision": CLAIM_DECISIONS,
     "ticket_verdict": SUPPORT,
     "support_month": SUPPORT,
+    "ticket_alert": SUPPORT,
     "dead_letter": DEAD_LETTERS,
 }
 
@@ -152,6 +157,9 @@ def output_key(out: Mapping[str, Any]) -> bytes:
         return str(out["ticket_id"]).encode()
     if kind == "support_month":
         return f"{out['client_id']}|{out['month']}|{out['severity']}".encode()
+    if kind == "ticket_alert":
+        # One key per ticket and moment: compaction keeps both alerts of a ticket.
+        return f"{out['ticket_id']}|{out['alert']}".encode()
     return b""
 
 
