@@ -4,15 +4,22 @@
 registry gives it. A line that is not a JSON object with a known ``type``
 cannot be routed; by default it still goes to ``availability.probes`` so the
 worker dead-letters it with its lineage (nothing is silently dropped).
+
+:class:`EventPublisher` is for the tools that make events (the prober, the
+incident and claim commands): every event is validated by the wire models
+before it is sent, so a tool can never publish what the worker would
+dead-letter. :func:`read_topic` reads a topic from its beginning to its end
+as of the call (the incident commands read the revisions already recorded).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.codec import Rejected, decode
 from streams import topics
 
 
@@ -40,16 +47,16 @@ def producer(bootstrap: str, **config: Any) -> Any:
     """A kafka-python producer tuned for bulk event streams."""
     from kafka import KafkaProducer
 
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        linger_ms=20,
-        batch_size=512 * 1024,
-        max_request_size=4 * 1024 * 1024,
-        retries=10,
-        client_id="availability-produce",
-        **config,
-    )
+    settings: dict[str, Any] = {
+        "acks": "all",
+        "linger_ms": 20,
+        "batch_size": 512 * 1024,
+        "max_request_size": 4 * 1024 * 1024,
+        "retries": 10,
+        "client_id": "availability-produce",
+    }
+    settings.update(config)
+    return KafkaProducer(bootstrap_servers=bootstrap, **settings)
 
 
 def produce_lines(lines: Iterable[bytes], bootstrap: str, **config: Any) -> ProduceStats:
@@ -71,6 +78,109 @@ def produce_lines(lines: Iterable[bytes], bootstrap: str, **config: Any) -> Prod
     finally:
         prod.close()
     return stats
+
+
+class InvalidEventError(ValueError):
+    """An event a tool built is not valid under the wire models."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def encode_event(event: Mapping[str, Any]) -> bytes:
+    """The canonical JSON bytes of ``event`` once the wire models accept them.
+
+    Raises :class:`InvalidEventError` with the dead-letter reason the worker
+    would give.
+    """
+    raw = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    decoded = decode(raw)
+    if isinstance(decoded, Rejected):
+        raise InvalidEventError(decoded.reason, decoded.detail)
+    return raw
+
+
+class EventPublisher:
+    """Validates events and sends each to its input topic, keyed as the registry says."""
+
+    def __init__(self, bootstrap: str, client_id: str = "availability-tools", **config: Any):
+        topics.ensure_topics(bootstrap)
+        self._producer = producer(bootstrap, client_id=client_id, linger_ms=5, **config)
+
+    def send(self, event: Mapping[str, Any]) -> tuple[str, bytes]:
+        """Queue one event; return its ``(topic, key)``."""
+        raw = encode_event(event)
+        topic = topics.INPUT_FOR_TYPE[str(event["type"])].name
+        key = topics.event_key(event)
+        self._producer.send(topic, key=key, value=raw)
+        return topic, key
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Block until every queued event is acknowledged by the broker."""
+        self._producer.flush(timeout=timeout)
+
+    def close(self) -> None:
+        self._producer.flush()
+        self._producer.close()
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
+
+
+def read_topic(bootstrap: str, topic: str, timeout: float = 60.0, **config: Any) -> list[Message]:
+    """Every message of ``topic``, from its beginning to its end as of this call.
+
+    Unlike :func:`consume_outputs` this does not wait for the topic to go
+    idle: it reads up to the end offsets it saw when it started, and raises
+    ``TimeoutError`` if the broker does not deliver them within ``timeout``.
+    """
+    import time
+
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="availability-read",
+        **config,
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end: dict[Any, int] = consumer.end_offsets(tps)
+        out: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}: not read to its end within {timeout:g}s")
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for m in records:
+                    if m.offset < end[tp]:
+                        out.append(Message(m.topic, m.partition, m.offset, m.key or b"", m.value))
+        return out
+    finally:
+        consumer.close()
 
 
 def consume_outputs(
