@@ -504,6 +504,63 @@ class ClickHouseStore:
             out.setdefault(str(service), {})[str(state)] = int(n)
         return out
 
+    def ticket_verdicts(self, client_id: str | None = None, month: str | None = None) -> list[JSON]:
+        """The latest verdict of every ticket, by ``opened_at`` then ticket id.
+
+        ``client_id`` keeps one client's tickets; ``month`` (``YYYY-MM``) those
+        opened in that UTC month.
+        """
+        where, params = self._support_filter(client_id, month, "opened_at")
+        return self._json_column(
+            f"SELECT verdict FROM (SELECT ticket_id, argMax(verdict, version) AS verdict, "
+            f"argMax(opened_at, version) AS opened_at, argMax(client_id, version) AS client_id "
+            f"FROM {self.db}.ticket_verdicts GROUP BY ticket_id) "
+            f"WHERE {where} ORDER BY opened_at, ticket_id",
+            params,
+        )
+
+    def ticket_alerts(self, client_id: str | None = None, month: str | None = None) -> list[JSON]:
+        """The latest of each ticket's alerts, by the instant they passed, ticket, alert.
+
+        ``month`` (``YYYY-MM``) keeps the alerts of tickets opened in that UTC month.
+        """
+        where, params = self._support_filter(client_id, month, "opened_at")
+        return self._json_column(
+            f"SELECT alert_json FROM (SELECT ticket_id, alert, "
+            f"argMax(alert_json, version) AS alert_json, argMax(alert_at, version) AS alert_at, "
+            f"argMax(opened_at, version) AS opened_at, argMax(client_id, version) AS client_id "
+            f"FROM {self.db}.ticket_alerts GROUP BY ticket_id, alert) "
+            f"WHERE {where} ORDER BY alert_at, ticket_id, alert",
+            params,
+        )
+
+    def support_months(self, month: str, client_id: str | None = None) -> list[JSON]:
+        """The latest compliance row of each client and severity for a month."""
+        where = "month = {m:Date}"
+        params: dict[str, Any] = {"m": rw.month_date(month)}
+        if client_id is not None:
+            where += " AND client_id = {c:String}"
+            params["c"] = client_id
+        return self._json_column(
+            f"SELECT argMax(record, version) FROM {self.db}.support_months "
+            f"WHERE {where} GROUP BY client_id, severity ORDER BY client_id, severity",
+            params,
+        )
+
+    @staticmethod
+    def _support_filter(
+        client_id: str | None, month: str | None, column: str
+    ) -> tuple[str, dict[str, Any]]:
+        clauses = ["1"]
+        params: dict[str, Any] = {}
+        if client_id is not None:
+            clauses.append("client_id = {c:String}")
+            params["c"] = client_id
+        if month is not None:
+            clauses.append(f"toStartOfMonth({column}) = {{m:Date}}")
+            params["m"] = rw.month_date(month)
+        return " AND ".join(clauses), params
+
     def dead_letter_counts(self) -> dict[str, int]:
         """Distinct dead letters by reason."""
         res = self.client.query(

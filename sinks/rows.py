@@ -10,7 +10,8 @@ Versions: a ReplacingMergeTree keeps, per sorting key, the row with the
 highest ``version``. A statement's version is ``revision << 42 | computed_at``
 in epoch milliseconds (which fit in 42 bits until the year 2109), so a
 higher revision always wins and, within a revision, the later computation
-wins.
+wins. Outputs without a revision (claim decisions, ticket verdicts, ticket
+alerts, support months) use revision 0: the later computation wins.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ SERVICE_MONTHS = "service_months"
 CONTRACT_MONTHS = "contract_months"
 CLAIM_DECISIONS = "claim_decisions"
 DEAD_LETTERS = "dead_letters"
+TICKET_VERDICTS = "ticket_verdicts"
+SUPPORT_MONTHS = "support_months"
+TICKET_ALERTS = "ticket_alerts"
 
 #: Column names per table, in row-tuple order (insert order).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -108,6 +112,50 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "version",
         "decision_json",
     ),
+    TICKET_VERDICTS: (
+        "ticket_id",
+        "client_id",
+        "severity",
+        "opened_at",
+        "deadline",
+        "at_risk_at",
+        "responded_at",
+        "status",
+        "policy",
+        "response_business_minutes",
+        "computed_at",
+        "version",
+        "verdict",
+    ),
+    SUPPORT_MONTHS: (
+        "client_id",
+        "month",
+        "severity",
+        "met",
+        "breached",
+        "open",
+        "at_risk",
+        "responded",
+        "p50_business_minutes",
+        "p90_business_minutes",
+        "p95_business_minutes",
+        "computed_at",
+        "version",
+        "record",
+    ),
+    TICKET_ALERTS: (
+        "ticket_id",
+        "alert",
+        "client_id",
+        "severity",
+        "policy",
+        "opened_at",
+        "deadline",
+        "alert_at",
+        "computed_at",
+        "version",
+        "alert_json",
+    ),
     DEAD_LETTERS: (
         "dead_letter_id",
         "reason",
@@ -126,7 +174,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 #: Tables in the order a batch of outputs is written: detail before the
 #: statements that summarise it, so a reader never sees a statement whose
 #: minutes are not there yet.
-WRITE_ORDER: tuple[str, ...] = (MINUTE_STATES, SERVICE_MONTHS, CONTRACT_MONTHS, CLAIM_DECISIONS)
+#: Support: verdicts and alerts before the monthly rows that count them.
+WRITE_ORDER: tuple[str, ...] = (
+    MINUTE_STATES,
+    SERVICE_MONTHS,
+    CONTRACT_MONTHS,
+    CLAIM_DECISIONS,
+    TICKET_VERDICTS,
+    TICKET_ALERTS,
+    SUPPORT_MONTHS,
+)
 
 _REVISION_SHIFT = 42
 
@@ -264,6 +321,73 @@ def claim_decision_row(out: Mapping[str, Any]) -> Row:
     )
 
 
+def _instant_or_none(text: str | None) -> datetime | None:
+    return None if text is None else parse_instant(text)
+
+
+def _decimal_or_none(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def ticket_verdict_row(out: Mapping[str, Any]) -> Row:
+    """The ``ticket_verdicts`` row of a ``ticket_verdict`` output."""
+    computed_at = parse_instant(out["computed_at"])
+    return (
+        out["ticket_id"],
+        out["client_id"],
+        out["severity"],
+        parse_instant(out["opened_at"]),
+        parse_instant(out["deadline"]),
+        parse_instant(out["at_risk_at"]),
+        _instant_or_none(out.get("responded_at")),
+        out["status"],
+        out["policy"],
+        _decimal_or_none(out.get("response_business_minutes")),
+        computed_at,
+        version_of(0, computed_at),
+        dumps(out),
+    )
+
+
+def support_month_row(out: Mapping[str, Any]) -> Row:
+    """The ``support_months`` row of a ``support_month`` output."""
+    computed_at = parse_instant(out["computed_at"])
+    return (
+        out["client_id"],
+        month_date(out["month"]),
+        out["severity"],
+        int(out["met"]),
+        int(out["breached"]),
+        int(out["open"]),
+        int(out["at_risk"]),
+        int(out["responded"]),
+        _decimal_or_none(out.get("p50_business_minutes")),
+        _decimal_or_none(out.get("p90_business_minutes")),
+        _decimal_or_none(out.get("p95_business_minutes")),
+        computed_at,
+        version_of(0, computed_at),
+        dumps(out),
+    )
+
+
+def ticket_alert_row(out: Mapping[str, Any]) -> Row:
+    """The ``ticket_alerts`` row of a ``ticket_alert`` output."""
+    computed_at = parse_instant(out["computed_at"])
+    return (
+        out["ticket_id"],
+        out["alert"],
+        out["client_id"],
+        out["severity"],
+        out["policy"],
+        parse_instant(out["opened_at"]),
+        parse_instant(out["deadline"]),
+        parse_instant(out["at"]),
+        computed_at,
+        version_of(0, computed_at),
+        dumps(out),
+    )
+
+
 def rows_for_output(out: Mapping[str, Any]) -> dict[str, list[Row]]:
     """Rows per table for one output dict; unknown kinds map to nothing.
 
@@ -277,6 +401,12 @@ def rows_for_output(out: Mapping[str, Any]) -> dict[str, list[Row]]:
         return {MINUTE_STATES: minute_state_rows(out), SERVICE_MONTHS: [service_month_row(out)]}
     if kind == "claim_decision":
         return {CLAIM_DECISIONS: [claim_decision_row(out)]}
+    if kind == "ticket_verdict":
+        return {TICKET_VERDICTS: [ticket_verdict_row(out)]}
+    if kind == "ticket_alert":
+        return {TICKET_ALERTS: [ticket_alert_row(out)]}
+    if kind == "support_month":
+        return {SUPPORT_MONTHS: [support_month_row(out)]}
     return {}
 
 
@@ -371,6 +501,9 @@ __all__ = [
     "MINUTE_STATES",
     "RAW_EVENTS",
     "SERVICE_MONTHS",
+    "SUPPORT_MONTHS",
+    "TICKET_ALERTS",
+    "TICKET_VERDICTS",
     "WRITE_ORDER",
     "RawEvent",
     "Row",
@@ -383,5 +516,8 @@ __all__ = [
     "rows_for_output",
     "rows_for_outputs",
     "service_month_row",
+    "support_month_row",
+    "ticket_alert_row",
+    "ticket_verdict_row",
     "version_of",
 ]

@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import Final, Literal
 
 from sla.business_clock import (
+    SEVERITIES,
     BusinessCalendar,
     ResponseTarget,
     Severity,
@@ -457,11 +458,20 @@ def nearest_rank(sorted_values: Sequence[Fraction], percent: int) -> Fraction | 
 def monthly_compliance(
     verdicts: Iterable[TicketVerdict], calendar: BusinessCalendar
 ) -> list[ComplianceRow]:
-    """Compliance rows per (client, month of ``opened_at``, current severity), sorted by key."""
+    """Compliance rows per (client, month of ``opened_at``, current severity), sorted by key.
+
+    Every client and month with a ticket gets a row for each severity, with
+    zeros where it has none: a ticket whose severity changes moves to
+    another row, and the row it left must be replaced by an empty one (in a
+    compacted topic or a table keyed by client, month and severity), not
+    left behind with the old counts.
+    """
     tz = calendar.tz
     groups: defaultdict[tuple[str, str, Severity], list[TicketVerdict]] = defaultdict(list)
     for verdict in verdicts:
         month = verdict.opened_at.astimezone(tz).strftime("%Y-%m")
+        for severity in SEVERITIES:
+            groups[(verdict.client_id, month, severity)]
         groups[(verdict.client_id, month, verdict.severity)].append(verdict)
 
     rows: list[ComplianceRow] = []

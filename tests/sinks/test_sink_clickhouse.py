@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from streams.replay import ReplayResult
 from streams.report import fetch_report_inputs, render_report
 
 pytestmark = pytest.mark.clickhouse
+
+SUPPORT_KINDS = ("ticket_verdict", "ticket_alert", "support_month")
 
 
 def of_kind(outputs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -41,6 +44,9 @@ def test_migrations_apply_twice_cleanly(store: ClickHouseStore) -> None:
         "raw_events",
         "schema_migrations",
         "service_months",
+        "support_months",
+        "ticket_alerts",
+        "ticket_verdicts",
     }
     assert {e for _, e in tables} == {"ReplacingMergeTree"}
 
@@ -165,3 +171,90 @@ def test_encoding_is_deterministic(store: ClickHouseStore, replay: ReplayResult)
     for table, rows in tables.items():
         cols = rw.COLUMNS[table]
         assert store.encode(table, cols, rows) == store.encode(table, cols, again[table])
+
+
+# -- support ------------------------------------------------------------------------
+
+
+def test_support_round_trip(store: ClickHouseStore, replay: ReplayResult) -> None:
+    """Verdicts, alerts and compliance rows read back equal to what replay printed."""
+    verdicts = of_kind(replay.outputs, "ticket_verdict")
+    alerts = of_kind(replay.outputs, "ticket_alert")
+    months = of_kind(replay.outputs, "support_month")
+    assert verdicts
+    assert {a["alert"] for a in alerts} == {"at_risk", "breached"}
+    assert months
+    store.write_outputs(replay.outputs)
+    assert store.ticket_verdicts() == sorted(
+        verdicts, key=lambda v: (v["opened_at"], v["ticket_id"])
+    )
+    assert store.ticket_alerts() == sorted(
+        alerts, key=lambda a: (a["at"], a["ticket_id"], a["alert"])
+    )
+    for month in {m["month"] for m in months}:
+        want = sorted(
+            (m for m in months if m["month"] == month),
+            key=lambda m: (m["client_id"], m["severity"]),
+        )
+        assert store.support_months(month) == want
+    acme = [v for v in verdicts if v["client_id"] == "acme"]
+    assert acme
+    assert {v["ticket_id"] for v in store.ticket_verdicts("acme")} == {v["ticket_id"] for v in acme}
+    assert all(a["client_id"] == "acme" for a in store.ticket_alerts("acme"))
+    assert store.ticket_verdicts(month="1999-01") == []
+    assert [m["client_id"] for m in store.support_months("2026-03", "acme")] == ["acme"] * 3
+
+
+def test_support_rewrite_is_idempotent_and_later_evaluation_wins(
+    store: ClickHouseStore, replay: ReplayResult
+) -> None:
+    support = [o for o in replay.outputs if o["kind"] in SUPPORT_KINDS]
+    store.write_outputs(support)
+    tables = (rw.TICKET_VERDICTS, rw.TICKET_ALERTS, rw.SUPPORT_MONTHS)
+    before = {t: count(store, t) for t in tables}
+    assert before == {
+        rw.TICKET_VERDICTS: len(of_kind(support, "ticket_verdict")),
+        rw.TICKET_ALERTS: len(of_kind(support, "ticket_alert")),
+        rw.SUPPORT_MONTHS: len(of_kind(support, "support_month")),
+    }
+    store.write_outputs(copy.deepcopy(support))  # same rows, same tokens
+    assert {t: count(store, t) for t in tables} == before  # no FINAL needed
+    # A later evaluation of one ticket replaces it; an earlier one does not.
+    verdict = of_kind(support, "ticket_verdict")[0]
+    later = {**verdict, "severity": "high", "computed_at": "2026-05-01T00:00:00Z"}
+    earlier = {**verdict, "severity": "low", "computed_at": "2026-04-01T00:00:00Z"}
+    store.write_outputs([later])
+    store.write_outputs([earlier])
+    got = {v["ticket_id"]: v for v in store.ticket_verdicts()}
+    assert got[verdict["ticket_id"]] == later
+    assert len(got) == len(of_kind(support, "ticket_verdict"))
+
+
+def test_support_columns_hold_exact_values(store: ClickHouseStore, replay: ReplayResult) -> None:
+    store.write_outputs(replay.outputs)
+    alert = of_kind(replay.outputs, "ticket_alert")[0]
+    row = store.client.query(
+        f"SELECT toString(alert), alert_at, deadline FROM {store.db}.ticket_alerts FINAL "
+        "WHERE ticket_id = {t:String} AND alert = {a:String}",
+        parameters={"t": alert["ticket_id"], "a": alert["alert"]},
+    ).result_rows
+    assert len(row) == 1
+    assert row[0][0] == alert["alert"]
+    assert row[0][1].astimezone(UTC) == rw.parse_instant(alert["at"])
+    assert row[0][2].astimezone(UTC) == rw.parse_instant(alert["deadline"])
+    responded = next(
+        v for v in of_kind(replay.outputs, "ticket_verdict") if v["response_business_minutes"]
+    )
+    minutes = store.client.command(
+        f"SELECT toString(response_business_minutes) FROM {store.db}.ticket_verdicts FINAL "
+        "WHERE ticket_id = {t:String}",
+        parameters={"t": responded["ticket_id"]},
+    )
+    assert Decimal(str(minutes)) == Decimal(responded["response_business_minutes"])
+
+
+def test_microsecond_instants_survive(store: ClickHouseStore, replay: ReplayResult) -> None:
+    alert = {**of_kind(replay.outputs, "ticket_alert")[0], "at": "2026-03-02T10:00:00.000001Z"}
+    store.write_outputs([alert])
+    (got,) = store.client.query(f"SELECT alert_at FROM {store.db}.ticket_alerts FINAL").result_rows
+    assert got[0].astimezone(UTC) == datetime(2026, 3, 2, 10, 0, 0, 1, tzinfo=UTC)

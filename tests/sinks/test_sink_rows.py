@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
+from decimal import Decimal
 
 from sinks import rows as rw
 from sinks.buffer import batch_token
@@ -20,7 +22,11 @@ def test_same_output_twice_gives_the_same_rows(replay: ReplayResult) -> None:
         rw.SERVICE_MONTHS,
         rw.CONTRACT_MONTHS,
         rw.CLAIM_DECISIONS,
+        rw.TICKET_VERDICTS,
+        rw.TICKET_ALERTS,
+        rw.SUPPORT_MONTHS,
     }
+    assert list(first) == [t for t in rw.WRITE_ORDER if t in first]
     for table, rows in first.items():
         assert all(len(r) == len(rw.COLUMNS[table]) for r in rows)
 
@@ -30,6 +36,31 @@ def test_statement_json_column_is_the_output(replay: ReplayResult) -> None:
         if out["kind"] == "contract_month":
             row = rw.contract_month_row(out)
             assert json.loads(row[-1]) == out
+
+
+def test_support_rows_carry_the_output_and_exact_values(replay: ReplayResult) -> None:
+    for out in replay.outputs:
+        if out["kind"] == "ticket_verdict":
+            row = rw.ticket_verdict_row(out)
+            assert json.loads(row[-1]) == out
+            assert row[3] == rw.parse_instant(out["opened_at"])
+            minutes = out["response_business_minutes"]
+            assert row[9] == (None if minutes is None else Decimal(minutes))
+        elif out["kind"] == "ticket_alert":
+            row = rw.ticket_alert_row(out)
+            assert json.loads(row[-1]) == out
+            assert row[:2] == (out["ticket_id"], out["alert"])
+            assert row[7] == rw.parse_instant(out["at"])
+        elif out["kind"] == "support_month":
+            row = rw.support_month_row(out)
+            assert json.loads(row[-1]) == out
+            assert row[1] == date(int(out["month"][:4]), int(out["month"][5:]), 1)
+            assert row[3:8] == tuple(
+                out[k] for k in ("met", "breached", "open", "at_risk", "responded")
+            )
+    verdict = next(o for o in replay.outputs if o["kind"] == "ticket_verdict")
+    later = {**verdict, "computed_at": "2026-05-01T00:00:00Z"}
+    assert rw.ticket_verdict_row(later)[11] > rw.ticket_verdict_row(verdict)[11]
 
 
 def test_minute_states_follow_precedence() -> None:
@@ -90,14 +121,14 @@ def test_single_node_migrations_are_plain() -> None:
     assert "Replicated" not in text
     assert "Distributed" not in text
     assert "TTL" not in text  # billing and audit tables keep everything by default
-    assert text.count("non_replicated_deduplication_window = 1000") == 6
+    assert text.count("non_replicated_deduplication_window = 1000") == 9
 
 
 def test_cluster_migrations_are_replicated_and_distributed() -> None:
     cfg = StoreSettings(database="sla", cluster="prod", ttl_days={"raw_events": 400})
     sql = [s for m in load_migrations(cfg.migrations_dir) for s in render_migration(m, cfg)]
     creates = [s for s in sql if "CREATE TABLE" in s]
-    assert len(creates) == 12  # six tables, each local + distributed
+    assert len(creates) == 18  # nine tables, each local + distributed
     cm = next(s for s in sql if "sla.contract_months_local ON CLUSTER prod" in s)
     assert (
         "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', "

@@ -306,8 +306,26 @@ def test_monthly_compliance_counts_at_risk_as_open() -> None:
     base = london(2026, 9, 1, 9, 0)
     risky = ticket_verdict(opened(base), [], None, base + timedelta(hours=2, minutes=30), CAL)
     assert risky.status == "at_risk"
-    (row,) = monthly_compliance([risky], CAL)
-    assert (row.open, row.at_risk) == (1, 1)
+    rows = {r.severity: r for r in monthly_compliance([risky], CAL)}
+    assert (rows["medium"].open, rows["medium"].at_risk) == (1, 1)
+
+
+def test_monthly_compliance_has_a_row_for_every_severity() -> None:
+    """A severity change empties a row: it is published with zeros, not dropped."""
+    base = london(2026, 9, 1, 9, 0)
+    before = ticket_verdict(opened(base), [], None, base, CAL)
+    after = ticket_verdict(opened(base), [(base + timedelta(minutes=5), "high")], None, FAR, CAL)
+    for verdict in (before, after):
+        rows = monthly_compliance([verdict], CAL)
+        assert [(r.client_id, r.month, r.severity) for r in rows] == [
+            ("acme", "2026-09", "high"),
+            ("acme", "2026-09", "low"),
+            ("acme", "2026-09", "medium"),
+        ]
+        counted = [r for r in rows if r.met + r.breached + r.open]
+        assert [r.severity for r in counted] == [verdict.severity]
+        empty = [r for r in rows if r.severity != verdict.severity]
+        assert all(r.responded == 0 and r.p50_business_minutes is None for r in empty)
 
 
 def test_nearest_rank() -> None:
