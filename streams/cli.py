@@ -7,9 +7,12 @@ print. Exit codes: 0 success, 2 bad usage or unreadable input.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -380,6 +383,197 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """An event that SIGTERM sets while the block runs (the old handler is restored after)."""
+    stop = threading.Event()
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    except ValueError:  # not the main thread: nothing to install
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from streams.prober import Prober, TargetsError, load_targets, run
+
+    try:
+        targets = load_targets(args.targets)
+        prober = Prober(targets, args.region, timeout=args.timeout)
+    except (TargetsError, ValueError) as exc:
+        print(f"availability probe: {exc}", file=sys.stderr)
+        return 2
+    if args.interval <= 0:
+        print("availability probe: --interval must be positive", file=sys.stderr)
+        return 2
+    publisher = None
+    if not args.dry_run:
+        from streams.produce import EventPublisher
+
+        publisher = EventPublisher(_bootstrap(args), client_id="availability-probe")
+
+    def publish(events: list[JSON]) -> None:
+        if publisher is not None:
+            for ev in events:
+                publisher.send(ev)
+            publisher.flush()
+        for ev in events:
+            sys.stdout.write(json.dumps(ev, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        failed = sum(1 for ev in events if not ev["ok"])
+        print(
+            f"probed {len(events)} targets from {args.region}: {len(events) - failed} ok, "
+            f"{failed} failed" + (" (not published)" if publisher is None else ""),
+            file=sys.stderr,
+        )
+
+    try:
+        with _stop_on_sigterm() as stop:
+            run(prober, publish, args.interval, once=args.once, stop=stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if publisher is not None:
+            publisher.close()
+    return 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _services(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("no service given")
+    return names
+
+
+def cmd_incident(args: argparse.Namespace) -> int:
+    from streams import operator, topics
+    from streams.produce import EventPublisher, read_topic
+
+    bootstrap = _bootstrap(args)
+    topics.ensure_topics(bootstrap)
+    recorded_at: datetime = args.recorded_at or _now()
+    incident_id: str = args.incident or operator.new_incident_id(recorded_at)
+    history = operator.incident_history(
+        (m.value for m in read_topic(bootstrap, topics.INCIDENTS.name)), incident_id
+    )
+    try:
+        if args.action == "declare":
+            ev = operator.declare(
+                history,
+                incident_id,
+                args.services,
+                started_at=args.started_at or recorded_at,
+                recorded_at=recorded_at,
+                ended_at=args.ended_at,
+                cause=args.cause,
+                impact=args.impact,
+                status=args.status,
+                title=args.title,
+            )
+        elif args.action == "update":
+            ended: Any = operator.KEEP
+            if args.reopen:
+                ended = None
+            elif args.ended_at is not None:
+                ended = args.ended_at
+            ev = operator.revise(
+                history,
+                incident_id,
+                recorded_at,
+                services=args.services,
+                started_at=args.started_at,
+                ended_at=ended,
+                cause=args.cause,
+                impact=args.impact,
+                status=args.status,
+                title=args.title,
+            )
+        elif args.action == "reclassify":
+            ev = operator.reclassify(history, incident_id, args.cause, recorded_at)
+        else:
+            ev = operator.retract(history, incident_id, recorded_at)
+    except operator.OperatorError as exc:
+        print(f"availability incident {args.action}: {exc}", file=sys.stderr)
+        return 1
+    with EventPublisher(bootstrap, client_id="availability-incident") as pub:
+        pub.send(ev)
+    print(operator.dumps(ev))
+    return 0
+
+
+def cmd_claim(args: argparse.Namespace) -> int:
+    from streams import operator
+
+    submitted_at: datetime = args.submitted_at or _now()
+    try:
+        intervals = [operator.parse_interval(t) for t in args.interval]
+        ev = operator.claim(
+            args.claim_id or operator.new_claim_id(submitted_at),
+            args.contract,
+            submitted_at,
+            args.subject,
+            intervals,
+            contact=args.contact,
+            notes=args.notes,
+        )
+    except operator.OperatorError as exc:
+        print(f"availability claim: {exc}", file=sys.stderr)
+        return 2
+    if not args.dry_run:
+        from streams.produce import EventPublisher
+
+        with EventPublisher(_bootstrap(args), client_id="availability-claim") as pub:
+            pub.send(ev)
+    print(operator.dumps(ev))
+    return 0
+
+
+def cmd_billing(args: argparse.Namespace) -> int:
+    from streams.billing import CreditBook, print_rows, run, table
+
+    state = Path(args.state) if args.state else data_dir() / "billing-state.json"
+    try:
+        book = CreditBook.load(state)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"availability billing: cannot use state {state}: {exc}", file=sys.stderr)
+        return 2
+
+    def show(current: CreditBook, changed: list[JSON]) -> None:
+        if args.once:
+            return
+        if args.format == "jsonl":
+            print_rows(changed, sys.stdout)
+        else:
+            print(table(current.rows()) + "\n", flush=True)
+
+    if not args.once and book.statements:
+        show(book, book.rows())
+    try:
+        with _stop_on_sigterm() as stop:
+            book = run(_bootstrap(args), state, args.group, args.once, show, stop=stop)
+    except KeyboardInterrupt:
+        return 0
+    if args.once:
+        if args.format == "jsonl":
+            print_rows(book.rows(), sys.stdout)
+        else:
+            print(table(book.rows()))
+    print(
+        f"{len(book.statements)} contract-months, {len(book.claims)} claim decisions "
+        f"({book.skipped} unreadable records skipped); state {state}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="availability", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -464,6 +658,115 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument("--loglevel", default="warning")
     w.set_defaults(func=cmd_worker)
+
+    pb = sub.add_parser("probe", help="check target URLs every interval and publish probe events")
+    pb.add_argument(
+        "--targets",
+        required=True,
+        help="JSON list or JSON Lines of {service, url, expect_status?} (see streams/prober.py)",
+    )
+    pb.add_argument("--region", required=True, help="where this prober runs (the probe's region)")
+    pb.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
+    pb.add_argument("--timeout", type=float, default=5.0, help="seconds before a check fails")
+    pb.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    pb.add_argument("--once", action="store_true", help="one round, then exit")
+    pb.add_argument(
+        "--dry-run", action="store_true", help="print the events without publishing them"
+    )
+    pb.set_defaults(func=cmd_probe)
+
+    from sla.model import Cause, Impact, IncidentStatus
+
+    causes = [c.value for c in Cause]
+    impacts = [i.value for i in Impact]
+    statuses = [s.value for s in IncidentStatus]
+    inc = sub.add_parser(
+        "incident", help="declare or change an incident (publishes its next revision)"
+    )
+    isub = inc.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("declare", "revision 0 of a new incident"),
+        ("update", "the next revision with the given fields changed"),
+        ("reclassify", "the next revision with a new cause"),
+        ("retract", "the next revision with status retracted"),
+    ):
+        a = isub.add_parser(name, help=help_text)
+        a.add_argument(
+            "--incident",
+            required=name != "declare",
+            default=None,
+            help="incident id" + (" (default: a new one)" if name == "declare" else ""),
+        )
+        a.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+        a.add_argument(
+            "--recorded-at",
+            type=_instant,
+            default=None,
+            help="when this revision became known (default: now)",
+        )
+        if name in ("declare", "update"):
+            a.add_argument(
+                "--services",
+                type=_services,
+                required=name == "declare",
+                default=None,
+                help="comma-separated services",
+            )
+            a.add_argument(
+                "--started-at",
+                type=_instant,
+                default=None,
+                help="RFC 3339" + (" (default: now)" if name == "declare" else ""),
+            )
+            a.add_argument("--ended-at", type=_instant, default=None, help="RFC 3339")
+            a.add_argument(
+                "--cause",
+                choices=causes,
+                default="internal" if name == "declare" else None,
+            )
+            a.add_argument(
+                "--impact",
+                choices=impacts,
+                default="outage" if name == "declare" else None,
+            )
+            a.add_argument("--status", choices=statuses, default=None)
+            a.add_argument("--title", default=None)
+        if name == "update":
+            a.add_argument("--reopen", action="store_true", help="clear ended_at (status open)")
+        if name == "reclassify":
+            a.add_argument("--cause", choices=causes, required=True)
+        a.set_defaults(func=cmd_incident)
+
+    cl = sub.add_parser("claim", help='record an "SLA Credit Request" as it arrived')
+    cl.add_argument("--contract", required=True, help="the contract (Purchase Order) id")
+    cl.add_argument(
+        "--submitted-at", type=_instant, default=None, help="when it arrived (default: now)"
+    )
+    cl.add_argument("--subject", required=True, help="the email's subject, as received")
+    cl.add_argument(
+        "--interval",
+        action="append",
+        required=True,
+        help="START/END of one claimed incident (RFC 3339); repeat for several",
+    )
+    cl.add_argument("--claim-id", default=None, help="default: a new one")
+    cl.add_argument("--contact", default=None)
+    cl.add_argument("--notes", default=None)
+    cl.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    cl.add_argument("--dry-run", action="store_true", help="print the event without publishing it")
+    cl.set_defaults(func=cmd_claim)
+
+    bl = sub.add_parser(
+        "billing", help="the reference billing consumer: current credits per contract-month"
+    )
+    bl.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    bl.add_argument("--group", default="availability-billing", help="consumer group id")
+    bl.add_argument(
+        "--state", default=None, help="JSON state file (default: DATA/billing-state.json)"
+    )
+    bl.add_argument("--format", choices=("table", "jsonl"), default="table")
+    bl.add_argument("--once", action="store_true", help="read to the end, print the credits, exit")
+    bl.set_defaults(func=cmd_billing)
     return p
 
 
