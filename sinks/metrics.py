@@ -8,8 +8,9 @@ the state needs to be kept in step.
 
 Who calls what:
 
-- The streaming worker implements :class:`PipelineState` over its tables and
-  counters, builds one ``AvailabilityCollector(state, clock)`` and registers
+- The streaming worker implements :class:`PipelineState` (and
+  :class:`SupportState`) over its tables and counters, builds one
+  ``AvailabilityCollector(state, clock)`` and registers
   it in its registry (``registry.register(collector)``); the HTTP endpoint
   serving that registry is the worker's.
 - The offline replay and the tests use :class:`ReplayState`, built from a
@@ -34,7 +35,17 @@ Cardinality. Labels are bounded: ``contract_id``, ``service``, ``state``
 ``status`` (3), ``month`` (only ever the *current* month of the series:
 the month-to-date series of a month disappear when the next month starts),
 event ``type``, dead-letter ``reason``, sink, table, Kafka topic and
-partition. No event, incident, claim or ticket id is ever a label.
+partition, ``ticket_severity`` (3). No event, incident, claim, ticket or
+client id is ever a label.
+
+Support. When the state also has ``support_outputs()``
+(:class:`SupportState`), the collector exports tickets open and at risk
+(gauges read at scrape time), breaches (a counter, each ticket once) and
+the first-response time in business seconds (a histogram, each responded
+ticket once), all by ``ticket_severity``. Business seconds for every
+severity, High included, whose target runs on the wall clock: the
+histogram compares response effort across severities on one clock, the
+verdicts say whether each target was met.
 """
 
 from __future__ import annotations
@@ -46,7 +57,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -98,6 +114,12 @@ SERVICE_BUDGET_REMAINING_RATIO = "availability_service_error_budget_remaining_ra
 # Services, all months in the state.
 SERVICE_MINUTES_TOTAL = "availability_service_minutes_total"  # service, state
 
+# Support response times (label: ticket_severity; SPEC section 8).
+SUPPORT_TICKETS_OPEN = "availability_support_tickets_open"
+SUPPORT_TICKETS_AT_RISK = "availability_support_tickets_at_risk"
+SUPPORT_BREACHES_TOTAL = "availability_support_breaches_total"
+SUPPORT_FIRST_RESPONSE_SECONDS = "availability_support_first_response_business_seconds"
+
 # Pipeline health.
 EVENTS_TOTAL = "availability_events_total"  # type
 DEAD_LETTERS_TOTAL = "availability_dead_letters_total"  # reason
@@ -121,6 +143,26 @@ METRIC_NAMES: frozenset[str] = frozenset(
 MINUTE_STATES = ("up", "counted_down", "excluded_down", "no_data")
 #: Values of the ``status`` label of statements (SPEC section 6).
 STATUSES = ("provisional", "final", "revised")
+#: Values of the ``ticket_severity`` label. Not ``severity``: alerting rules
+#: set their own ``severity`` label (warning, critical), which would replace it.
+TICKET_SEVERITIES = ("high", "low", "medium")
+#: Upper bounds of the first-response histogram, in business seconds: 5, 15
+#: and 30 minutes, 1, 1.5, 2, 3 and 4 hours (the targets), 6 hours, one
+#: business day (8.5 hours), two and five business days.
+RESPONSE_BUCKETS: tuple[int, ...] = (
+    300,
+    900,
+    1800,
+    3600,
+    5400,
+    7200,
+    10800,
+    14400,
+    21600,
+    30600,
+    61200,
+    153000,
+)
 
 _HELP: dict[str, str] = {
     CONTRACT_UPTIME_RATIO: "Month-to-date contract uptime (M - D) / M of the current month.",
@@ -150,6 +192,18 @@ _HELP: dict[str, str] = {
     SERVICE_BUDGET_REMAINING_MINUTES: "Service error budget minus counted downtime.",
     SERVICE_BUDGET_REMAINING_RATIO: "Remaining service error budget / error budget.",
     SERVICE_MINUTES_TOTAL: "Minutes that entered a state, summed over the service's months.",
+    SUPPORT_TICKETS_OPEN: (
+        "Tickets awaiting a first response and not breached (open or at risk) at scrape time."
+    ),
+    SUPPORT_TICKETS_AT_RISK: (
+        "Tickets without a first response past 75 % of their allowed time, before the deadline."
+    ),
+    SUPPORT_BREACHES_TOTAL: (
+        "Tickets whose first-response deadline passed without a response, counted once each."
+    ),
+    SUPPORT_FIRST_RESPONSE_SECONDS: (
+        "Business seconds from opening to the first response, once per responded ticket."
+    ),
     EVENTS_TOTAL: "Valid events processed by type.",
     DEAD_LETTERS_TOTAL: "Rejected input events by reason.",
     LATE_EVENTS_TOTAL: "Events that changed a month already final (revisions).",
@@ -229,6 +283,28 @@ class PipelineState(Protocol):
         ...
 
 
+class SupportState(Protocol):
+    """The support part of the state, read at scrape time when the state has it.
+
+    A state object (the worker's, :class:`ReplayState`) that also has this
+    method gets the ``availability_support_*`` metrics; one without it
+    exports none of them. Same rules as :class:`PipelineState`: called once
+    per scrape, a consistent snapshot, no blocking I/O.
+    """
+
+    def support_outputs(self) -> Iterable[Mapping[str, Any]]:
+        """The latest ``ticket_verdict`` output of every ticket.
+
+        Dicts with the fields of ``schemas.outputs.TicketVerdictRecord``
+        (``ticket_id``, ``severity``, ``deadline``, ``at_risk_at``,
+        ``responded_at``, ``status``, ``response_business_minutes``); other
+        output kinds in the iterable (``ticket_alert``, ``support_month``)
+        are ignored, so the worker may hand over every support output it
+        keeps. Tickets dropped from the state may be left out.
+        """
+        ...
+
+
 class ReplayState:
     """A :class:`PipelineState` over the result of an offline replay.
 
@@ -242,6 +318,7 @@ class ReplayState:
     def __init__(self, result: ReplayResult, *, pipeline: PipelineStats | None = None) -> None:
         self._statements: list[JSON] = []
         self._services: list[JSON] = []
+        self._support: list[JSON] = []
         for out in result.outputs:
             if out.get("kind") == "contract_month":
                 st = dict(out)
@@ -258,6 +335,8 @@ class ReplayState:
                 self._statements.append(st)
             elif out.get("kind") == "service_month":
                 self._services.append(dict(out))
+            elif out.get("kind") in ("ticket_verdict", "ticket_alert", "support_month"):
+                self._support.append(dict(out))
         self._pipeline = pipeline or PipelineStats(
             events_by_type=dict(result.stats.events),
             dead_letters_by_reason=dict(result.stats.dead_letters),
@@ -268,6 +347,9 @@ class ReplayState:
 
     def service_months(self) -> list[JSON]:
         return list(self._services)
+
+    def support_outputs(self) -> list[JSON]:
+        return list(self._support)
 
     def pipeline(self) -> PipelineStats:
         return self._pipeline
@@ -322,6 +404,104 @@ class MonotonicTotals:
                 del self._last[gone]
             self._primed = True
             return dict(self._totals)
+
+
+# -- support counters ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SupportFigures:
+    """What the support metrics show at one scrape (see :class:`TicketTotals`)."""
+
+    open: dict[str, int]
+    at_risk: dict[str, int]
+    breaches: dict[str, int]
+    buckets: dict[str, list[int]]  # cumulative, one per RESPONSE_BUCKETS bound, then +Inf
+    seconds: dict[str, Decimal]
+
+
+def _instant(value: Any) -> datetime | None:
+    return None if value is None else parse_instant(str(value))
+
+
+class TicketTotals:
+    """Per-ticket counters for the breach counter and the response histogram.
+
+    A ticket counts once: in the breach counter when it is first seen
+    breached, in the histogram when it is first seen with a first response,
+    each under the ``ticket_severity`` it had then. Later changes (a severity
+    change after the response, a re-evaluation) never move an observation,
+    so every series only grows and the histogram's buckets stay cumulative.
+    A ticket is breached at scrape time when its verdict says so or when it
+    has no response and ``now`` has reached its deadline (the state may not
+    have re-evaluated it yet); the gauges use the same reading.
+
+    With ``count_history`` false (the worker) the tickets already breached
+    or responded at the first scrape are a baseline and count 0, as in
+    :class:`MonotonicTotals`: a restart is a clean counter reset. Tickets
+    that leave the state are forgotten. Thread-safe.
+    """
+
+    def __init__(self, count_history: bool = False) -> None:
+        self._count_first = count_history
+        self._primed = False
+        self._breached: set[str] = set()
+        self._responded: set[str] = set()
+        self._breaches = dict.fromkeys(TICKET_SEVERITIES, 0)
+        self._buckets = {s: [0] * (len(RESPONSE_BUCKETS) + 1) for s in TICKET_SEVERITIES}
+        self._seconds = dict.fromkeys(TICKET_SEVERITIES, Decimal(0))
+        self._lock = threading.Lock()
+
+    def observe(self, verdicts: Iterable[Mapping[str, Any]], now: datetime) -> SupportFigures:
+        """Fold the latest verdicts at ``now``; return the figures to export."""
+        open_now = dict.fromkeys(TICKET_SEVERITIES, 0)
+        at_risk_now = dict.fromkeys(TICKET_SEVERITIES, 0)
+        with self._lock:
+            count = self._primed or self._count_first
+            seen: set[str] = set()
+            for v in verdicts:
+                tid = str(v["ticket_id"])
+                severity = str(v["severity"])
+                if severity not in open_now or tid in seen:
+                    continue
+                seen.add(tid)
+                responded = _instant(v.get("responded_at"))
+                deadline = _instant(v["deadline"])
+                at_risk_at = _instant(v["at_risk_at"])
+                breached = v.get("status") == "breached" or (
+                    responded is None and deadline is not None and now >= deadline
+                )
+                if responded is None and not breached:
+                    open_now[severity] += 1
+                    if at_risk_at is not None and now >= at_risk_at:
+                        at_risk_now[severity] += 1
+                if breached and tid not in self._breached:
+                    self._breached.add(tid)
+                    if count:
+                        self._breaches[severity] += 1
+                minutes = v.get("response_business_minutes")
+                if responded is not None and minutes is not None and tid not in self._responded:
+                    self._responded.add(tid)
+                    if count:
+                        self._histogram(severity, Decimal(str(minutes)) * 60)
+            self._breached &= seen
+            self._responded &= seen
+            self._primed = True
+            return SupportFigures(
+                open=open_now,
+                at_risk=at_risk_now,
+                breaches=dict(self._breaches),
+                buckets={s: list(b) for s, b in self._buckets.items()},
+                seconds=dict(self._seconds),
+            )
+
+    def _histogram(self, severity: str, seconds: Decimal) -> None:
+        buckets = self._buckets[severity]
+        for i, bound in enumerate(RESPONSE_BUCKETS):
+            if seconds <= bound:
+                buckets[i] += 1
+        buckets[-1] += 1
+        self._seconds[severity] += seconds
 
 
 # -- the collector -----------------------------------------------------------------
@@ -428,6 +608,7 @@ class AvailabilityCollector(Collector):
         self._contract_totals = MonotonicTotals(count_history)
         self._service_totals = MonotonicTotals(count_history)
         self._revision_totals = MonotonicTotals(count_history)
+        self._tickets = TicketTotals(count_history)
 
     def describe(self) -> Iterable[Metric]:
         """The metric families without samples (the registry checks names with them)."""
@@ -438,6 +619,7 @@ class AvailabilityCollector(Collector):
         now_minute = epoch_minute(now)
         yield from self._contracts(now_minute)
         yield from self._services(now_minute)
+        yield from self._support(now)
         yield from self._pipeline()
 
     # -- contracts --
@@ -536,6 +718,29 @@ class AvailabilityCollector(Collector):
             _add(fam[SERVICE_MINUTES_TOTAL], [service, state], total)
         yield from fam.values()
 
+    # -- support --
+
+    def _support(self, now: datetime) -> Iterator[Metric]:
+        read = getattr(self.state, "support_outputs", None)
+        if read is None:
+            return
+        verdicts = [o for o in read() if o.get("kind", "ticket_verdict") == "ticket_verdict"]
+        fig = self._tickets.observe(verdicts, now)
+        fam = {name: _family(name) for name in _SUPPORT_FAMILIES}
+        for severity in TICKET_SEVERITIES:
+            _add(fam[SUPPORT_TICKETS_OPEN], [severity], fig.open[severity])
+            _add(fam[SUPPORT_TICKETS_AT_RISK], [severity], fig.at_risk[severity])
+            _add(fam[SUPPORT_BREACHES_TOTAL], [severity], fig.breaches[severity])
+            bounds = [repr(float(b)) for b in RESPONSE_BUCKETS] + ["+Inf"]  # "300.0"
+            hist = fam[SUPPORT_FIRST_RESPONSE_SECONDS]
+            if isinstance(hist, HistogramMetricFamily):
+                hist.add_metric(
+                    [severity],
+                    list(zip(bounds, map(float, fig.buckets[severity]), strict=True)),
+                    float(fig.seconds[severity]),
+                )
+        yield from fam.values()
+
     # -- pipeline --
 
     def _pipeline(self) -> Iterator[Metric]:
@@ -589,6 +794,10 @@ _LABELS: dict[str, tuple[str, ...]] = {
     SERVICE_BUDGET_REMAINING_MINUTES: ("service", "month"),
     SERVICE_BUDGET_REMAINING_RATIO: ("service", "month"),
     SERVICE_MINUTES_TOTAL: ("service", "state"),
+    SUPPORT_TICKETS_OPEN: ("ticket_severity",),
+    SUPPORT_TICKETS_AT_RISK: ("ticket_severity",),
+    SUPPORT_BREACHES_TOTAL: ("ticket_severity",),
+    SUPPORT_FIRST_RESPONSE_SECONDS: ("ticket_severity",),
     EVENTS_TOTAL: ("type",),
     DEAD_LETTERS_TOTAL: ("reason",),
     LATE_EVENTS_TOTAL: (),
@@ -603,13 +812,26 @@ _LABELS: dict[str, tuple[str, ...]] = {
 
 _CONTRACT_FAMILIES = tuple(n for n in _LABELS if n.startswith("availability_contract_"))
 _SERVICE_FAMILIES = tuple(n for n in _LABELS if n.startswith("availability_service_"))
+_SUPPORT_FAMILIES = tuple(n for n in _LABELS if n.startswith("availability_support_"))
 _PIPELINE_FAMILIES = tuple(
-    n for n in _LABELS if n not in _CONTRACT_FAMILIES and n not in _SERVICE_FAMILIES
+    n
+    for n in _LABELS
+    if n not in _CONTRACT_FAMILIES and n not in _SERVICE_FAMILIES and n not in _SUPPORT_FAMILIES
+)
+#: Families exported as histograms (``_bucket``, ``_sum`` and ``_count`` series).
+HISTOGRAMS: frozenset[str] = frozenset({SUPPORT_FIRST_RESPONSE_SECONDS})
+#: The names of the series a scrape holds: the metric names, with each
+#: histogram's ``_bucket``, ``_sum`` and ``_count`` in place of its own name.
+#: Rules and dashboards select these.
+SERIES_NAMES: frozenset[str] = (METRIC_NAMES - HISTOGRAMS) | frozenset(
+    f"{name}{suffix}" for name in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")
 )
 
 
 def _family(name: str) -> Metric:
     labels = list(_LABELS[name])
+    if name in HISTOGRAMS:
+        return HistogramMetricFamily(name, _HELP[name], labels=labels)
     if name.endswith("_total"):
         return CounterMetricFamily(name, _HELP[name], labels=labels)
     return GaugeMetricFamily(name, _HELP[name], labels=labels)
@@ -632,14 +854,21 @@ def render(state: PipelineState, clock: WallClock, *, count_history: bool = True
 
 
 __all__ = [
+    "HISTOGRAMS",
     "METRIC_NAMES",
     "MINUTE_STATES",
+    "RESPONSE_BUCKETS",
+    "SERIES_NAMES",
     "STATUSES",
+    "TICKET_SEVERITIES",
     "AvailabilityCollector",
     "MonotonicTotals",
     "PipelineState",
     "PipelineStats",
     "ReplayState",
+    "SupportFigures",
+    "SupportState",
+    "TicketTotals",
     "WallClock",
     "render",
 ]

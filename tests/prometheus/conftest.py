@@ -1,7 +1,8 @@
 """Fixtures for the metrics, alerting-rule and dashboard tests.
 
 - ``small_replay``: a hand-made March 2026 (two contracts, one over its
-  budget by one minute, one at 43 % of it, an AWS exclusion, a bad line),
+  budget by one minute, one at 43 % of it, an AWS exclusion, a bad line,
+  five support tickets: one High at risk, one open, one met, two breached),
   replayed in well under a second; ``NOW`` is the instant it is seen at.
 - ``prometheus``: a real Prometheus server (1 s scrape and evaluation)
   scraping a loopback HTTP endpoint that serves an
@@ -54,8 +55,59 @@ NOW = parse_instant("2026-03-15T00:00:00Z")
 JSON = dict[str, Any]
 
 
+def ticket(kind: str, ticket_id: str, at: str, **fields: Any) -> JSON:
+    """A support ticket event; ``at`` fills the event's own instant field."""
+    instant = {
+        "ticket_opened": "opened_at",
+        "ticket_responded": "responded_at",
+        "ticket_severity_changed": "changed_at",
+    }[kind]
+    if kind == "ticket_opened":
+        fields.setdefault("channel", "email")
+    return {
+        "type": kind,
+        "event_id": f"{kind}-{ticket_id}",
+        "ticket_id": ticket_id,
+        instant: at,
+        **fields,
+    }
+
+
+def small_tickets() -> list[JSON]:
+    """Five tickets seen at ``NOW`` (Sunday 15 March 2026, 00:00 UTC = London).
+
+    - T-1 high, opened Saturday 22:15, unanswered: at risk (23:45), due 00:15.
+    - T-2 medium, opened Friday 17:00, unanswered: open (at risk Monday 10:45).
+    - T-3 low, answered after 90 business minutes: met.
+    - T-4 high, answered after 3 hours (business hours): breached, 180 minutes.
+    - T-5 medium, opened Wednesday 09:00, unanswered: breached at 12:00.
+    """
+    return [
+        ticket(
+            "ticket_opened", "T-1", "2026-03-14T22:15:00Z", client_id="client-1", severity="high"
+        ),
+        ticket(
+            "ticket_opened", "T-2", "2026-03-13T17:00:00Z", client_id="client-1", severity="medium"
+        ),
+        ticket(
+            "ticket_opened", "T-3", "2026-03-10T09:00:00Z", client_id="client-1", severity="low"
+        ),
+        ticket("ticket_responded", "T-3", "2026-03-10T10:30:00Z"),
+        ticket(
+            "ticket_opened", "T-4", "2026-03-12T10:00:00Z", client_id="client-2", severity="high"
+        ),
+        ticket("ticket_responded", "T-4", "2026-03-12T13:00:00Z"),
+        ticket(
+            "ticket_opened", "T-5", "2026-03-11T09:00:00Z", client_id="client-2", severity="medium"
+        ),
+    ]
+
+
 def small_events() -> list[JSON | bytes]:
-    """PO-1 (api): 45 counted minutes, 10 excluded (AWS). PO-2 (web): 25 counted."""
+    """PO-1 (api): 45 counted minutes, 10 excluded (AWS). PO-2 (web): 25 counted.
+
+    And the support tickets of :func:`small_tickets`.
+    """
     events: list[JSON | bytes] = [
         contract("PO-1", {"api": "1000.00"}, effective_from="2026-03-01T00:00:00Z"),
         contract(
@@ -75,6 +127,7 @@ def small_events() -> list[JSON | bytes]:
     )
     events += probes_every_minute("web", "2026-03-03T08:00:00Z", 25, ok=False)
     events.append(b'{"type":"probe","event_id":"broken"')
+    events += small_tickets()
     return events
 
 
@@ -129,6 +182,9 @@ class LiveState:
 
     def service_months(self) -> list[JSON]:
         return self.replay.service_months()
+
+    def support_outputs(self) -> list[JSON]:
+        return self.replay.support_outputs()
 
     def pipeline(self) -> PipelineStats:
         return replace(self.base, last_event_unixtime=time.time())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sinks.metrics import METRIC_NAMES
+from sinks.metrics import SERIES_NAMES
 from tests.prometheus.conftest import PROMETHEUS_DIR, Prometheus
 
 pytestmark = pytest.mark.prometheus
@@ -65,7 +65,7 @@ def test_every_alert_is_tested_firing_and_silent() -> None:
 
 def test_rules_use_only_exported_metrics() -> None:
     used = set(re.findall(r"\b(availability_[a-z_]+)", RULES.read_text()))
-    assert used <= METRIC_NAMES, used - METRIC_NAMES
+    assert used <= SERIES_NAMES, used - SERIES_NAMES
 
 
 def test_every_alert_is_documented() -> None:
@@ -127,3 +127,26 @@ def test_scraped_values_are_exact(prometheus: Prometheus) -> None:
     result = prometheus.query('availability_contract_credit_amount{contract_id="PO-1"}')
     assert result[0]["metric"]["currency"] == "GBP"
     assert result[0]["value"][1] == "100"
+
+
+def test_high_ticket_at_risk_pages_on_a_real_prometheus(prometheus: Prometheus) -> None:
+    """T-1 (High) is at risk at the collector's clock; the histogram reaches PromQL."""
+    prometheus.wait_for(
+        "AvailabilitySupportHighTicketAtRisk",
+        lambda: "AvailabilitySupportHighTicketAtRisk" in firing_names(prometheus),
+    )
+    (alert,) = [
+        a
+        for a in prometheus.firing()
+        if a["labels"]["alertname"] == "AvailabilitySupportHighTicketAtRisk"
+    ]
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["labels"]["ticket_severity"] == "high"
+    # The breach counter does not move while the state stands still: no breach alert.
+    assert "AvailabilitySupportTicketBreached" not in firing_names(prometheus)
+    # T-4 (High) answered after 180 business minutes, alone in the 2-3 h bucket.
+    result = prometheus.query(
+        "histogram_quantile(0.5, sum by (ticket_severity, le) "
+        '(availability_support_first_response_business_seconds_bucket{ticket_severity="high"}))'
+    )
+    assert [r["value"][1] for r in result] == ["9000"]
