@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from sinks.metrics import METRIC_NAMES
+from sinks.metrics import SERIES_NAMES
+from streams.replay import ReplayResult
 from tests.prometheus.conftest import GRAFANA_DIR, DashboardData, Prometheus
 
 JSON = dict[str, Any]
@@ -77,6 +78,7 @@ def test_dashboards_exist() -> None:
         "pipeline-health.json",
         "service-drilldown.json",
         "sla-overview.json",
+        "support.json",
     }
 
 
@@ -128,7 +130,7 @@ def test_every_panel_has_a_resolvable_query(path: Path) -> None:
 def test_promql_uses_only_exported_metrics() -> None:
     for _, title, target in queries(PROMETHEUS_TYPE):
         for name in re.findall(r"\b(availability_[a-z_]+)", target["expr"]):
-            assert name in METRIC_NAMES, (title, name)
+            assert name in SERIES_NAMES, (title, name)
 
 
 # -- ClickHouse queries on replayed data ------------------------------------------------
@@ -215,6 +217,43 @@ def test_clickhouse_results_are_the_statements(dashboard_data: DashboardData) ->
     assert by_state == {"counted_down": 50, "excluded_down": 16, "no_data": 41}
     dead = _run(dashboard_data, "Dead letters by reason")
     assert sum(int(r["dead_letters"]) for r in dead) == 91
+
+
+@pytest.mark.clickhouse
+def test_support_panels_are_the_replayed_verdicts(
+    dashboard_data: DashboardData, sim_replay: ReplayResult
+) -> None:
+    """Compliance, alerts and verdicts on the support dashboard are the replay's."""
+    months = [o for o in sim_replay.outputs if o["kind"] == "support_month"]
+    compliance = _run(dashboard_data, "First-response compliance")
+    want = {
+        (m["client_id"], m["month"], m["severity"]): (m["met"], m["breached"], m["open"])
+        for m in months
+        if m["met"] + m["breached"] + m["open"]
+    }
+    got = {
+        (r["client_id"], r["month"][:7], r["severity"]): (r["met"], r["breached"], r["open"])
+        for r in compliance
+    }
+    assert got == want
+    for r in compliance:
+        decided = r["met"] + r["breached"]
+        if decided:
+            assert r["compliance"] == pytest.approx(r["met"] / decided, abs=1e-4)
+    by_client = _run(dashboard_data, "Compliance by client and month")
+    assert {r["client_month"] for r in by_client} == {
+        f"{c} {m}-01" for c, m, _ in want if want[(c, m, _)][0] + want[(c, m, _)][1]
+    }
+    alerts = [o for o in sim_replay.outputs if o["kind"] == "ticket_alert"]
+    table = _run(dashboard_data, "Open alerts")
+    assert sorted((r["ticket_id"], r["alert"]) for r in table) == sorted(
+        (a["ticket_id"], a["alert"]) for a in alerts
+    )
+    statuses = {r["ticket_id"]: r["status"] for r in table}
+    verdicts = {o["ticket_id"]: o for o in sim_replay.outputs if o["kind"] == "ticket_verdict"}
+    assert all(verdicts[t]["status"] == status for t, status in statuses.items())
+    shown = _run(dashboard_data, "Ticket verdicts")
+    assert {r["ticket_id"] for r in shown} == set(verdicts)
 
 
 # -- PromQL on the live Prometheus --------------------------------------------------------
