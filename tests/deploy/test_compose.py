@@ -265,9 +265,10 @@ def test_the_prober_reads_a_mounted_targets_file(compose: JSON) -> None:
     assert args[0] == "probe"
     assert _flag(args, "--region")
     mounts = {target: host for host, target in _binds(prober)}
-    targets = json.loads(mounts[_flag(args, "--targets")].read_text(encoding="utf-8"))
-    assert targets
-    assert all({"service", "url"} <= set(t) for t in targets)
+    from streams.prober import load_targets
+
+    targets = load_targets(mounts[_flag(args, "--targets")])
+    assert {t.service for t in targets} == {"api", "web"}
 
 
 def test_clickhouse_users_match_the_clients(compose: JSON) -> None:
@@ -375,3 +376,15 @@ def test_amtool_rejects_a_route_to_an_unknown_receiver(amtool: str, tmp_path: Pa
     bad.write_text(json.dumps(config))
     proc = subprocess.run([amtool, "check-config", str(bad)], capture_output=True, timeout=60)
     assert proc.returncode != 0
+
+
+def test_every_command_in_the_operations_guide_parses() -> None:
+    from streams.cli import build_parser
+
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
+    lines = [ln.strip() for b in blocks for ln in b.splitlines()]
+    commands = [shlex.split(ln)[1:] for ln in lines if ln.startswith("availability ")]
+    assert {c[0] for c in commands} >= {"replay", "produce", "incident"}
+    for args in commands:
+        build_parser().parse_args(args)  # exits (a failure here) on a bad flag
