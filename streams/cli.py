@@ -420,7 +420,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
         if publisher is not None:
             for ev in events:
                 publisher.send(ev)
-            publisher.flush()
+            try:
+                publisher.flush(timeout=max(10.0, args.interval))
+            except Exception as exc:  # a broker blip must not stop the probing
+                print(
+                    f"availability probe: delivery of {len(events)} events not confirmed "
+                    f"({exc}); they stay queued and are retried",
+                    file=sys.stderr,
+                )
         for ev in events:
             sys.stdout.write(json.dumps(ev, separators=(",", ":")) + "\n")
         sys.stdout.flush()

@@ -146,7 +146,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60.0, **config: Any)
 
     Unlike :func:`consume_outputs` this does not wait for the topic to go
     idle: it reads up to the end offsets it saw when it started, and raises
-    ``TimeoutError`` if the broker does not deliver them within ``timeout``.
+    ``TimeoutError`` if the broker does not deliver them within ``timeout``
+    (``LookupError`` if the topic does not exist by then).
     """
     import time
 
@@ -161,16 +162,19 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 60.0, **config: Any)
         client_id="availability-read",
         **config,
     )
+    deadline = time.monotonic() + timeout
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
+        parts = consumer.partitions_for_topic(topic)
+        while not parts:
+            if time.monotonic() > deadline:
+                raise LookupError(f"no topic {topic} on {bootstrap}")
+            time.sleep(0.5)
+            parts = consumer.partitions_for_topic(topic)
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         end: dict[Any, int] = consumer.end_offsets(tps)
         out: list[Message] = []
-        deadline = time.monotonic() + timeout
         while any(consumer.position(tp) < end[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic}: not read to its end within {timeout:g}s")
