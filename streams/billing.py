@@ -308,25 +308,28 @@ def run(
     on_changes: Callable[[CreditBook, list[JSON]], None],
     stop: threading.Event | None = None,
     poll_ms: int = 1000,
+    **client: Any,
 ) -> CreditBook:
     """Consume statements and claim decisions into the book at ``state_path``.
 
     With ``once``, stop when every partition is read to the end it had at the
     start; otherwise run until ``stop`` is set. ``on_changes`` gets the rows
-    each poll changed, after the state is saved.
+    each poll changed, after the state is saved. ``client`` goes to the
+    Kafka consumer (security settings).
     """
     from kafka import KafkaConsumer
     from kafka.structs import OffsetAndMetadata, TopicPartition
 
     stop = stop or threading.Event()
     book = CreditBook.load(state_path)
-    topics.ensure_topics(bootstrap)
+    topics.ensure_topics(bootstrap, **client)
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         client_id="availability-billing",
+        **client,
     )
     try:
         tps = [

@@ -105,9 +105,10 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 class EventPublisher:
     """Validates events and sends each to its input topic, keyed as the registry says."""
 
-    def __init__(self, bootstrap: str, client_id: str = "availability-tools", **config: Any):
-        topics.ensure_topics(bootstrap)
-        self._producer = producer(bootstrap, client_id=client_id, linger_ms=5, **config)
+    def __init__(self, bootstrap: str, client_id: str = "availability-tools", **client: Any):
+        """``client``: connection and security settings, for the producer and the admin client."""
+        topics.ensure_topics(bootstrap, **client)
+        self._producer = producer(bootstrap, client_id=client_id, linger_ms=5, **client)
 
     def send(self, event: Mapping[str, Any]) -> tuple[str, bytes]:
         """Queue one event; return its ``(topic, key)``."""
