@@ -19,10 +19,13 @@ offsets, so a crash can only lead to reprocessing, which changes nothing.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import logging
+import os
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +35,9 @@ from kafka.partitioner.default import murmur2
 
 from sla.book import Settings
 from streams import topics
+from streams.kafkaconf import KafkaSecurity
 from streams.pipeline import Outgoing, ProbeStage, StatementStage
+from streams.secrets import read_secret
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -62,6 +67,28 @@ class WorkerConfig:
     clock: Clock = system_clock
     store_dsn: str | None = None
     data_dir: str | None = None
+    #: bearer token the HTTP API asks for on every page but /health and /metrics
+    #: (``AVAILABILITY_API_TOKEN_FILE`` or ``AVAILABILITY_API_TOKEN``); required
+    #: when the API listens beyond loopback
+    api_token: str | None = field(
+        default_factory=lambda: api_token_from_env(os.environ), repr=False
+    )
+    #: TLS / SASL settings of every Kafka client (``KAFKA_*`` environment variables)
+    security: KafkaSecurity = field(default_factory=KafkaSecurity.from_env)
+
+
+def api_token_from_env(env: Mapping[str, str]) -> str | None:
+    """The HTTP API token (``AVAILABILITY_API_TOKEN_FILE`` or ``AVAILABILITY_API_TOKEN``)."""
+    return read_secret("AVAILABILITY_API_TOKEN", env)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _ServicePartitionedTable(faust.Table[bytes, bytes]):
@@ -90,10 +117,16 @@ class Worker:
     """One worker's app, stages and outputs (the web views read ``stage2.latest``)."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
+        if cfg.web_enabled and not cfg.api_token and not _is_loopback(cfg.web_host):
+            raise ValueError(
+                f"the HTTP API would listen on {cfg.web_host} without a token: set "
+                "AVAILABILITY_API_TOKEN_FILE (or bind it to 127.0.0.1)"
+            )
         self.cfg = cfg
         self.app = faust.App(
             cfg.app_id,
             broker=f"kafka://{cfg.bootstrap}",
+            broker_credentials=cfg.security.faust_credentials(),
             store="memory://",
             key_serializer="raw",
             value_serializer="raw",
@@ -153,10 +186,14 @@ class Worker:
                 partitions=1,
             )
         )
-        self.stage1 = ProbeStage(_TableStore(ledger_table), cfg.settings)
-        self.stage2 = StatementStage(
-            _TableStore(events_table), _TableStore(emitted_table), cfg.settings
+        self._stores = (
+            _TableStore(ledger_table),
+            _TableStore(events_table),
+            _TableStore(emitted_table),
         )
+        self.stage1 = ProbeStage(self._stores[0], cfg.settings)
+        self.stage2 = StatementStage(self._stores[1], self._stores[2], cfg.settings)
+        self._emit_lock = asyncio.Lock()
         self.sink: Any = None
         self.emitted_count = 0
         self.dead_letters: dict[str, int] = {}
@@ -204,6 +241,7 @@ class Worker:
                 sources = [_source(e) for e in events]
                 out = self.stage1.process(raws, sources)
                 await self._send_all(out)
+                await self._tables_delivered()
                 await self._audit(events, out)
 
         @app.agent(stage2_in, name="statements", concurrency=1)
@@ -213,6 +251,7 @@ class Worker:
                 items = [(e.message.topic, bytes(e.value), _source(e)) for e in events]
                 out = self.stage2.process(items)
                 await self._send_all(out)
+                await self._tables_delivered()
                 await self._audit(
                     [e for e in events if e.message.topic != topics.MINUTE_STATES.name], out
                 )
@@ -264,7 +303,8 @@ class Worker:
 
         @app.page("/statements/{contract_id}/{month}")
         async def statement(web: Any, request: Any, contract_id: str, month: str) -> Any:
-            del request
+            if not self._authorized(request):
+                return _unauthorized(web)
             found = self.stage2.latest.get(f"{contract_id}|{month}".encode())
             if found is None or found.get("kind") != "contract_month":
                 return web.json({"error": "no such statement on this worker"}, status=404)
@@ -272,7 +312,8 @@ class Worker:
 
         @app.page("/services/{service}/{month}")
         async def service_month(web: Any, request: Any, service: str, month: str) -> Any:
-            del request
+            if not self._authorized(request):
+                return _unauthorized(web)
             found = self.stage2.latest.get(f"{service}|{month}".encode())
             if found is None or found.get("kind") != "service_month":
                 return web.json({"error": "no such record on this worker"}, status=404)
@@ -280,7 +321,8 @@ class Worker:
 
         @app.page("/claims/{contract_id}")
         async def claims(web: Any, request: Any, contract_id: str) -> Any:
-            del request
+            if not self._authorized(request):
+                return _unauthorized(web)
             found = [
                 o
                 for o in list(self.stage2.latest.values())
@@ -298,12 +340,20 @@ class Worker:
 
         @app.page("/dead-letters")
         async def dead_letters(web: Any, request: Any) -> Any:
-            del request
+            if not self._authorized(request):
+                return _unauthorized(web)
             counts: dict[str, int] = {}
             for stats in (self.stage1.folder.stats, self.stage2.folder.stats):
                 for reason, n in stats.dead_letters.items():
                     counts[reason] = counts.get(reason, 0) + n
             return web.json({"dead_letters": counts})
+
+    def _authorized(self, request: Any) -> bool:
+        token = self.cfg.api_token
+        if not token:
+            return True
+        given = str(request.headers.get("Authorization", ""))
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     # -- the PipelineState the metrics collector reads at scrape time ------------
 
@@ -346,13 +396,16 @@ class Worker:
         if self._lag_clients is None:
             self._lag_clients = (
                 KafkaAdminClient(
-                    bootstrap_servers=self.cfg.bootstrap, client_id="availability-lag"
+                    bootstrap_servers=self.cfg.bootstrap,
+                    client_id="availability-lag",
+                    **self.cfg.security.kafka_python(),
                 ),
                 KafkaConsumer(
                     bootstrap_servers=self.cfg.bootstrap,
                     group_id=None,
                     enable_auto_commit=False,
                     client_id="availability-lag",
+                    **self.cfg.security.kafka_python(),
                 ),
             )
         admin, consumer = self._lag_clients
@@ -399,24 +452,36 @@ class Worker:
             for fut in futures:
                 await fut
 
+    async def _tables_delivered(self) -> None:
+        """Every table write so far is in Kafka (before the batch is acknowledged)."""
+        for store in self._stores:
+            await store.delivered()
+
     async def _emit(self, force: bool) -> None:
-        loop = asyncio.get_running_loop()
-        if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
-            return
-        self._last_emit = loop.time()
-        changed = self.stage2.emit(
-            self.cfg.clock(),
-            mono=loop.time(),
-            force=force,
-            settle=self.cfg.settle_seconds,
-            hold_final=not self.caught_up,
-        )
-        if not changed:
-            return
-        await self._send_all([m for m, _ in changed], wait=True)
-        self.emitted_count += len(changed)
-        if self.cfg.store_dsn:
-            await self._store([o for _, o in changed])
+        # the agent and the timer both emit; one at a time, so the record of
+        # what was published is confirmed in the order it was published
+        async with self._emit_lock:
+            loop = asyncio.get_running_loop()
+            if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
+                return
+            self._last_emit = loop.time()
+            changed = self.stage2.emit(
+                self.cfg.clock(),
+                mono=loop.time(),
+                force=force,
+                settle=self.cfg.settle_seconds,
+                hold_final=not self.caught_up,
+            )
+            if not changed:
+                return
+            await self._send_all([m for m, _ in changed], wait=True)
+            # only now that billing can read them: a crash before this line
+            # publishes them again (same revision), never skips them
+            self.stage2.confirm([o for _, o in changed])
+            await self._tables_delivered()
+            self.emitted_count += len(changed)
+            if self.cfg.store_dsn:
+                await self._store([o for _, o in changed])
 
     async def _audit(self, events: Any, produced: list[Outgoing]) -> None:
         """With a store: the received events (with Kafka lineage) and the dead letters.
@@ -467,10 +532,20 @@ class Worker:
 
 
 class _TableStore(MutableMapping[str, bytes]):
-    """A ``str -> bytes`` view over a Faust table whose keys and values are raw bytes."""
+    """A ``str -> bytes`` view over a Faust table whose keys and values are raw bytes.
+
+    Writes go to the table's local store and to its changelog, and the
+    changelog futures are kept until :meth:`delivered` awaits them. Faust's
+    own ``table[key] = value`` puts the changelog message in a buffer whose
+    flush gives up after 0.1 s without progress, so an offset could be
+    committed before the state it depends on reached Kafka; a worker killed
+    then restarted from a changelog missing that update, and the events
+    behind it were never read again (a lost minute).
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._unsent: list[Any] = []
 
     def __getitem__(self, key: str) -> bytes:
         value = self.table.get(key.encode())
@@ -479,10 +554,20 @@ class _TableStore(MutableMapping[str, bytes]):
         return bytes(value)
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        self.table[key.encode()] = value
+        k = key.encode()
+        self._unsent.append(self.table.send_changelog(self.table.partition_for_key(k), k, value))
+        self.table.data[k] = value
 
     def __delitem__(self, key: str) -> None:
-        del self.table[key.encode()]
+        k = key.encode()
+        if self.table.get(k) is None:
+            raise KeyError(key)
+        self._unsent.append(
+            self.table.send_changelog(
+                self.table.partition_for_key(k), k, value=None, value_serializer="raw"
+            )
+        )
+        del self.table.data[k]
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.table.get(key.encode()) is not None
@@ -492,6 +577,20 @@ class _TableStore(MutableMapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self.table)
+
+    async def delivered(self) -> None:
+        """Wait until every changelog write so far is acknowledged by Kafka."""
+        while self._unsent:
+            pending, self._unsent = self._unsent, []
+            await asyncio.gather(*pending)
+
+
+def _unauthorized(web: Any) -> Any:
+    return web.json(
+        {"error": "this page needs the API token: Authorization: Bearer <token>"},
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def _source(event: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
@@ -380,6 +381,39 @@ def _raw_metadata_brokers(port: int, timeout: float) -> int:
         return int(brokers)
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A second listener, SASL (SCRAM) over TLS, for tests of secured clients.
+
+    ``keystore_pem`` holds the broker's PKCS#8 private key (unencrypted) and
+    its certificate chain, in that order; the certificate must name
+    127.0.0.1 (an IP subject alternative name). ``scram_users`` are created
+    when the storage is formatted, so they exist before the broker starts.
+    The PLAINTEXT listener stays for the readiness check and inter-broker
+    traffic.
+    """
+
+    keystore_pem: Path
+    scram_users: Mapping[str, str]
+    mechanism: str = "SCRAM-SHA-512"
+
+    def properties(self, port: int, controller_port: int, sasl_port: int) -> dict[str, str]:
+        mech = self.mechanism.lower()
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
+            f"SASL_SSL://127.0.0.1:{sasl_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl_port}",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+            "SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": self.mechanism,
+            f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore_pem),
+        }
+
+
 class LocalKafka:
     """One KRaft broker+controller process on 127.0.0.1, usable as a context manager.
 
@@ -418,8 +452,11 @@ class LocalKafka:
         startup_timeout: float = 90.0,
         fetch_missing: bool = True,
         die_with_parent: bool = True,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         self.version: Final = _check_version(version or default_version())
+        self.sasl_ssl = sasl_ssl
+        self.sasl_port: int | None = None
         self.cache_dir: Final = cache_dir or default_cache_dir()
         self.extra_properties: dict[str, str] = dict(extra_properties or {})
         self.heap = heap
@@ -442,6 +479,13 @@ class LocalKafka:
         if self._port is None or self._proc is None:
             raise LocalKafkaError("the broker is not running")
         return f"127.0.0.1:{self._port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """``"127.0.0.1:<port>"`` of the SASL_SSL listener (with ``sasl_ssl`` only)."""
+        if self.sasl_port is None or self._proc is None:
+            raise LocalKafkaError("the broker is not running with a SASL_SSL listener")
+        return f"127.0.0.1:{self.sasl_port}"
 
     @property
     def pid(self) -> int | None:
@@ -515,13 +559,20 @@ class LocalKafka:
         major = _major(self.version)
         self._port = _free_port(set())
         self.controller_port = _free_port({self._port})
+        extra = dict(self.extra_properties)
+        if self.sasl_ssl is not None:
+            self.sasl_port = _free_port({self._port, self.controller_port})
+            extra = {
+                **self.sasl_ssl.properties(self._port, self.controller_port, self.sasl_port),
+                **extra,
+            }
         props_path = data_dir / "server.properties"
         props = _broker_properties(
             port=self._port,
             controller_port=self.controller_port,
             log_dir=data_dir / "kraft-logs",
             major=major,
-            extra=self.extra_properties,
+            extra=extra,
         )
         _write_properties(props_path, props)
         classpath = f"{libs}{os.sep}*"
@@ -579,6 +630,12 @@ class LocalKafka:
                 str(props_path),
                 "--ignore-formatted",
             ]
+            if self.sasl_ssl is not None:
+                for user, password in self.sasl_ssl.scram_users.items():
+                    cmd += [
+                        "--add-scram",
+                        f"{self.sasl_ssl.mechanism}=[name={user},password={password}]",
+                    ]
             try:
                 done = subprocess.run(
                     cmd,

@@ -149,6 +149,8 @@ class StatementStage:
         self.dirty = True
         self.latest: dict[bytes, JSON] = {}
         self._pending: dict[str, tuple[str, float, JSON]] = {}
+        #: digests of outputs emitted but not yet confirmed, by output key
+        self._unconfirmed: dict[str, str] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -223,6 +225,8 @@ class StatementStage:
     ) -> list[tuple[Outgoing, JSON]]:
         """Recompute the outputs as of ``now`` when needed; return those to publish.
 
+        Publish them, then :meth:`confirm` them.
+
         Provisional outputs are published as soon as they change. A final or
         revised statement is published once its content has been stable for
         ``settle`` seconds of ``mono`` (a monotonic clock) and ``hold_final``
@@ -236,6 +240,7 @@ class StatementStage:
         """
         if not self.ready:
             self.rebuild()
+        self._unconfirmed.clear()
         if self.dirty or force:
             self.dirty = False
             for out in compute_outputs(self.book, now, self.folder.tickets, self.calendar):
@@ -262,14 +267,26 @@ class StatementStage:
             del self._pending[ekey]
             prev = self._emitted(ekey)
             out = self._with_revision(out, prev, digest)
-            self.emitted[ekey] = json.dumps(
-                {"digest": digest, "revision": out.get("revision"), "status": out.get("status")}
-            ).encode()
+            self._unconfirmed[ekey] = digest
             key = topics.output_key(out)
             self.latest[key] = out
             spec = topics.OUTPUT_FOR_KIND[out["kind"]]
             ready.append((Outgoing(spec.name, key, dumps(out).encode()), out))
         return ready
+
+    def confirm(self, published: Iterable[JSON]) -> None:
+        """Record outputs returned by :meth:`emit` as published.
+
+        Called once the messages are delivered: the record must never run
+        ahead of what billing can read, or a crash in between would leave an
+        output unpublished for good.
+        """
+        for out in published:
+            ekey = f"{out['kind']}|{topics.output_key(out).decode()}"
+            digest = self._unconfirmed.pop(ekey)
+            self.emitted[ekey] = json.dumps(
+                {"digest": digest, "revision": out.get("revision"), "status": out.get("status")}
+            ).encode()
 
     def _emitted(self, ekey: str) -> JSON | None:
         raw = self.emitted.get(ekey)

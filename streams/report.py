@@ -59,11 +59,16 @@ class WorkerApiStore:
 
     For when the worker owns the embedded chDB store (one process per path):
     ``GET /statements/{contract}/{month}`` and ``GET /claims/{contract}``.
+    The API token, when the worker asks for one, comes from ``token`` or the
+    worker's own settings (``AVAILABILITY_API_TOKEN_FILE`` / ``AVAILABILITY_API_TOKEN``).
     """
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
+        from streams.secrets import read_secret
+
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._token = token if token is not None else read_secret("AVAILABILITY_API_TOKEN")
 
     def _get(self, path: str) -> Any:
         import json
@@ -72,8 +77,11 @@ class WorkerApiStore:
         import urllib.request
 
         url = self.base_url + urllib.parse.quote(path)
+        request = urllib.request.Request(url)
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
