@@ -325,10 +325,20 @@ def _bootstrap(args: argparse.Namespace) -> str:
     return str(value)
 
 
+def _kafka_client() -> dict[str, Any]:
+    """Security settings of every Kafka client, from the ``KAFKA_*`` environment."""
+    from streams.kafkaconf import KafkaSecurity, KafkaSettingsError
+
+    try:
+        return KafkaSecurity.from_env().kafka_python()
+    except KafkaSettingsError as exc:
+        raise SystemExit(f"Kafka settings: {exc}") from None
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from streams.topics import ensure_topics
 
-    created = ensure_topics(_bootstrap(args))
+    created = ensure_topics(_bootstrap(args), **_kafka_client())
     print(
         f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""),
         file=sys.stderr,
@@ -341,9 +351,10 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from streams.topics import ensure_topics
 
     bootstrap = _bootstrap(args)
-    ensure_topics(bootstrap)
+    client = _kafka_client()
+    ensure_topics(bootstrap, **client)
     with sys.stdin.buffer if args.events == "-" else Path(args.events).open("rb") as fh:
-        stats = produce_lines(fh, bootstrap)
+        stats = produce_lines(fh, bootstrap, **client)
     total = sum(stats.by_topic.values())
     print(
         f"produced {total} events: "
@@ -364,10 +375,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker as FaustWorker
 
     from streams.app import WorkerConfig, create_app, system_clock
+    from streams.kafkaconf import KafkaSecurity, KafkaSettingsError
     from streams.topics import ensure_topics
 
     bootstrap = _bootstrap(args)
-    ensure_topics(bootstrap)
+    try:
+        security = KafkaSecurity.from_env()
+    except KafkaSettingsError as exc:
+        raise SystemExit(f"Kafka settings: {exc}") from None
+    # until Faust sets up its own logging, so a refused connection says why
+    logging.basicConfig(
+        level=logging.WARNING, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
+    )
+    from kafka.errors import KafkaError
+
+    try:
+        ensure_topics(bootstrap, **security.kafka_python())
+    except KafkaError as exc:
+        raise SystemExit(
+            f"availability worker: cannot use Kafka at {bootstrap} over {security.protocol}: "
+            f"{exc} (see the connection errors above; check the KAFKA_* settings)"
+        ) from None
     fixed: datetime | None = args.as_of
     cfg = WorkerConfig(
         bootstrap=bootstrap,
@@ -376,6 +404,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         clock=(lambda: fixed) if fixed is not None else system_clock,
         store_dsn=None if args.store == "none" else (args.store or default_store()),
+        security=security,
     )
     app = create_app(cfg)
     logging.getLogger("faust").setLevel(logging.WARNING)
@@ -414,7 +443,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if not args.dry_run:
         from streams.produce import EventPublisher
 
-        publisher = EventPublisher(_bootstrap(args), client_id="availability-probe")
+        publisher = EventPublisher(
+            _bootstrap(args), client_id="availability-probe", **_kafka_client()
+        )
 
     def publish(events: list[JSON]) -> None:
         if publisher is not None:
@@ -465,11 +496,12 @@ def cmd_incident(args: argparse.Namespace) -> int:
     from streams.produce import EventPublisher, read_topic
 
     bootstrap = _bootstrap(args)
-    topics.ensure_topics(bootstrap)
+    client = _kafka_client()
+    topics.ensure_topics(bootstrap, **client)
     recorded_at: datetime = args.recorded_at or _now()
     incident_id: str = args.incident or operator.new_incident_id(recorded_at)
     history = operator.incident_history(
-        (m.value for m in read_topic(bootstrap, topics.INCIDENTS.name)), incident_id
+        (m.value for m in read_topic(bootstrap, topics.INCIDENTS.name, **client)), incident_id
     )
     try:
         if args.action == "declare":
@@ -510,7 +542,7 @@ def cmd_incident(args: argparse.Namespace) -> int:
     except operator.OperatorError as exc:
         print(f"availability incident {args.action}: {exc}", file=sys.stderr)
         return 1
-    with EventPublisher(bootstrap, client_id="availability-incident") as pub:
+    with EventPublisher(bootstrap, client_id="availability-incident", **client) as pub:
         pub.send(ev)
     print(operator.dumps(ev))
     return 0
@@ -537,7 +569,9 @@ def cmd_claim(args: argparse.Namespace) -> int:
     if not args.dry_run:
         from streams.produce import EventPublisher
 
-        with EventPublisher(_bootstrap(args), client_id="availability-claim") as pub:
+        with EventPublisher(
+            _bootstrap(args), client_id="availability-claim", **_kafka_client()
+        ) as pub:
             pub.send(ev)
     print(operator.dumps(ev))
     return 0
@@ -565,7 +599,9 @@ def cmd_billing(args: argparse.Namespace) -> int:
         show(book, book.rows())
     try:
         with _stop_on_sigterm() as stop:
-            book = run(_bootstrap(args), state, args.group, args.once, show, stop=stop)
+            book = run(
+                _bootstrap(args), state, args.group, args.once, show, stop=stop, **_kafka_client()
+            )
     except KeyboardInterrupt:
         return 0
     if args.once:

@@ -60,8 +60,11 @@ def producer(bootstrap: str, **config: Any) -> Any:
 
 
 def produce_lines(lines: Iterable[bytes], bootstrap: str, **config: Any) -> ProduceStats:
-    """Send every non-blank line to its topic (creating missing topics); flush before returning."""
-    topics.ensure_topics(bootstrap)
+    """Send every non-blank line to its topic (creating missing topics); flush before returning.
+
+    ``config``: connection settings (security) for the producer and the admin client.
+    """
+    topics.ensure_topics(bootstrap, **config)
     prod = producer(bootstrap, **config)
     stats = ProduceStats()
     try:
