@@ -253,22 +253,40 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate a realistic month and replay it into the embedded store."""
+    """Simulate a month and run it through the live pipeline (or replay it, ``--offline``)."""
     from streams.simulate import Scenario, default_as_of, write_jsonl
 
-    sc = Scenario(month=args.month)
+    sc = Scenario(month=args.month, probe_days=args.days)
     d = data_dir()
     d.mkdir(parents=True, exist_ok=True)
     events = d / f"demo-{sc.month}.jsonl"
     write_jsonl(sc, str(events))
-    ns = argparse.Namespace(
-        events=str(events),
-        as_of=default_as_of(sc),
-        store=args.store,
-        format=args.format,
-        dead_letters=None,
-    )
-    return cmd_replay(ns)
+    as_of = default_as_of(sc)
+    if args.offline:
+        ns = argparse.Namespace(
+            events=str(events),
+            as_of=as_of,
+            store=args.store,
+            format=args.format,
+            dead_letters=None,
+        )
+        return cmd_replay(ns)
+    from streams.demo import DemoError, run_live_demo
+
+    try:
+        run_live_demo(
+            events,
+            as_of,
+            args.store or default_store(),
+            d,
+            sys.stdout,
+            _table,
+            fmt=args.format,
+        )
+    except DemoError as exc:
+        print(f"availability demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -654,8 +672,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job on embedded defaults")
     d.add_argument("--month", type=_month, default=Month(2026, 3))
-    d.add_argument("--store", default=None)
+    d.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
     d.add_argument("--format", choices=("jsonl", "table"), default="table")
+    d.add_argument(
+        "--days",
+        type=int,
+        default=8,
+        help="days of probes in the simulated month (incidents, claims and tickets cover it all)",
+    )
+    d.add_argument(
+        "--offline",
+        action="store_true",
+        help="replay the month in-process instead of running it through Kafka and a worker",
+    )
     d.set_defaults(func=cmd_demo)
 
     m = sub.add_parser("migrate", help="apply the ClickHouse migrations (idempotent)")

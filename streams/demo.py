@@ -1,0 +1,180 @@
+"""The main job on embedded defaults, live: broker, worker, a simulated month through Kafka.
+
+1. a Kafka broker: ``KAFKA_BOOTSTRAP_SERVERS`` when set, otherwise a local
+   one (:class:`~streams.localkafka.LocalKafka`) for the length of the run;
+2. an ``availability worker`` process with its own consumer group, writing to
+   the embedded ClickHouse store (or ``--store``);
+3. a simulated month of probes, incidents, contracts, claims and tickets
+   produced into the input topics;
+4. once the worker has caught up and published everything, the statements
+   billing would read (latest revision per key) are printed; the worker and
+   the local broker are stopped.
+
+The worker runs with a fixed clock (``as_of``) after the month is final, so
+the demo shows final statements and, where an incident was reclassified
+after finality, revised ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sla.timeutil import format_instant
+from streams import topics
+from streams.replay import iter_lines
+
+JSON = dict[str, Any]
+OUTPUT_TOPICS = sorted({spec.name for spec in topics.OUTPUT_FOR_KIND.values()})
+
+
+class DemoError(RuntimeError):
+    """The live demo could not run to the end."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _health(port: int) -> JSON | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            found: JSON = json.loads(r.read())
+            return found
+    except OSError:
+        return None
+
+
+def wait_until_settled(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    timeout: float,
+    say: Callable[[str], None],
+    quiet_polls: int = 3,
+) -> None:
+    """Wait until the worker has no lag, no pending output and no batch, several polls in a row."""
+    deadline = time.monotonic() + timeout
+    calm = 0
+    last_report = 0.0
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise DemoError(f"the worker exited with {proc.returncode}:\n{tail}")
+        h = _health(port)
+        settled = (
+            h is not None
+            and h.get("owns_statements")
+            and h.get("statements_ready")
+            and h.get("caught_up")
+            and h.get("lag") == 0
+            and h.get("pending_outputs") == 0
+            and not h.get("busy")
+        )
+        calm = calm + 1 if settled else 0
+        if calm >= quiet_polls:
+            return
+        if h is not None and time.monotonic() - last_report >= 10:
+            last_report = time.monotonic()
+            say(f"worker: {h.get('lag', '?')} events still to read")
+        time.sleep(2)
+    raise DemoError(f"the worker did not settle within {timeout:.0f} s (log: {log})")
+
+
+def run_live_demo(
+    events_path: Path,
+    as_of: datetime,
+    store: str,
+    work_dir: Path,
+    out: IO[str],
+    render: Callable[[list[JSON]], str],
+    fmt: str = "table",
+    timeout: float = 900.0,
+) -> list[JSON]:
+    """Produce ``events_path`` into Kafka, let a worker fold it, print and return the outputs."""
+    from streams.kafkaconf import KafkaSecurity
+    from streams.localkafka import LocalKafka
+    from streams.produce import consume_outputs, latest_outputs, produce_lines
+    from streams.replay import dumps
+
+    def say(text: str) -> None:
+        print(f"demo: {text}", file=sys.stderr, flush=True)
+
+    client = KafkaSecurity.from_env().kafka_python()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            say("starting a local Kafka broker")
+            kafka = stack.enter_context(LocalKafka())
+            bootstrap = kafka.bootstrap_servers
+        topics.ensure_topics(bootstrap, **client)
+        port = _free_port()
+        log = work_dir / "demo-worker.log"
+        app_id = f"availability-demo-{uuid.uuid4().hex[:8]}"
+        say(f"starting the worker (group {app_id}, clock {format_instant(as_of)}, log {log})")
+        with log.open("wb") as log_fh:
+            proc = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "availability"),
+                    "worker",
+                    "--bootstrap",
+                    bootstrap,
+                    "--app-id",
+                    app_id,
+                    "--as-of",
+                    format_instant(as_of),
+                    "--web-port",
+                    str(port),
+                    "--store",
+                    store,
+                ],
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        stack.callback(_stop, proc)
+        with events_path.open("rb") as fh:
+            lines = [raw for _, raw in iter_lines(fh)]
+        say(f"producing {len(lines):,} events into Kafka")
+        stats = produce_lines(lines, bootstrap, **client)
+        say(
+            "produced: "
+            + ", ".join(f"{t} {n:,}" for t, n in sorted(stats.by_topic.items()))
+            + "; waiting for the worker"
+        )
+        wait_until_settled(port, proc, log, timeout, say)
+        latest = latest_outputs(consume_outputs(bootstrap, OUTPUT_TOPICS, **client))
+        outputs = sorted(latest.values(), key=dumps)
+        if fmt == "jsonl":
+            for o in outputs:
+                out.write(dumps(o) + "\n")
+        else:
+            out.write(render(outputs) + "\n")
+        say(f"{len(outputs)} outputs; stopping the worker")
+        return outputs
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
