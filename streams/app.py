@@ -194,6 +194,11 @@ class Worker:
         self.stage1 = ProbeStage(self._stores[0], cfg.settings)
         self.stage2 = StatementStage(self._stores[1], self._stores[2], cfg.settings)
         self._emit_lock = asyncio.Lock()
+        #: agent -> [monotonic start, step] of the batch it is working on
+        self._busy: dict[str, list[Any]] = {}
+        self._stuck_reported: set[tuple[str, float]] = set()
+        #: the next instant a ticket becomes at risk or breached (re-evaluate then)
+        self._next_due: datetime | None = None
         self.sink: Any = None
         self.emitted_count = 0
         self.dead_letters: dict[str, int] = {}
@@ -237,25 +242,36 @@ class Worker:
             async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
                 self._last_input = asyncio.get_running_loop().time()
                 self._last_event_unixtime = time.time()
+                busy = self._busy["fold-probes"] = [asyncio.get_running_loop().time(), "fold"]
                 raws = [bytes(e.value) for e in events]
                 sources = [_source(e) for e in events]
                 out = self.stage1.process(raws, sources)
+                busy[1] = "send"
                 await self._send_all(out)
+                busy[1] = "table changelogs"
                 await self._tables_delivered()
+                busy[1] = "audit"
                 await self._audit(events, out)
+                del self._busy["fold-probes"]
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
             async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
                 self._last_input = asyncio.get_running_loop().time()
+                busy = self._busy["statements"] = [asyncio.get_running_loop().time(), "fold"]
                 items = [(e.message.topic, bytes(e.value), _source(e)) for e in events]
                 out = self.stage2.process(items)
+                busy[1] = "send"
                 await self._send_all(out)
+                busy[1] = "table changelogs"
                 await self._tables_delivered()
+                busy[1] = "audit"
                 await self._audit(
                     [e for e in events if e.message.topic != topics.MINUTE_STATES.name], out
                 )
+                busy[1] = "emit"
                 await self._emit(force=False)
+                del self._busy["statements"]
 
         @app.timer(interval=self.cfg.emit_interval)  # type: ignore[untyped-decorator]  # faust
         async def refresh() -> None:
@@ -263,6 +279,9 @@ class Worker:
                 return
             loop = asyncio.get_running_loop()
             force = loop.time() - self._last_refresh >= self.cfg.refresh_interval
+            due = self._next_due
+            if due is not None and self.cfg.clock() >= due:
+                force = True  # a ticket's at-risk moment or deadline has passed
             if force:
                 self._last_refresh = loop.time()
             await self._emit(force=force)
@@ -278,6 +297,7 @@ class Worker:
             self.lag = lag
             quiet = loop.time() - self._last_input >= self.cfg.quiet_seconds
             self.caught_up = quiet or all(v <= 0 for v in lag.values())
+            self._watchdog(loop.time())
 
         def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             del sender, args, signal, kwargs
@@ -289,6 +309,7 @@ class Worker:
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
             del request
+            loop = asyncio.get_running_loop()
             return web.json(
                 {
                     "status": "ok",
@@ -298,6 +319,10 @@ class Worker:
                     "lag": sum(self.lag.values()),
                     "lagging": {f"{t}:{p}": n for (t, p), n in self.lag.items() if n > 0},
                     "pending_outputs": len(self.stage2._pending),
+                    "busy": {
+                        agent: {"step": step, "seconds": round(loop.time() - since, 1)}
+                        for agent, (since, step) in list(self._busy.items())
+                    },
                 }
             )
 
@@ -348,6 +373,25 @@ class Worker:
                     counts[reason] = counts.get(reason, 0) + n
             return web.json({"dead_letters": counts})
 
+    def _watchdog(self, now: float) -> None:
+        """Log, once per batch, an agent stuck on one batch for over a minute, with every stack."""
+        for agent, (since, step) in list(self._busy.items()):
+            if now - since < 60 or (agent, since) in self._stuck_reported:
+                continue
+            self._stuck_reported.add((agent, since))
+            stacks = []
+            for task in asyncio.all_tasks():
+                frames = task.get_stack(limit=8)
+                where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+                stacks.append(f"  {task.get_name()}: {where}")
+            log.warning(
+                "agent %s has been on one batch for %.0f s (step: %s); tasks:\n%s",
+                agent,
+                now - since,
+                step,
+                "\n".join(stacks),
+            )
+
     def _authorized(self, request: Any) -> bool:
         token = self.cfg.api_token
         if not token:
@@ -362,6 +406,9 @@ class Worker:
 
     def service_months(self) -> list[dict[str, Any]]:
         return [o for o in list(self.stage2.latest.values()) if o["kind"] == "service_month"]
+
+    def support_outputs(self) -> list[dict[str, Any]]:
+        return [o for o in list(self.stage2.latest.values()) if o["kind"] == "ticket_verdict"]
 
     def pipeline(self) -> Any:
         from sinks.metrics import PipelineStats
@@ -465,6 +512,7 @@ class Worker:
             if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
                 return
             self._last_emit = loop.time()
+            recompute = force or self.stage2.dirty or not self.stage2.ready
             changed = self.stage2.emit(
                 self.cfg.clock(),
                 mono=loop.time(),
@@ -472,6 +520,8 @@ class Worker:
                 settle=self.cfg.settle_seconds,
                 hold_final=not self.caught_up,
             )
+            if recompute:
+                self._next_due = self.stage2.next_due(self.cfg.clock())
             if not changed:
                 return
             await self._send_all([m for m, _ in changed], wait=True)

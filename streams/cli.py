@@ -13,8 +13,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -387,12 +388,26 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_clock(fixed: datetime | None, start: datetime | None) -> Callable[[], datetime]:
+    """``--as-of`` (fixed), ``--clock-start`` (running from an instant) or the system clock."""
+    from streams.app import system_clock
+
+    if fixed is not None and start is not None:
+        raise SystemExit("availability worker: --as-of and --clock-start exclude each other")
+    if fixed is not None:
+        return lambda: fixed
+    if start is not None:
+        began = time.monotonic()
+        return lambda: start + timedelta(seconds=time.monotonic() - began)
+    return system_clock
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
     from faust.worker import Worker as FaustWorker
 
-    from streams.app import WorkerConfig, create_app, system_clock
+    from streams.app import WorkerConfig, create_app
     from streams.kafkaconf import KafkaSecurity, KafkaSettingsError
     from streams.topics import ensure_topics
 
@@ -420,7 +435,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         app_id=args.app_id,
         web_host=args.web_host,
         web_port=args.web_port,
-        clock=(lambda: fixed) if fixed is not None else system_clock,
+        clock=_worker_clock(fixed, args.clock_start),
         store_dsn=None if args.store == "none" else (args.store or default_store()),
         security=security,
     )
@@ -727,6 +742,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_instant,
         default=None,
         help="a fixed clock (simulations and tests); default: the system clock",
+    )
+    w.add_argument(
+        "--clock-start",
+        type=_instant,
+        default=None,
+        help="a clock that starts at this instant and runs at real speed (simulations)",
     )
     w.add_argument("--loglevel", default="warning")
     w.set_defaults(func=cmd_worker)

@@ -30,7 +30,7 @@ from sla.business_clock import BusinessCalendar
 from sla.months import Month
 from sla.probes import MinuteStates, ProbeLedger
 from streams import topics
-from streams.replay import DeadLetter, Folder, compute_outputs, dumps
+from streams.replay import DeadLetter, Folder, compute_outputs, dumps, next_support_moment
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -273,6 +273,16 @@ class StatementStage:
             spec = topics.OUTPUT_FOR_KIND[out["kind"]]
             ready.append((Outgoing(spec.name, key, dumps(out).encode()), out))
         return ready
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the outputs next change with no new event (a ticket at risk or breached).
+
+        The worker forces a re-evaluation at that instant, so ``ticket_alert``
+        and the verdicts move when the moment passes, not at the next event.
+        """
+        if not self.ready:
+            self.rebuild()
+        return next_support_moment(self.folder.tickets, now, self.calendar)
 
     def confirm(self, published: Iterable[JSON]) -> None:
         """Record outputs returned by :meth:`emit` as published.

@@ -62,7 +62,9 @@ class WorkerProcess:
         app_id: str = "test",
         store: str = "none",
         env: dict[str, str] | None = None,
+        clock_start: str | None = None,
     ) -> None:
+        clock = ["--clock-start", clock_start] if clock_start else ["--as-of", as_of]
         self.port = _free_port()
         self.log_path = cwd / f"worker-{self.port}.log"
         self.log = self.log_path.open("wb")
@@ -74,8 +76,7 @@ class WorkerProcess:
                 bootstrap,
                 "--app-id",
                 app_id,
-                "--as-of",
-                as_of,
+                *clock,
                 "--web-port",
                 str(self.port),
                 "--store",
@@ -140,6 +141,7 @@ def _explain(got: list[str], expected: list[str]) -> None:
                 "service",
                 "claim_id",
                 "ticket_id",
+                "alert",
                 "client_id",
                 "severity",
                 "month",
