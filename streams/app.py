@@ -56,8 +56,11 @@ class WorkerConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     web_enabled: bool = True
-    batch_size: int = 2000
-    batch_wait: float = 0.2
+    #: a probe batch costs about the same to fold into state whatever its size
+    #: (every touched service-month's minute states are recomputed and written
+    #: once per batch), so batches are large; ``batch_wait`` bounds the latency
+    batch_size: int = 10000
+    batch_wait: float = 0.5
     emit_interval: float = 1.0
     refresh_interval: float = 30.0
     settle_seconds: float = 5.0
