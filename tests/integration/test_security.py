@@ -196,5 +196,6 @@ def test_clients_without_credentials_or_with_a_wrong_password_are_refused(
     log = wrong.log_path.read_text(errors="replace")
     assert code != 0
     assert "wrong-password" not in log
-    assert "Authentication failed" in log, log[-2000:]
-    assert "cannot use Kafka at" in log
+    # the broker may close the socket before the client reads its SASL error,
+    # so the client's own words vary; the worker's refusal does not
+    assert "cannot use Kafka at" in log, log[-2000:]
