@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -239,6 +240,19 @@ def bootstrap_sql(settings: StoreSettings) -> list[str]:
 # --- connecting ----------------------------------------------------------
 
 
+def _password(in_dsn: str | None) -> str:
+    """The DSN's password, else ``CLICKHOUSE_PASSWORD_FILE`` / ``CLICKHOUSE_PASSWORD``.
+
+    A secret file keeps the password out of the command line and the
+    environment; it is never logged.
+    """
+    if in_dsn:
+        return unquote(in_dsn)
+    from streams.secrets import read_secret
+
+    return read_secret("CLICKHOUSE_PASSWORD") or ""
+
+
 def _client_for(dsn: str, database: str | None) -> tuple[Any, str | None]:
     """A clickhouse-connect client and the database the DSN names, if any."""
     parsed = urlparse(dsn)
@@ -258,8 +272,8 @@ def _client_for(dsn: str, database: str | None) -> tuple[Any, str | None]:
             interface=parsed.scheme,
             host=parsed.hostname or "localhost",
             port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
-            username=unquote(parsed.username or "default"),
-            password=unquote(parsed.password or ""),
+            username=unquote(parsed.username or "") or os.environ.get("CLICKHOUSE_USER", "default"),
+            password=_password(parsed.password),
         )
         return client, db or path_db
     raise ValueError(f"unsupported store DSN scheme {parsed.scheme!r} (chdb, http, https)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -258,3 +259,24 @@ def test_microsecond_instants_survive(store: ClickHouseStore, replay: ReplayResu
     store.write_outputs([alert])
     (got,) = store.client.query(f"SELECT alert_at FROM {store.db}.ticket_alerts FINAL").result_rows
     assert got[0].astimezone(UTC) == datetime(2026, 3, 2, 10, 0, 0, 1, tzinfo=UTC)
+
+
+def test_server_password_comes_from_the_dsn_or_a_secret_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sinks.clickhouse import _password
+
+    secret = tmp_path / "clickhouse-password"
+    secret.write_text("from-the-file\n")
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD", "from-the-variable")
+    assert _password(None) == "from-the-file"
+    assert _password("in%40dsn") == "in@dsn"
+    monkeypatch.delenv("CLICKHOUSE_PASSWORD_FILE")
+    assert _password(None) == "from-the-variable"
+    monkeypatch.delenv("CLICKHOUSE_PASSWORD")
+    assert _password(None) == ""
+    secret.write_text("")
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD_FILE", str(secret))
+    with pytest.raises(ValueError, match="CLICKHOUSE_PASSWORD_FILE"):
+        _password(None)
