@@ -66,6 +66,9 @@ class WorkerConfig:
     settle_seconds: float = 5.0
     #: inputs idle this long also count as caught up (committed offsets can lag behind)
     quiet_seconds: float = 10.0
+    #: an input partition with lag whose committed offset has not moved this
+    #: long, while no batch is in hand, is read again from that offset
+    stall_seconds: float = 30.0
     settings: Settings = field(default_factory=Settings)
     clock: Clock = system_clock
     store_dsn: str | None = None
@@ -200,6 +203,11 @@ class Worker:
         #: agent -> [monotonic start, step] of the batch it is working on
         self._busy: dict[str, list[Any]] = {}
         self._stuck_reported: set[tuple[str, float]] = set()
+        #: committed offset per input partition (from the lag measurement)
+        self._committed: dict[tuple[str, int], int] = {}
+        #: (committed offset, since) of partitions with lag, to find stalls
+        self._stalled_since: dict[tuple[str, int], tuple[int, float]] = {}
+        self.reseeks = 0
         #: the next instant a ticket becomes at risk or breached (re-evaluate then)
         self._next_due: datetime | None = None
         self.sink: Any = None
@@ -301,6 +309,7 @@ class Worker:
             quiet = loop.time() - self._last_input >= self.cfg.quiet_seconds
             self.caught_up = quiet or all(v <= 0 for v in lag.values())
             self._watchdog(loop.time())
+            await self._heal_stalled(loop.time())
 
         def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             del sender, args, signal, kwargs
@@ -317,11 +326,13 @@ class Worker:
                 {
                     "status": "ok",
                     "owns_statements": self._owns_stage2(),
+                    "assignment": self._assignment(),
                     "statements_ready": self.stage2.ready,
                     "caught_up": self.caught_up,
                     "lag": sum(self.lag.values()),
                     "lagging": {f"{t}:{p}": n for (t, p), n in self.lag.items() if n > 0},
                     "pending_outputs": len(self.stage2._pending),
+                    "reseeks": self.reseeks,
                     "busy": {
                         agent: {"step": step, "seconds": round(loop.time() - since, 1)}
                         for agent, (since, step) in list(self._busy.items())
@@ -394,6 +405,51 @@ class Worker:
                 step,
                 "\n".join(stacks),
             )
+
+    async def _heal_stalled(self, now: float) -> None:
+        """Re-read a partition whose committed offset is stuck behind its end.
+
+        Faust drops records that a fetch returns for a partition which is not
+        active at that moment (a rebalance or a table recovery in between)
+        while the fetch position has already moved past them: those events
+        are never delivered, and the offset commit stops at the gap. A
+        partition of ours with lag whose committed offset has not moved for
+        ``stall_seconds`` while no batch is in hand is sought back to its
+        committed offset; the stages are idempotent, so what was already
+        folded is folded again without effect, and the missing events arrive.
+        """
+        if self.app.in_recovery or self._busy:
+            return
+        try:
+            mine = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+        except Exception:
+            return
+        for key, behind in list(self.lag.items()):
+            committed = self._committed.get(key)
+            if key not in mine or behind <= 0 or committed is None:
+                self._stalled_since.pop(key, None)
+                continue
+            seen = self._stalled_since.get(key)
+            if seen is None or seen[0] != committed:
+                self._stalled_since[key] = (committed, now)
+                continue
+            if now - seen[1] < self.cfg.stall_seconds:
+                continue
+            topic, partition = key
+            log.warning(
+                "%s:%d has been stuck at committed offset %d with %d events behind for "
+                "%.0f s; reading it again from there",
+                topic,
+                partition,
+                committed,
+                behind,
+                now - seen[1],
+            )
+            from faust.types import TP
+
+            await self.app.consumer.seek(TP(topic, partition), committed)
+            self.reseeks += 1
+            self._stalled_since[key] = (committed, now)
 
     def _authorized(self, request: Any) -> bool:
         token = self.cfg.api_token
@@ -479,7 +535,15 @@ class Worker:
             meta = committed.get(tp)
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
             lag[(tp.topic, tp.partition)] = max(0, int(ends.get(tp, 0)) - done)
+            self._committed[(tp.topic, tp.partition)] = done
         return lag
+
+    def _assignment(self) -> list[str]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:
+            return []
+        return sorted(f"{tp.topic}:{tp.partition}" for tp in assignment)
 
     def _owns_stage2(self) -> bool:
         try:
