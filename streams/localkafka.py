@@ -139,8 +139,16 @@ def _free_port(taken: set[int]) -> int:
 
 
 def _new_cluster_id() -> str:
-    """Return a random 16-byte UUID in Kafka's URL-safe base64 form (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """Return a random 16-byte UUID in Kafka's URL-safe base64 form (22 chars).
+
+    Like Kafka's own ``Uuid.randomUuid``, an id that starts with ``-`` is drawn
+    again: the storage tool's argument parser would read it as an option
+    (about one id in 64 did, and formatting failed with "expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 # --------------------------------------------------------------------------- fetch
