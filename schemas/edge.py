@@ -39,11 +39,16 @@ from schemas.events import (
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-#: RFC 3339 with an explicit offset, microsecond precision at most.
+#: RFC 3339 with an explicit offset, microsecond precision at most. ASCII
+#: digits only: the pattern engine's ``\d`` is Unicode-aware (it would pass
+#: ``"\u0664"``, Arabic-Indic four) where the canonical datetime parser is not.
 InstantText = Annotated[
     str,
     StringConstraints(
-        pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+        pattern=(
+            r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+        )
     ),
 ]
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import Rejected, decode
-from schemas.edge import probe_minute, validate_batch
+from schemas.edge import decode_edge, probe_minute, validate_batch
 from sla.timeutil import epoch_minute
 from streams.replay import dumps, replay_lines
 from tests.helpers import contract, probe
@@ -108,3 +108,17 @@ def test_two_values_on_one_line_cannot_shift_the_batch() -> None:
     assert isinstance(out[4], Rejected)
     assert out[4].reason == "invalid_json"
     assert all(isinstance(o, dict) for i, o in enumerate(out) if i != 4)
+
+
+def test_non_ascii_digits_in_a_timestamp_get_the_canonical_verdict() -> None:
+    for ts in (
+        "2026-03-01T00:00:0\u0664Z",
+        "2026-03-01T00:00:04+0\u0664:00",
+        "\uff12026-03-01T00:00:04Z",
+    ):
+        raw = json.dumps(probe("api", "eu", ts, True)).encode()
+        canonical = decode(raw)
+        assert isinstance(canonical, Rejected)
+        for got in (decode_edge(raw), *validate_batch([raw] * 6)):
+            assert isinstance(got, Rejected)
+            assert got.reason == canonical.reason
