@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -43,14 +42,8 @@ class DemoError(RuntimeError):
     """The live demo could not run to the end."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _health(port: int) -> JSON | None:
+def worker_health(port: int) -> JSON | None:
+    """The ``/health`` page of the worker on loopback ``port``, or None while it is not up."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
             found: JSON = json.loads(r.read())
@@ -75,7 +68,7 @@ def wait_until_settled(
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-3000:]
             raise DemoError(f"the worker exited with {proc.returncode}:\n{tail}")
-        h = _health(port)
+        h = worker_health(port)
         settled = (
             h is not None
             and h.get("owns_statements")
@@ -107,7 +100,7 @@ def run_live_demo(
 ) -> list[JSON]:
     """Produce ``events_path`` into Kafka, let a worker fold it, print and return the outputs."""
     from streams.kafkaconf import KafkaSecurity
-    from streams.localkafka import LocalKafka
+    from streams.localkafka import LocalKafka, free_port
     from streams.produce import consume_outputs, latest_outputs, produce_lines
     from streams.replay import dumps
 
@@ -123,7 +116,7 @@ def run_live_demo(
             kafka = stack.enter_context(LocalKafka())
             bootstrap = kafka.bootstrap_servers
         topics.ensure_topics(bootstrap, **client)
-        port = _free_port()
+        port = free_port()
         log = work_dir / "demo-worker.log"
         app_id = f"availability-demo-{uuid.uuid4().hex[:8]}"
         say(f"starting the worker (group {app_id}, clock {format_instant(as_of)}, log {log})")
@@ -147,7 +140,7 @@ def run_live_demo(
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        stack.callback(_stop, proc)
+        stack.callback(stop_process, proc)
         with events_path.open("rb") as fh:
             lines = [raw for _, raw in iter_lines(fh)]
         say(f"producing {len(lines):,} events into Kafka")
@@ -170,11 +163,14 @@ def run_live_demo(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(
+    proc: subprocess.Popen[bytes], timeout: float = 60.0, kill_timeout: float = 30.0
+) -> None:
+    """Terminate ``proc`` if it still runs; kill it when it has not exited after ``timeout`` s."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=60)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(timeout=30)
+            proc.wait(timeout=kill_timeout)

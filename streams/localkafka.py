@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +56,7 @@ __all__ = [
     "default_cache_dir",
     "default_version",
     "fetch",
+    "free_port",
     "is_fetched",
     "missing_tools",
     "stop_pid",
@@ -128,8 +129,11 @@ def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port(taken: set[int]) -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago and is not in ``taken``."""
+def free_port(taken: Collection[int] = ()) -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago and is not in ``taken``.
+
+    The OS may hand the port out again before the caller binds it.
+    """
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
@@ -565,11 +569,11 @@ class LocalKafka:
     def _launch(self, java: str, libs: Path) -> None:
         data_dir = self.data_dir
         major = _major(self.version)
-        self._port = _free_port(set())
-        self.controller_port = _free_port({self._port})
+        self._port = free_port()
+        self.controller_port = free_port({self._port})
         extra = dict(self.extra_properties)
         if self.sasl_ssl is not None:
-            self.sasl_port = _free_port({self._port, self.controller_port})
+            self.sasl_port = free_port({self._port, self.controller_port})
             extra = {
                 **self.sasl_ssl.properties(self._port, self.controller_port, self.sasl_port),
                 **extra,

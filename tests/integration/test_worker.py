@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 
 from sla.timeutil import parse_instant
 from streams import topics
-from streams.localkafka import LocalKafka
+from streams.localkafka import LocalKafka, free_port
 from streams.produce import consume_outputs, latest_outputs, produce_lines
 from streams.replay import dumps, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl
@@ -46,13 +45,6 @@ def broker() -> Iterator[str]:
         yield kafka.bootstrap_servers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class WorkerProcess:
     def __init__(
         self,
@@ -65,7 +57,7 @@ class WorkerProcess:
         clock_start: str | None = None,
     ) -> None:
         clock = ["--clock-start", clock_start] if clock_start else ["--as-of", as_of]
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = cwd / f"worker-{self.port}.log"
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
