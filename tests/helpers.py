@@ -1,14 +1,35 @@
-"""Builders for test events; every test goes through the real codec and fold."""
+"""Helpers shared by the test packages.
+
+- Builders for test events; every test goes through the real codec and fold.
+- :func:`need_tool`: an external binary, skipped without it but failed under CI.
+- :func:`run_prometheus`: a real Prometheus server scraping one target.
+- :func:`readme_env` and :func:`run_readme_line`: run a README command line.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sla.timeutil import format_instant, parse_instant
+from streams.demo import stop_process
+from streams.localkafka import free_port
 from streams.replay import ReplayResult, replay_lines
 
 JSON = dict[str, Any]
@@ -129,3 +150,138 @@ def one(events: Iterable[JSON | bytes], as_of: str, kind: str, **match: Any) -> 
     ]
     assert len(found) == 1, f"expected one {kind} matching {match}, got {len(found)}"
     return found[0]
+
+
+# -- external tools ------------------------------------------------------------
+
+#: The Debian package of each tool a test may need (a tool not named is its own package).
+_PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "amtool": "prometheus-alertmanager",
+}
+
+
+def need_tool(name: str) -> str:
+    """The path of ``name``; skip without it, but fail under CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})"
+        if os.environ.get("CI"):
+            pytest.fail(message + " and CI is set: it must run here")
+        pytest.skip(message)
+    return path
+
+
+# -- a live Prometheus ---------------------------------------------------------
+
+
+@dataclass
+class Prometheus:
+    """A running Prometheus server and helpers for its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as resp:
+            body = json.load(resp)
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[JSON]:
+        data = self.api("/api/v1/query", query=expr)
+        result: list[JSON] = data["result"]
+        return result
+
+    def firing(self) -> list[JSON]:
+        alerts: list[JSON] = self.api("/api/v1/alerts")["alerts"]
+        return [a for a in alerts if a["state"] == "firing"]
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Poll ``check`` every 0.25 s until it holds; fail after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"prometheus exited: {self.log.read_text()[-2000:]}")
+            try:
+                if check():
+                    return
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.25)
+        pytest.fail(f"timed out waiting for {what}; log tail: {self.log.read_text()[-2000:]}")
+
+
+@contextmanager
+def run_prometheus(binary: str, rules: Path, target: str, work: Path) -> Iterator[Prometheus]:
+    """A Prometheus server scraping ``target`` (``host:port``) every second with ``rules`` loaded.
+
+    Its config, data and log live in the existing folder ``work``. It is
+    started, not waited for: ``wait_for`` what the caller needs. Stopped on exit.
+    """
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [{"job_name": "availability", "static_configs": [{"targets": [target]}]}],
+    }
+    # JSON is YAML: no YAML library needed to write the config.
+    (work / "prometheus.yml").write_text(json.dumps(config))
+    port = free_port()
+    log = work / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield Prometheus(f"http://127.0.0.1:{port}", process, log)
+    finally:
+        stop_process(process, timeout=10, kill_timeout=10)
+
+
+# -- README command lines --------------------------------------------------------
+
+#: The virtualenv's bin folder, where the ``availability`` command is installed.
+BIN = Path(sys.executable).parent
+
+
+def readme_env(tmp: Path, drop_prefix: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment a README line runs in: this venv's bin first on PATH, data in ``tmp``.
+
+    Variables starting with ``drop_prefix`` are left out; ``extra`` are set on top.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "AVAILABILITY_DATA" and not (drop_prefix and k.startswith(drop_prefix))
+    }
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["AVAILABILITY_DATA"] = str(tmp / "data")
+    env.update(extra)
+    return env
+
+
+def run_readme_line(
+    line: str, cwd: Path, env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run one README command line in ``cwd``; it must exit 0 (stderr's tail says why not)."""
+    proc = subprocess.run(
+        shlex.split(line),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{line}\n{proc.stderr[-3000:]}"
+    return proc

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import readme_env, run_readme_line
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-BIN = Path(sys.executable).parent
 
 
 def _blocks() -> list[list[str]]:
@@ -30,13 +28,6 @@ def _examples() -> list[str]:
     return [ln for ln in block.group(1).splitlines() if ln.startswith("availability ")]
 
 
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "AVAILABILITY_DATA"}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["AVAILABILITY_DATA"] = str(tmp / "data")
-    return env
-
-
 def test_readme_opens_with_the_two_set_up_commands() -> None:
     first = [ln.split("#")[0].strip() for ln in _blocks()[0]]
     assert first == ["./dev demo", "./dev test"]
@@ -47,20 +38,11 @@ def test_readme_opens_with_the_two_set_up_commands() -> None:
 @pytest.mark.slow
 def test_readme_examples_run_in_order(tmp_path: Path) -> None:
     (tmp_path / "schemas").symlink_to(ROOT / "schemas")
-    env = _env(tmp_path)
+    env = readme_env(tmp_path)
     examples = _examples()
     assert len(examples) >= 5
     for line in examples:
-        proc = subprocess.run(
-            shlex.split(line),
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert proc.returncode == 0, f"{line}\n{proc.stderr[-3000:]}"
+        proc = run_readme_line(line, tmp_path, env, timeout=600)
         if "--format table" in line and line.startswith("availability replay"):
             assert "Contract-month statements" in proc.stdout
         if "--format jsonl" in line:
@@ -76,7 +58,7 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_dev_demo_runs_the_main_job(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = readme_env(tmp_path)
     env["DEV_SKIP_SETUP"] = "1"
     proc = subprocess.run(
         [str(ROOT / "dev"), "demo"],

@@ -8,13 +8,13 @@ skipping. ``./dev setup`` installs both.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.helpers import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "deploy" / "compose"
@@ -23,19 +23,6 @@ K8S_DIR = ROOT / "deploy" / "k8s"
 DATA = Path(__file__).resolve().parent / "data"
 
 JSON = dict[str, Any]
-
-_PACKAGES = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
-
-
-def need_tool(name: str) -> str:
-    """The path of ``name``; skip without it, but fail under CI."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})"
-        if os.environ.get("CI"):
-            pytest.fail(message + " and CI is set: it must run here")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,7 @@ names it and shows its format); everything else is the README's text.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,11 +18,11 @@ import pytest
 from streams import topics
 from streams.localkafka import LocalKafka
 from streams.produce import read_topic
+from tests.helpers import readme_env, run_readme_line
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 def _tool_lines() -> list[str]:
@@ -72,21 +68,11 @@ def test_readme_tool_lines_run_in_order(tmp_path: Path, health_url: str) -> None
     ]
     (tmp_path / "targets.jsonl").write_text(json.dumps({"service": "api", "url": health_url}))
     with LocalKafka() as kafka:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-        env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
-        env["AVAILABILITY_DATA"] = str(tmp_path / "data")
-        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+        env = readme_env(
+            tmp_path, drop_prefix="KAFKA_", KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers
+        )
         for line in lines:
-            proc = subprocess.run(
-                shlex.split(line),
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            assert proc.returncode == 0, f"{line}\n{proc.stderr[-3000:]}"
+            run_readme_line(line, tmp_path, env, timeout=300)
         probes = [
             json.loads(m.value) for m in read_topic(kafka.bootstrap_servers, topics.PROBES.name)
         ]

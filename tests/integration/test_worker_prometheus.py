@@ -10,7 +10,6 @@ Prometheus's HTTP API.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import pytest
 
 from streams.localkafka import LocalKafka
 from streams.produce import produce_lines
+from tests.helpers import Prometheus, need_tool, run_prometheus
 from tests.integration.test_worker import WorkerProcess
-from tests.prometheus.conftest import PROMETHEUS_DIR, Prometheus, free_port, need_tool, small_events
+from tests.prometheus.conftest import PROMETHEUS_DIR, small_events
 
 pytestmark = [
     pytest.mark.kafka,
@@ -43,29 +43,6 @@ def worker(tmp_path: Path) -> Iterator[WorkerProcess]:
             proc.stop()
 
 
-def _start_prometheus(binary: str, target: str, work: Path) -> Prometheus:
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(PROMETHEUS_DIR / "rules.yml")],
-        "scrape_configs": [{"job_name": "availability", "static_configs": [{"targets": [target]}]}],
-    }
-    (work / "prometheus.yml").write_text(json.dumps(config))
-    port = free_port()
-    log = work / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return Prometheus(f"http://127.0.0.1:{port}", process, log)
-
-
 def _firing(prometheus: Prometheus) -> dict[str, set[str]]:
     names: dict[str, set[str]] = {}
     for alert in prometheus.firing():
@@ -80,8 +57,8 @@ def test_prometheus_scrapes_the_worker_and_fires_the_breach_alerts(
     binary = need_tool("prometheus")
     work = tmp_path / "prometheus"
     work.mkdir()
-    prometheus = _start_prometheus(binary, f"127.0.0.1:{worker.port}", work)
-    try:
+    target = f"127.0.0.1:{worker.port}"
+    with run_prometheus(binary, PROMETHEUS_DIR / "rules.yml", target, work) as prometheus:
         prometheus.wait_for(
             "the worker's target to be up",
             lambda: any(r["value"][1] == "1" for r in prometheus.query('up{job="availability"}')),
@@ -111,10 +88,3 @@ def test_prometheus_scrapes_the_worker_and_fires_the_breach_alerts(
         # the pipeline counters come from the worker itself, not from a replay
         dead = prometheus.query('availability_dead_letters_total{reason="invalid_json"}')
         assert [r["value"][1] for r in dead] == ["1"]
-    finally:
-        prometheus.process.terminate()
-        try:
-            prometheus.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            prometheus.process.kill()
-            prometheus.process.wait(timeout=10)

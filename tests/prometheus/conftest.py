@@ -7,7 +7,8 @@
 - ``prometheus``: a real Prometheus server (1 s scrape and evaluation)
   scraping a loopback HTTP endpoint that serves an
   :class:`~sinks.metrics.AvailabilityCollector` over ``small_replay``, with
-  deploy/prometheus/rules.yml loaded. Session-scoped, shut down at the end.
+  deploy/prometheus/rules.yml loaded (started by
+  :func:`tests.helpers.run_prometheus`). Session-scoped, shut down at the end.
 - ``promtool`` / ``prometheus_bin``: the binaries; a test needing one is
   skipped when it is missing, but fails when ``CI`` is set, so CI can never
   pass by skipping.
@@ -18,16 +19,10 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -44,7 +39,8 @@ from sinks.rows import RawEvent
 from sla.timeutil import parse_instant
 from streams.replay import ReplayResult, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl
-from tests.helpers import contract, incident, probes_every_minute, run
+from tests.helpers import Prometheus as Prometheus  # re-exported for the test modules
+from tests.helpers import contract, incident, need_tool, probes_every_minute, run, run_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -131,17 +127,6 @@ def small_events() -> list[JSON | bytes]:
     return events
 
 
-def need_tool(name: str) -> str:
-    """The path of ``name``; skip without it, but fail under CI."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian package prometheus)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " and CI is set: it must run here")
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture(scope="session")
 def promtool() -> str:
     return need_tool("promtool")
@@ -195,53 +180,6 @@ class _QuietHandler(WSGIRequestHandler):
         """Scrapes every second would flood the test output."""
 
 
-def free_port() -> int:
-    """A loopback port free right now (the OS may hand it out again later)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Prometheus:
-    """A running Prometheus server and helpers for its HTTP API."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def api(self, path: str, **params: str) -> Any:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as resp:
-            body = json.load(resp)
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, expr: str) -> list[JSON]:
-        data = self.api("/api/v1/query", query=expr)
-        result: list[JSON] = data["result"]
-        return result
-
-    def firing(self) -> list[JSON]:
-        alerts: list[JSON] = self.api("/api/v1/alerts")["alerts"]
-        return [a for a in alerts if a["state"] == "firing"]
-
-    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Poll ``check`` every 0.25 s until it holds; fail after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"prometheus exited: {self.log.read_text()[-2000:]}")
-            try:
-                if check():
-                    return
-            except OSError:
-                pass  # not listening yet
-            time.sleep(0.25)
-        pytest.fail(f"timed out waiting for {what}; log tail: {self.log.read_text()[-2000:]}")
-
-
 def _ready(url: str) -> bool:
     with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
         return bool(resp.status == 200)
@@ -273,30 +211,7 @@ def prometheus(
 ) -> Iterator[Prometheus]:
     """A Prometheus server scraping ``exporter`` every second with rules.yml loaded."""
     work = tmp_path_factory.mktemp("prometheus")
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(PROMETHEUS_DIR / "rules.yml")],
-        "scrape_configs": [
-            {"job_name": "availability", "static_configs": [{"targets": [exporter]}]}
-        ],
-    }
-    # JSON is YAML: no YAML library needed to write the config.
-    (work / "prometheus.yml").write_text(json.dumps(config))
-    port = free_port()
-    log = work / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                prometheus_bin,
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Prometheus(f"http://127.0.0.1:{port}", process, log)
-    try:
+    with run_prometheus(prometheus_bin, PROMETHEUS_DIR / "rules.yml", exporter, work) as server:
         server.wait_for("prometheus to be ready", lambda: _ready(server.url))
         # Two scrapes and an evaluation: rate() and the recording rules have data.
         server.wait_for(
@@ -304,13 +219,6 @@ def prometheus(
             lambda: bool(server.query("availability:events:rate5m")),
         )
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 # -- ClickHouse with a simulated month ---------------------------------------------
