@@ -55,6 +55,55 @@ def probe_digest(event_id: str) -> int:
     return int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
 
 
+#: ``256**j mod DIGEST_PRIME``: byte ``j`` of an id weighs this much in its digest.
+_BYTE_WEIGHTS = np.array([pow(256, j, DIGEST_PRIME) for j in range(128)], dtype=np.int64)
+
+
+def probe_digests(event_ids: list[str]) -> npt.NDArray[np.uint64]:
+    """:func:`probe_digest` of many ids at once."""
+    return probe_digests_and_lengths(event_ids)[0]
+
+
+def probe_digests_and_lengths(
+    event_ids: list[str],
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+    """:func:`probe_digest` of many ids, and their lengths in UTF-8 bytes (numpy).
+
+    For ASCII ids of at most 128 bytes the digest is one product: the
+    zero-padded byte table times :data:`_BYTE_WEIGHTS` (each term below
+    ``2**55``, so 128 of them stay below ``2**63``), then one ``%``. Any other
+    id takes :func:`probe_digest` one by one.
+    """
+    n = len(event_ids)
+    joined = "\n".join(event_ids)
+    if n == 0 or not joined.isascii() or joined.count("\n") != n - 1:
+        digests = np.fromiter(map(probe_digest, event_ids), np.uint64, n)
+        lens = np.fromiter((len(i.encode()) for i in event_ids), np.int64, n)
+        return digests, lens
+    buf = np.frombuffer(joined.encode("ascii") + b"\n", np.uint8)
+    width = len(event_ids[0])
+    if buf.shape[0] == n * (width + 1) and width <= 128:
+        grid = buf.reshape(n, width + 1)
+        if (grid[:, width] == 10).all():
+            sums = (grid[:, :width] @ _BYTE_WEIGHTS[:width]) % DIGEST_PRIME
+            return sums.astype(np.uint64), np.full(n, width, dtype=np.int64)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lens = ends - starts
+    width = int(lens.max())
+    if width > 128:
+        digests = np.fromiter(map(probe_digest, event_ids), np.uint64, n)
+        return digests, lens
+    cols = np.arange(width)
+    pad = np.concatenate((buf, np.zeros(width, np.uint8)))
+    grid = pad[starts[:, None] + cols]
+    grid[cols[None, :] >= lens[:, None]] = 0
+    sums = (grid @ _BYTE_WEIGHTS[:width]) % DIGEST_PRIME
+    return sums.astype(np.uint64), lens
+
+
 @dataclass(frozen=True, slots=True)
 class ProbePolicy:
     """How probes decide a minute (SPEC section 3).
@@ -77,12 +126,17 @@ class ProbePolicy:
 class _Region:
     """Sorted unique probe keys of one region, stored compactly."""
 
-    __slots__ = ("counts", "packed", "pending")
+    __slots__ = ("chunks", "counts", "packed", "pending")
 
     def __init__(self, minutes: int) -> None:
         self.counts: npt.NDArray[np.unsignedinteger] = np.zeros(minutes, dtype=np.uint8)
         self.packed: npt.NDArray[np.uint8] = np.zeros((0, 6), dtype=np.uint8)
         self.pending: list[int] = []
+        #: pending keys added as arrays (:meth:`ProbeLedger.add_keys`)
+        self.chunks: list[npt.NDArray[np.uint64]] = []
+
+    def pending_count(self) -> int:
+        return len(self.pending) + sum(int(c.shape[0]) for c in self.chunks)
 
     def keys(self) -> npt.NDArray[np.uint64]:
         """All merged keys ``minute << 48 | digest << 1 | ok``, sorted."""
@@ -96,13 +150,18 @@ class _Region:
 
     def merge(self) -> None:
         """Fold the pending buffer into the compact arrays."""
-        if not self.pending:
+        if not self.pending and not self.chunks:
             return
-        fresh = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
+        fresh = np.concatenate(
+            [np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending)), *self.chunks]
+        )
         # cleared in place: batch writers hold a bound ``append`` of this list
         self.pending.clear()
+        self.chunks = []
+        fresh.sort()
+        # two sorted runs: a stable sort (timsort) merges them in linear time
         keys = np.concatenate([self.keys(), fresh])
-        keys.sort()
+        keys.sort(kind="stable")
         # Unique on (minute, digest); the lowest key of a group is kept, so a
         # conflicting redelivery resolves to ok=0 regardless of order.
         ident = keys >> np.uint64(1)
@@ -174,9 +233,24 @@ class ProbeLedger:
         digest = int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
         return ((minute - self.first_minute) << 48) | (digest << 1) | ok
 
+    def add_keys(self, region: str, keys: npt.NDArray[np.uint64]) -> None:
+        """Record many probes of ``region`` given as :meth:`key` values (uint64 array).
+
+        The caller guarantees every key's minute lies in this ledger's month;
+        the array is kept until the next merge, so it must not be changed.
+        """
+        reg = self._regions.get(region)
+        if reg is None:
+            reg = self._regions[region] = _Region(self.minutes)
+        reg.chunks.append(keys)
+        self._pending += int(keys.shape[0])
+        self._states = None
+        if self._pending >= self._merge_at:
+            self.merge()
+
     def sync(self) -> None:
         """Account for values appended through :meth:`pending_sink` (merging if due)."""
-        self._pending = sum(len(r.pending) for r in self._regions.values())
+        self._pending = sum(r.pending_count() for r in self._regions.values())
         self._states = None
         if self._pending >= self._merge_at:
             self.merge()
