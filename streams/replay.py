@@ -17,6 +17,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from schemas import domain
 from schemas.codec import Rejected
 from schemas.edge import decode_edge, probe_minute, validate_batch
@@ -26,6 +29,7 @@ from schemas.events import (
     IncidentEvent,
     ProbeEvent,
 )
+from schemas.fastprobe import FastProbes, ProbeDecoder
 from sla import support
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
@@ -36,6 +40,9 @@ from sla.timeutil import epoch_minute, format_instant, parse_instant
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+
+#: Days from 0001-01-01 to 1970-01-01: keeps a fast-path day number positive.
+_DAY0 = 719_163
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +76,16 @@ class FoldStats:
 
 
 class Folder:
-    """Feeds decoded events into a book; the edge shared by replay and the worker."""
+    """Feeds decoded events into a book; the edge shared by replay and the worker.
+
+    ``reroute`` and ``forward_probe`` let a caller take probes elsewhere: when
+    ``reroute`` is set and ``reroute(service)`` is true for a valid probe, the
+    probe is neither folded nor counted in ``stats.events["probe"]``; its raw
+    bytes go to ``forward_probe(raw, service)`` instead (the worker uses it to
+    send a probe that arrived on another service's partition to the right
+    one). ``reroute`` must depend on the service alone: a batch asks it once
+    per distinct service.
+    """
 
     def __init__(self, book: Book, as_of: datetime | None = None) -> None:
         self.book = book
@@ -84,12 +100,29 @@ class Folder:
         #: when set, non-probe events go here (raw bytes, model) instead of the book
         self.forward: Callable[[bytes, Any], None] | None = None
         self._sinks: dict[tuple[str, str, int], tuple[Callable[[int], None], ProbeLedger]] = {}
+        #: when set and true for a probe's service, the probe goes to ``forward_probe``
+        self.reroute: Callable[[str], bool] | None = None
+        #: receives ``(raw bytes, service)`` of every rerouted probe
+        self.forward_probe: Callable[[bytes, str], None] | None = None
+        self._decoder = ProbeDecoder()
+
+    def _rerouted(self, service: str, raw: bytes | None, event: Any = None) -> bool:
+        """Forward a valid probe when ``reroute`` says so; True if it was."""
+        if self.reroute is None or not self.reroute(service):
+            return False
+        if self.forward_probe is not None:
+            if raw is None:
+                raw = event.model_dump_json().encode()
+            self.forward_probe(raw, service)
+        return True
 
     def ingest(self, raw: bytes, source: dict[str, Any]) -> DeadLetter | None:
         """Decode and fold one raw event; return its dead letter when it is bad input."""
         ev = decode_edge(raw)
         if type(ev) is tuple:
             rec, minute = ev
+            if self._rerouted(rec["service"], raw):
+                return None
             events = self.stats.events
             events["probe"] = events.get("probe", 0) + 1
             if minute >= self._as_of_minute and self._later_than_as_of(rec["observed_at"]):
@@ -107,11 +140,80 @@ class Folder:
     def ingest_batch(self, raws: list[bytes], sources: list[dict[str, Any]]) -> list[DeadLetter]:
         """Decode and fold many raw events at once (the hot path); return the dead letters.
 
-        Same results as calling :meth:`ingest` on each line, several times faster:
-        one validator call for the batch, and probes folded with the minute read
-        from a per-minute cache of timestamp prefixes.
+        Same results as calling :meth:`ingest` on each line, several times
+        faster: :class:`~schemas.fastprobe.ProbeDecoder` takes the probes it can
+        vouch for as columns, folded a batch at a time
+        (:meth:`_fold_fast`); every other line takes the canonical path
+        (:meth:`_ingest_canonical`), in order, so dead letters keep their order.
         """
+        fast = self._decoder.decode(raws)
         dead: list[DeadLetter] = []
+        if len(fast.slow) == len(raws):
+            self._ingest_canonical(raws, sources, dead)
+        elif fast.slow:
+            slow = fast.slow
+            self._ingest_canonical([raws[i] for i in slow], [sources[i] for i in slow], dead)
+        if len(fast):
+            self._fold_fast(fast, raws)
+        return dead
+
+    def _fold_fast(self, fast: FastProbes, raws: list[bytes]) -> None:
+        """Fold the fast path's probes: one key array per ledger and region."""
+        n = len(fast)
+        names = fast.names
+        where, minute, digest = fast.where, fast.minute, fast.digest
+        keep: npt.NDArray[np.bool_] | None = None
+        if self.reroute is not None:
+            reroute = self.reroute
+            service = where >> 21
+            away = [c for c in np.unique(service).tolist() if reroute(names[c])]
+            if away:
+                moved = np.isin(service, away)
+                if self.forward_probe is not None:
+                    for k in np.flatnonzero(moved).tolist():
+                        self.forward_probe(raws[fast.line(k)], names[int(service[k])])
+                keep = ~moved
+        events = self.stats.events
+        events["probe"] = events.get("probe", 0) + (n if keep is None else int(keep.sum()))
+        late = minute >= self._as_of_minute
+        if late.any():
+            if keep is None:
+                keep = np.ones(n, dtype=bool)
+            for k in np.flatnonzero(late & keep).tolist():
+                if self._later_than_as_of(fast.observed_at[k]):
+                    self.stats.not_yet_known += 1
+                    keep[k] = False
+        if keep is not None:
+            if not keep.any():
+                return
+            where, minute, digest = where[keep], minute[keep], digest[keep]
+        # one group per service, region and UTC day (a day lies in one ledger's month)
+        group = ((where >> 1) << 22) | (minute // 1440 + _DAY0)
+        order = np.argsort(group, kind="stable")
+        grouped = group[order]
+        bounds = [0, *(np.flatnonzero(grouped[1:] != grouped[:-1]) + 1).tolist(), len(order)]
+        heads = order[bounds[:-1]]
+        book = self.book
+        targets: list[tuple[ProbeLedger, str]] = []
+        firsts: list[int] = []
+        for w, m in zip(where[heads].tolist(), minute[heads].tolist(), strict=True):
+            led = book.ledger_for(names[w >> 21], m)
+            targets.append((led, names[(w >> 1) & 0xFFFFF]))
+            firsts.append(led.first_minute)
+        first = np.repeat(np.array(firsts, dtype=np.int64), np.diff(bounds))
+        keys: npt.NDArray[np.uint64] = (minute[order] - first).astype(np.uint64)
+        keys <<= np.uint64(48)
+        keys |= digest[order] << np.uint64(1)
+        keys |= (where[order] & 1).astype(np.uint64)
+        touched = self.touched
+        for (led, reg), a, b in zip(targets, bounds[:-1], bounds[1:], strict=True):
+            led.add_keys(reg, keys[a:b])
+            touched.add(led)
+
+    def _ingest_canonical(
+        self, raws: list[bytes], sources: list[dict[str, Any]], dead: list[DeadLetter]
+    ) -> None:
+        """The canonical edge: one pydantic call per batch, the codec for bad lines."""
         book = self.book
         minutes = self._minutes
         sinks = self._sinks
@@ -134,6 +236,8 @@ class Folder:
                     if len(minutes) > 1_000_000:
                         minutes.clear()
                     minutes[prefix] = minute
+                if self.reroute is not None and self._rerouted(ev["service"], raw):
+                    continue
                 probes += 1
                 if minute >= as_of_minute and self._later_than_as_of(text):
                     self.stats.not_yet_known += 1
@@ -158,7 +262,6 @@ class Folder:
         self.touched |= touched
         events = self.stats.events
         events["probe"] = events.get("probe", 0) + probes
-        return dead
 
     def _later_than_as_of(self, text: str) -> bool:
         return self.as_of is not None and parse_instant(text) > self.as_of
@@ -166,6 +269,8 @@ class Folder:
     def fold(self, event: Any, raw: bytes | None = None) -> None:
         """Fold one decoded event model (any type of :data:`schemas.events.Event`)."""
         kind: str = event.type
+        if isinstance(event, ProbeEvent) and self._rerouted(event.service, raw, event):
+            return
         events = self.stats.events
         events[kind] = events.get(kind, 0) + 1
         if self.forward is not None and not isinstance(event, ProbeEvent):

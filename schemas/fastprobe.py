@@ -1,0 +1,505 @@
+"""Probe lines decoded in bulk: the replay and worker hot path.
+
+:class:`ProbeDecoder` turns a batch of raw lines into *columns* of the probes
+it can vouch for (service, region, epoch minute, ``event_id`` digest, ``ok``)
+plus the positions of every other line, which the caller sends down the
+canonical path (:func:`schemas.edge.validate_batch`, deferring to
+:func:`schemas.codec.decode`). It is sound, not complete: a line it accepts
+is one :data:`schemas.events.EVENT_ADAPTER` accepts as the same probe; a line
+it is unsure of, for any reason, it leaves to the canonical models, so every
+verdict and dead-letter reason is theirs by construction. Property tests in
+``tests/unit/test_fastprobe.py`` hold it to that.
+
+How it stays cheap (a few C or numpy passes per batch, not per field):
+
+* msgspec decodes the batch, joined as one JSON array, into :class:`_Probe`
+  structs whose types carry the strict types, numeric bounds and length cap of
+  :class:`~schemas.events.ProbeEvent` (a string ``"no"`` is not a bool, ``1.0``
+  is not a status code). Unknown fields are ignored; with a repeated key the
+  last value wins, as in the canonical parser, and msgspec validates every
+  occurrence, which is only stricter.
+* the pattern constraints are checked per column: ``event_id`` by deleting
+  the allowed bytes from the joined column, services and regions through a
+  table of names already checked, ``observed_at`` by a vectorised parse of the
+  joined column (:func:`instant_minutes`).
+
+Where msgspec is *laxer* than the canonical JSON parser, a line is left to the
+canonical path:
+
+* invalid UTF-8 inside an ignored field (msgspec skips it unchecked): the
+  whole line must decode as UTF-8;
+* nesting deeper than the canonical parser's limit of about 200: a line may
+  hold at most :data:`DEPTH_LIMIT` opening brackets;
+* integers of more than 4,300 digits in an ignored field (the canonical parser
+  refuses them) and the 64 KiB event limit: a line may be at most
+  :data:`LINE_LIMIT` bytes long.
+
+Joining lines into one array could let a line that is not one complete JSON
+value borrow from its neighbour. The batch is joined with ``",\\n"`` and only
+taken whole when every line starts with ``{``, ends with ``}``, holds no
+newline and no ``[`` at all: a line boundary inside a string would be a raw
+control character, and one inside an object would read ``},{`` where a key
+must come, both malformed; so every boundary is an element boundary, and a
+decoded length equal to the line count pairs lines and elements one to one.
+Otherwise (or when the array does not decode) lines are decoded one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import date
+from itertools import accumulate, compress
+from typing import Annotated, Final, Literal
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from schemas.edge import probe_minute
+from sla.probes import probe_digests_and_lengths
+
+#: Longest line the fast path takes (see the module docstring).
+LINE_LIMIT: Final = 4096
+#: Most opening brackets a line may hold on the fast path.
+DEPTH_LIMIT: Final = 150
+#: Years the fast path parses; probes outside take the canonical path.
+YEARS: Final = (1900, 2199)
+#: Distinct services and regions remembered between batches (codes stay < 2**20).
+NAME_LIMIT: Final = 1 << 16
+
+_IDENT = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
+_ID_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-\n"
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_AT_INDEX = re.compile(r"at `\$\[(\d+)\]")
+_AT_BYTE = re.compile(r"\(byte (\d+)\)")
+
+
+class _Probe(msgspec.Struct, gc=False):
+    """A probe as msgspec checks it: ``ProbeEvent``'s types, bounds and caps."""
+
+    type: Literal["probe"]
+    event_id: str
+    service: str
+    region: str
+    observed_at: str
+    ok: bool
+    latency_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    status_code: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
+    error: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+_ONE: Final = msgspec.json.Decoder(_Probe)
+_MANY: Final = msgspec.json.Decoder(list[_Probe])
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class FastProbes:
+    """The probes of a batch that the fast path vouches for, as columns.
+
+    ``index[k]`` is the line position of probe ``k`` (``None``: probe ``k`` is
+    line ``k``, every line was taken). ``where`` packs each probe's service
+    and region (codes into ``names``) and ``ok``: ``service << 21 | region << 1
+    | ok``. ``digest`` is :func:`~sla.probes.probe_digest` of its
+    ``event_id``. ``slow`` lists, in order, the lines left to the canonical
+    path.
+    """
+
+    index: list[int] | None
+    event_id: list[str]
+    observed_at: list[str]
+    where: I64
+    minute: I64
+    digest: npt.NDArray[np.uint64]
+    names: list[str]
+    slow: list[int]
+
+    def __len__(self) -> int:
+        return int(self.minute.shape[0])
+
+    def line(self, k: int) -> int:
+        """The line position of probe ``k``."""
+        return k if self.index is None else self.index[k]
+
+
+def _utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode_one(raw: bytes) -> _Probe | None:
+    if len(raw) > LINE_LIMIT or raw.count(b"{") + raw.count(b"[") > DEPTH_LIMIT or not _utf8(raw):
+        return None
+    try:
+        return _ONE.decode(raw)
+    except msgspec.MsgspecError:
+        return None
+
+
+def _decode_joined(raws: list[bytes]) -> list[_Probe] | int | None:
+    """Every line decoded, else a line msgspec refused, else None (go line by line)."""
+    n = len(raws)
+    text = b",\n".join(raws)
+    if (
+        text[:1] != b"{"
+        or text[-1:] != b"}"
+        or b"[" in text
+        or text.count(b"{") > n + DEPTH_LIMIT
+        or not _utf8(text)
+    ):
+        return None
+    buf = np.frombuffer(text, np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    if newlines.shape[0] != n - 1:
+        return None  # a line holds a newline of its own
+    # every line starts with "{" and ends with "}"
+    if n > 1 and not ((buf[newlines - 2] == 125).all() and (buf[newlines + 1] == 123).all()):
+        return None
+    # line k spans (bounds[k], bounds[k + 1] - 1): between separators, less the comma
+    bounds = np.concatenate(([-1], newlines, [buf.shape[0] + 1]))
+    if int((np.diff(bounds) - 2).max()) > LINE_LIMIT:
+        return None
+    try:
+        recs = _MANY.decode(b"[" + text + b"]")
+    except msgspec.ValidationError as exc:
+        at = _AT_INDEX.search(str(exc))
+        return int(at.group(1)) if at is not None and int(at.group(1)) < n else None
+    except msgspec.DecodeError as exc:
+        at = _AT_BYTE.search(str(exc))
+        if at is None:
+            return None
+        # line k starts at byte 1 + (bytes of lines before k) + 2k
+        starts = [1 + s + 2 * k for k, s in enumerate(accumulate(map(len, raws), initial=0))]
+        return max(0, min(bisect_right(starts, int(at.group(1))) - 1, n - 1))
+    return recs if len(recs) == n else None
+
+
+def _decode(raws: list[bytes]) -> tuple[list[int] | None, list[_Probe]]:
+    """The lines msgspec accepts as probes: (positions or None for all, structs)."""
+    got = _decode_joined(raws) if raws else []
+    if isinstance(got, list):
+        return None, got
+    index: list[int] = []
+    recs: list[_Probe] = []
+    start = 0
+    while isinstance(got, int):
+        if got > 0:
+            head = _decode_joined(raws[start : start + got])
+            if isinstance(head, list):
+                index.extend(range(start, start + got))
+                recs.extend(head)
+            else:
+                _one_by_one(raws, start, start + got, index, recs)
+        start += got + 1  # the refused line is left to the canonical path
+        if start >= len(raws):
+            return index, recs
+        got = _decode_joined(raws[start:])
+    if isinstance(got, list):
+        index.extend(range(start, len(raws)))
+        recs.extend(got)
+    else:
+        _one_by_one(raws, start, len(raws), index, recs)
+    return index, recs
+
+
+def _one_by_one(raws: list[bytes], lo: int, hi: int, index: list[int], recs: list[_Probe]) -> None:
+    for i in range(lo, hi):
+        rec = _decode_one(raws[i])
+        if rec is not None:
+            index.append(i)
+            recs.append(rec)
+
+
+# -- timestamps --------------------------------------------------------------
+
+_C19 = np.arange(19)
+_C7 = np.arange(7)
+_C6 = np.arange(6)
+_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_SEPS = np.array([4, 7, 10, 13, 16])
+_SEP_BYTES = np.frombuffer(b"--T::", np.uint8)
+#: (date-time digit column) x (year, month, day, hour, minute, second): place values
+_PLACES = np.zeros((14, 6), np.int64)
+_PLACES[0:4, 0] = (1000, 100, 10, 1)
+for _field in range(1, 6):
+    _PLACES[2 + 2 * _field : 4 + 2 * _field, _field] = (10, 1)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], np.int64)
+
+
+def _month_tables() -> tuple[I64, I64]:
+    """Epoch day of the 1st, and length in days, of every month of :data:`YEARS`."""
+    first = [
+        date(y, m, 1).toordinal() - _EPOCH_ORDINAL
+        for y in range(YEARS[0], YEARS[1] + 2)
+        for m in range(1, 13)
+    ]
+    starts = np.array(first, np.int64)
+    return starts[:-12], np.diff(starts)[: len(starts) - 12]
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_MONTH_START, _MONTH_LEN = _month_tables()
+
+
+class _Layout:
+    """Where the digits and fixed bytes of one timestamp shape are (e.g. ``...SS.ffffffZ``)."""
+
+    def __init__(self, sample: str) -> None:
+        body = sample[:-1] if sample[-1] == "Z" else sample[:-6]
+        digits = [*_DIGITS.tolist(), *range(20, len(body))]
+        places = np.zeros((len(digits) + 4, 8), np.int64)
+        places[:14, :6] = _PLACES
+        fixed = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
+        if len(body) > 19:
+            fixed.append((19, "."))
+        self.sign = -1
+        if sample[-1] == "Z":
+            fixed.append((len(body), "Z"))
+        else:
+            at = len(body)
+            self.sign = at
+            fixed.append((at + 3, ":"))
+            digits += [at + 1, at + 2, at + 4, at + 5]
+            places[-4:-2, 6] = (10, 1)
+            places[-2:, 7] = (10, 1)
+        self.digits = np.array(digits)
+        self.places = places[: len(digits)]
+        self.fixed = np.array([at for at, _ in fixed])
+        self.fixed_bytes = np.frombuffer("".join(ch for _, ch in fixed).encode(), np.uint8)
+
+
+_LAYOUTS: dict[tuple[int, bool], _Layout] = {}
+
+
+def _minutes_one_by_one(texts: list[str]) -> tuple[I64, npt.NDArray[np.bool_]]:
+    minutes = np.zeros(len(texts), np.int64)
+    valid = np.zeros(len(texts), bool)
+    for k, text in enumerate(texts):
+        if _INSTANT.fullmatch(text) and YEARS[0] <= int(text[:4]) <= YEARS[1]:
+            try:
+                minutes[k] = probe_minute(text)
+            except ValueError:
+                continue
+            valid[k] = True
+    return minutes, valid
+
+
+def instant_minutes(texts: list[str]) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """Epoch minutes of RFC 3339 texts, and which texts the fast path accepts.
+
+    A text is accepted when it matches :data:`schemas.edge.InstantText`, its
+    year lies in :data:`YEARS` and :func:`schemas.edge.probe_minute` would not
+    raise (a real date, hour <= 23, minute and second <= 59, offset hour <= 23
+    and minute <= 59); its minute is then ``probe_minute``'s. A batch whose
+    texts all share one shape (length, ``Z`` or offset) is parsed as one
+    fixed-width table; any other batch row by row (still vectorised).
+    """
+    n = len(texts)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    joined = "\n".join(texts) + "\n"
+    if not joined.isascii() or joined.count("\n") != n:
+        return _minutes_one_by_one(texts)
+    buf = np.frombuffer(joined.encode("ascii"), np.uint8)
+    width = len(texts[0])
+    if 20 <= width <= 32 and buf.shape[0] == n * (width + 1):
+        grid = buf.reshape(n, width + 1)
+        if (grid[:, width] == 10).all():
+            got = _fixed_minutes(grid, texts[0])
+            if got is not None:
+                return got
+    return _row_minutes(buf)
+
+
+def _fixed_minutes(
+    grid: npt.NDArray[np.uint8], sample: str
+) -> tuple[I64, npt.NDArray[np.bool_]] | None:
+    """Minutes of same-length texts laid out as rows, or None when any row has another shape."""
+    key = (len(sample), sample[-1] == "Z")
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        if not _INSTANT.fullmatch(sample):
+            return None
+        layout = _LAYOUTS[key] = _Layout(sample)
+    digits = grid[:, layout.digits] - 48
+    if not (digits < 10).all() or not (grid[:, layout.fixed] == layout.fixed_bytes).all():
+        return None
+    if layout.sign >= 0:
+        sign = grid[:, layout.sign]
+        if not ((sign == 43) | (sign == 45)).all():
+            return None
+    fields = digits.astype(np.int64) @ layout.places
+    low, high = fields.min(axis=0).tolist(), fields.max(axis=0).tolist()
+    year, month, day = fields[:, 0], fields[:, 1], fields[:, 2]
+    ym = (year - YEARS[0]) * 12 + month - 1
+    if (
+        low[0] >= YEARS[0]
+        and high[0] <= YEARS[1]
+        and low[1] >= 1
+        and high[1] <= 12
+        and low[2] >= 1
+        and high[3] <= 23
+        and high[4] <= 59
+        and high[5] <= 59
+        and high[6] <= 23
+        and high[7] <= 59
+    ):
+        valid = day <= _MONTH_LEN[ym]
+    else:
+        valid = (year >= YEARS[0]) & (year <= YEARS[1]) & (month >= 1) & (month <= 12)
+        valid &= (day >= 1) & (fields[:, 3] <= 23) & (fields[:, 4] <= 59)
+        valid &= (fields[:, 5] <= 59) & (fields[:, 6] <= 23) & (fields[:, 7] <= 59)
+        ym[~valid] = 0
+        valid &= day <= _MONTH_LEN[ym]
+    minutes: I64 = (_MONTH_START[ym] + day - 1) * 1440 + fields[:, 3] * 60 + fields[:, 4]
+    if layout.sign >= 0:
+        offset = fields[:, 6] * 60 + fields[:, 7]
+        minutes += np.where(sign == 45, offset, -offset)
+    return minutes, valid
+
+
+def _row_minutes(buf: npt.NDArray[np.uint8]) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """Minutes of newline-terminated texts of any lengths, one vectorised row each."""
+    ends = np.flatnonzero(buf == 10)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    lens = ends - starts
+    pad = np.concatenate((buf, np.zeros(64, np.uint8)))
+    head = pad[starts[:, None] + _C19]
+    valid = (lens >= 20) & (lens <= 32)
+    valid &= ((head[:, _DIGITS] - 48) < 10).all(axis=1)
+    valid &= (head[:, _SEPS] == _SEP_BYTES).all(axis=1)
+    fields = (head[:, _DIGITS].astype(np.int64) - 48) @ _PLACES
+    year, month, day = fields[:, 0], fields[:, 1], fields[:, 2]
+    hour, minute, second = fields[:, 3], fields[:, 4], fields[:, 5]
+    # suffix: "Z" or "+hh:mm" / "-hh:mm"; between it and the seconds, "" or "." and 1-6 digits
+    zulu = buf[ends - 1] == 90
+    frac_len = np.where(zulu, lens - 20, lens - 25)
+    frac = pad[starts[:, None] + 19 + _C7]
+    frac_digits = ((frac[:, 1:] - 48) < 10) | (_C7[None, 1:] >= frac_len[:, None])
+    valid &= (frac_len == 0) | (
+        (frac_len >= 2) & (frac_len <= 7) & (frac[:, 0] == 46) & frac_digits.all(axis=1)
+    )
+    off = pad[np.maximum(ends - 6, 0)[:, None] + _C6]
+    off_digits = off[:, [1, 2, 4, 5]].astype(np.int64) - 48
+    valid &= zulu | (
+        ((off[:, 0] == 43) | (off[:, 0] == 45))
+        & (off[:, 3] == 58)
+        & ((off_digits >= 0) & (off_digits <= 9)).all(axis=1)
+    )
+    off_hour = off_digits[:, 0] * 10 + off_digits[:, 1]
+    off_minute = off_digits[:, 2] * 10 + off_digits[:, 3]
+    valid &= zulu | ((off_hour <= 23) & (off_minute <= 59))
+    offset = np.where(zulu, 0, (off_hour * 60 + off_minute) * np.where(off[:, 0] == 45, -1, 1))
+    valid &= (year >= YEARS[0]) & (year <= YEARS[1]) & (month >= 1) & (month <= 12)
+    valid &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    ym = np.where(valid, (year - YEARS[0]) * 12 + month - 1, 0)
+    valid &= (day >= 1) & (day <= _MONTH_LEN[ym])
+    minutes: I64 = (_MONTH_START[ym] + day - 1) * 1440 + hour * 60 + minute - offset
+    return minutes, valid
+
+
+# -- the decoder ---------------------------------------------------------------
+
+
+class ProbeDecoder:
+    """Decodes batches of lines into :class:`FastProbes` (one per worker; not thread-safe).
+
+    It remembers the service and region names it has checked (up to
+    :data:`NAME_LIMIT`), so a batch's names cost one dictionary look-up each.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._codes: dict[str, int] = {}
+        # the codes shifted into place: ``service << 21 | region << 1``
+        self._high: dict[str, int] = {}
+        self._low: dict[str, int] = {}
+        self._names: list[str] = []
+
+    def _learn(self, recs: list[_Probe]) -> None:
+        codes = self._codes
+        for name in {r.service for r in recs} | {r.region for r in recs}:
+            if len(self._names) >= 1 << 20:
+                break  # codes must fit 20 bits; unknown names take the canonical path
+            if name not in codes and _IDENT.fullmatch(name):
+                code = codes[name] = len(self._names)
+                self._high[name] = code << 21
+                self._low[name] = code << 1
+                self._names.append(name)
+
+    def _where(self, recs: list[_Probe]) -> tuple[I64, npt.NDArray[np.bool_]]:
+        """Per probe ``service << 21 | region << 1 | ok`` (name codes); which names are valid."""
+        high, low = self._high, self._low
+        try:
+            packed = [high[r.service] | low[r.region] | r.ok for r in recs]
+            return np.array(packed, dtype=np.int64), np.ones(len(recs), dtype=bool)
+        except KeyError:
+            self._learn(recs)
+        codes = self._codes
+        get = codes.get
+        svc = [get(r.service, -1) for r in recs]
+        reg = [get(r.region, -1) for r in recs]
+        valid = (np.array(svc, dtype=np.int64) >= 0) & (np.array(reg, dtype=np.int64) >= 0)
+        packed = [
+            (max(s, 0) << 21) | (max(g, 0) << 1) | r.ok
+            for s, g, r in zip(svc, reg, recs, strict=True)
+        ]
+        return np.array(packed, dtype=np.int64), valid
+
+    def decode(self, raws: list[bytes]) -> FastProbes:
+        """The probes of ``raws`` the fast path vouches for; every other line in ``slow``."""
+        if len(self._codes) > NAME_LIMIT:
+            self._reset()
+        index, recs = _decode(raws)
+        ids = [r.event_id for r in recs]
+        texts = [r.observed_at for r in recs]
+        where, valid = self._where(recs)
+        del recs
+        minute, on_time = instant_minutes(texts)
+        digest, id_ok = _id_digests(ids)
+        valid &= on_time
+        valid &= id_ok
+        slow: list[int]
+        if index is None:
+            slow = []
+        else:
+            taken = set(index)
+            slow = [i for i in range(len(raws)) if i not in taken]
+        if not valid.all():
+            keep = valid.tolist()
+            positions = list(range(len(keep))) if index is None else index
+            slow = sorted([*slow, *compress(positions, [not k for k in keep])])
+            index = list(compress(positions, keep))
+            ids = list(compress(ids, keep))
+            texts = list(compress(texts, keep))
+            where, minute, digest = where[valid], minute[valid], digest[valid]
+        return FastProbes(index, ids, texts, where, minute, digest, self._names, slow)
+
+
+def _id_digests(ids: list[str]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """:func:`~sla.probes.probe_digest` of each id, and which ids match ``Ident``."""
+    n = len(ids)
+    joined = "\n".join(ids)
+    if (
+        joined.isascii()
+        and joined.count("\n") == max(n - 1, 0)
+        and not joined.encode("ascii").translate(None, _ID_BYTES)
+    ):
+        digest, lens = probe_digests_and_lengths(ids)
+        return digest, (lens >= 1) & (lens <= 128)
+    valid = np.fromiter((_IDENT.fullmatch(i) is not None for i in ids), bool, n)
+    return probe_digests_and_lengths(ids)[0], valid
