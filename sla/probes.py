@@ -123,6 +123,18 @@ class ProbePolicy:
             raise ValueError("quorum must be in [0, 1)")
 
 
+_MINUTE_KEYS: dict[int, npt.NDArray[np.uint64]] = {}
+
+
+def _minute_keys(minutes: int) -> npt.NDArray[np.uint64]:
+    """``index << 48`` for each minute index of a month (cached per month length)."""
+    keys = _MINUTE_KEYS.get(minutes)
+    if keys is None:
+        keys = _MINUTE_KEYS[minutes] = np.arange(minutes, dtype=np.uint64) << np.uint64(48)
+        keys.flags.writeable = False
+    return keys
+
+
 class _Region:
     """Sorted unique probe keys of one region, stored compactly."""
 
@@ -143,9 +155,8 @@ class _Region:
         n = self.packed.shape[0]
         wide = np.zeros((n, 8), dtype=np.uint8)
         wide[:, 2:] = self.packed
-        low = wide.view(">u8").reshape(n).astype(np.uint64)
-        minute = np.repeat(np.arange(self.counts.shape[0], dtype=np.uint64), self.counts)
-        keys: npt.NDArray[np.uint64] = (minute << np.uint64(48)) | low
+        keys: npt.NDArray[np.uint64] = wide.view(">u8").reshape(n).astype(np.uint64)
+        keys |= np.repeat(_minute_keys(self.counts.shape[0]), self.counts)
         return keys
 
     def merge(self) -> None:
@@ -192,7 +203,7 @@ class ProbeLedger:
     ok) and read :meth:`minute_states`. Not thread-safe.
     """
 
-    MERGE_AT = 4096
+    MERGE_AT = 16384
 
     def __init__(self, first_minute: int, minutes: int) -> None:
         self.first_minute = first_minute
