@@ -51,7 +51,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate, compress
-from typing import Annotated, Final, Literal
+from types import GenericAlias
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
 import numpy as np
@@ -66,6 +67,8 @@ LINE_LIMIT: Final = 4096
 DEPTH_LIMIT: Final = 150
 #: Years the fast path parses; probes outside take the canonical path.
 YEARS: Final = (1900, 2199)
+#: Most names the decoders list as known (see :func:`_typed_decoders`).
+TYPED_LIMIT: Final = 4096
 #: Distinct services and regions remembered between batches (codes stay < 2**20).
 NAME_LIMIT: Final = 1 << 16
 
@@ -78,6 +81,11 @@ _AT_INDEX = re.compile(r"at `\$\[(\d+)\]")
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
+_Latency = Annotated[float, msgspec.Meta(ge=0)] | None
+_Status = Annotated[int, msgspec.Meta(ge=0, le=999)] | None
+_Error = Annotated[str, msgspec.Meta(max_length=4096)] | None
+
+
 class _Probe(msgspec.Struct, gc=False):
     """A probe as msgspec checks it: ``ProbeEvent``'s types, bounds and caps."""
 
@@ -87,13 +95,59 @@ class _Probe(msgspec.Struct, gc=False):
     region: str
     observed_at: str
     ok: bool
-    latency_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    status_code: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
-    error: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    latency_ms: _Latency = None
+    status_code: _Status = None
+    error: _Error = None
 
 
-_ONE: Final = msgspec.json.Decoder(_Probe)
-_MANY: Final = msgspec.json.Decoder(list[_Probe])
+class _Decoders(NamedTuple):
+    """A decoder for one probe line and one for a JSON array of them."""
+
+    one: msgspec.json.Decoder[Any]
+    many: msgspec.json.Decoder[Any]
+
+
+_PLAIN: Final = _Decoders(msgspec.json.Decoder(_Probe), msgspec.json.Decoder(list[_Probe]))
+
+
+def _typed_decoders(names: tuple[str, ...]) -> _Decoders:
+    """Decoders like :data:`_PLAIN` whose service and region must be one of ``names``.
+
+    msgspec then hands back its own copy of each name, whose hash is already
+    known, instead of a new string per probe: the name look-ups get cheaper.
+    A line with another name raises :class:`_UnknownNameError`.
+    """
+    known: Any = Literal.__getitem__(names)
+    struct = msgspec.defstruct(
+        "_KnownProbe",
+        [
+            ("type", Literal["probe"]),
+            ("event_id", str),
+            ("service", known),
+            ("region", known),
+            ("observed_at", str),
+            ("ok", bool),
+            ("latency_ms", _Latency, None),
+            ("status_code", _Status, None),
+            ("error", _Error, None),
+        ],
+        gc=False,
+    )
+    return _Decoders(
+        msgspec.json.Decoder(struct), msgspec.json.Decoder(GenericAlias(list, (struct,)))
+    )
+
+
+class _UnknownNameError(Exception):
+    """A typed decoder met a service or region it does not list."""
+
+
+def _refused(exc: msgspec.ValidationError) -> None:
+    """Raise :class:`_UnknownNameError` when ``exc`` is about an unlisted name."""
+    msg = str(exc)
+    if msg.startswith("Invalid enum value") and msg.endswith((".service`", ".region`")):
+        raise _UnknownNameError(msg)
+
 
 I64 = npt.NDArray[np.int64]
 
@@ -137,16 +191,20 @@ def _utf8(data: bytes) -> bool:
     return True
 
 
-def _decode_one(raw: bytes) -> _Probe | None:
+def _decode_one(raw: bytes, dec: _Decoders) -> _Probe | None:
     if len(raw) > LINE_LIMIT or raw.count(b"{") + raw.count(b"[") > DEPTH_LIMIT or not _utf8(raw):
         return None
     try:
-        return _ONE.decode(raw)
-    except msgspec.MsgspecError:
+        rec: _Probe = dec.one.decode(raw)
+    except msgspec.ValidationError as exc:
+        _refused(exc)
         return None
+    except msgspec.DecodeError:
+        return None
+    return rec
 
 
-def _decode_joined(raws: list[bytes]) -> list[_Probe] | int | None:
+def _decode_joined(raws: list[bytes], dec: _Decoders) -> list[_Probe] | int | None:
     """Every line decoded, else a line msgspec refused, else None (go line by line)."""
     n = len(raws)
     text = b",\n".join(raws)
@@ -170,8 +228,9 @@ def _decode_joined(raws: list[bytes]) -> list[_Probe] | int | None:
     if int((np.diff(bounds) - 2).max()) > LINE_LIMIT:
         return None
     try:
-        recs = _MANY.decode(b"[" + text + b"]")
+        recs: list[_Probe] = dec.many.decode(b"[" + text + b"]")
     except msgspec.ValidationError as exc:
+        _refused(exc)
         at = _AT_INDEX.search(str(exc))
         return int(at.group(1)) if at is not None and int(at.group(1)) < n else None
     except msgspec.DecodeError as exc:
@@ -184,9 +243,9 @@ def _decode_joined(raws: list[bytes]) -> list[_Probe] | int | None:
     return recs if len(recs) == n else None
 
 
-def _decode(raws: list[bytes]) -> tuple[list[int] | None, list[_Probe]]:
+def _decode(raws: list[bytes], dec: _Decoders) -> tuple[list[int] | None, list[_Probe]]:
     """The lines msgspec accepts as probes: (positions or None for all, structs)."""
-    got = _decode_joined(raws) if raws else []
+    got = _decode_joined(raws, dec) if raws else []
     if isinstance(got, list):
         return None, got
     index: list[int] = []
@@ -194,27 +253,29 @@ def _decode(raws: list[bytes]) -> tuple[list[int] | None, list[_Probe]]:
     start = 0
     while isinstance(got, int):
         if got > 0:
-            head = _decode_joined(raws[start : start + got])
+            head = _decode_joined(raws[start : start + got], dec)
             if isinstance(head, list):
                 index.extend(range(start, start + got))
                 recs.extend(head)
             else:
-                _one_by_one(raws, start, start + got, index, recs)
+                _one_by_one(raws, start, start + got, index, recs, dec)
         start += got + 1  # the refused line is left to the canonical path
         if start >= len(raws):
             return index, recs
-        got = _decode_joined(raws[start:])
+        got = _decode_joined(raws[start:], dec)
     if isinstance(got, list):
         index.extend(range(start, len(raws)))
         recs.extend(got)
     else:
-        _one_by_one(raws, start, len(raws), index, recs)
+        _one_by_one(raws, start, len(raws), index, recs, dec)
     return index, recs
 
 
-def _one_by_one(raws: list[bytes], lo: int, hi: int, index: list[int], recs: list[_Probe]) -> None:
+def _one_by_one(
+    raws: list[bytes], lo: int, hi: int, index: list[int], recs: list[_Probe], dec: _Decoders
+) -> None:
     for i in range(lo, hi):
-        rec = _decode_one(raws[i])
+        rec = _decode_one(raws[i], dec)
         if rec is not None:
             index.append(i)
             recs.append(rec)
@@ -252,13 +313,20 @@ _MONTH_START, _MONTH_LEN = _month_tables()
 
 
 class _Layout:
-    """Where the digits and fixed bytes of one timestamp shape are (e.g. ``...SS.ffffffZ``)."""
+    """Where the digits and fixed bytes of one timestamp shape are (e.g. ``...SS.ffffffZ``).
+
+    ``places`` maps the digit columns to year, month, day, hour, minute,
+    second, offset hour, offset minute, then ``year * 12 + month``,
+    ``day * 1440 + hour * 60 + minute`` and the offset in minutes.
+    """
 
     def __init__(self, sample: str) -> None:
         body = sample[:-1] if sample[-1] == "Z" else sample[:-6]
         digits = [*_DIGITS.tolist(), *range(20, len(body))]
-        places = np.zeros((len(digits) + 4, 8), np.int64)
+        places = np.zeros((len(digits) + 4, 11), np.int64)
         places[:14, :6] = _PLACES
+        places[0:6, 8] = (12000, 1200, 120, 12, 10, 1)
+        places[6:12, 9] = (14400, 1440, 600, 60, 10, 1)
         fixed = [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":")]
         if len(body) > 19:
             fixed.append((19, "."))
@@ -272,10 +340,16 @@ class _Layout:
             digits += [at + 1, at + 2, at + 4, at + 5]
             places[-4:-2, 6] = (10, 1)
             places[-2:, 7] = (10, 1)
+            places[-4:, 10] = (600, 60, 10, 1)
         self.digits = np.array(digits)
         self.places = places[: len(digits)]
         self.fixed = np.array([at for at, _ in fixed])
         self.fixed_bytes = np.frombuffer("".join(ch for _, ch in fixed).encode(), np.uint8)
+
+
+#: Epoch minute of day 0 (the day before the 1st) of each month, by ``year * 12 + month - _YM0``.
+_MONTH_BASE = (_MONTH_START - 1) * 1440
+_YM0 = YEARS[0] * 12 + 1
 
 
 _LAYOUTS: dict[tuple[int, bool], _Layout] = {}
@@ -340,8 +414,7 @@ def _fixed_minutes(
             return None
     fields = digits.astype(np.int64) @ layout.places
     low, high = fields.min(axis=0).tolist(), fields.max(axis=0).tolist()
-    year, month, day = fields[:, 0], fields[:, 1], fields[:, 2]
-    ym = (year - YEARS[0]) * 12 + month - 1
+    ym = fields[:, 8] - _YM0
     if (
         low[0] >= YEARS[0]
         and high[0] <= YEARS[1]
@@ -354,17 +427,20 @@ def _fixed_minutes(
         and high[6] <= 23
         and high[7] <= 59
     ):
-        valid = day <= _MONTH_LEN[ym]
+        valid = (
+            np.ones(grid.shape[0], dtype=bool) if high[2] <= 28 else fields[:, 2] <= _MONTH_LEN[ym]
+        )
     else:
+        year, month = fields[:, 0], fields[:, 1]
         valid = (year >= YEARS[0]) & (year <= YEARS[1]) & (month >= 1) & (month <= 12)
-        valid &= (day >= 1) & (fields[:, 3] <= 23) & (fields[:, 4] <= 59)
+        valid &= (fields[:, 2] >= 1) & (fields[:, 3] <= 23) & (fields[:, 4] <= 59)
         valid &= (fields[:, 5] <= 59) & (fields[:, 6] <= 23) & (fields[:, 7] <= 59)
         ym[~valid] = 0
-        valid &= day <= _MONTH_LEN[ym]
-    minutes: I64 = (_MONTH_START[ym] + day - 1) * 1440 + fields[:, 3] * 60 + fields[:, 4]
+        valid &= fields[:, 2] <= _MONTH_LEN[ym]
+    minutes: I64 = _MONTH_BASE[ym] + fields[:, 9]
     if layout.sign >= 0:
-        offset = fields[:, 6] * 60 + fields[:, 7]
-        minutes += np.where(sign == 45, offset, -offset)
+        # "+hh:mm" is ahead of UTC: subtract it; "-hh:mm": add it
+        minutes -= (44 - sign.astype(np.int64)) * fields[:, 10]
     return minutes, valid
 
 
@@ -429,6 +505,7 @@ class ProbeDecoder:
         self._high: dict[str, int] = {}
         self._low: dict[str, int] = {}
         self._names: list[str] = []
+        self._typed: _Decoders | None = None
 
     def _learn(self, recs: list[_Probe]) -> None:
         codes = self._codes
@@ -449,6 +526,8 @@ class ProbeDecoder:
             return np.array(packed, dtype=np.int64), np.ones(len(recs), dtype=bool)
         except KeyError:
             self._learn(recs)
+            names = self._names
+            self._typed = _typed_decoders(tuple(names)) if 0 < len(names) <= TYPED_LIMIT else None
         codes = self._codes
         get = codes.get
         svc = [get(r.service, -1) for r in recs]
@@ -464,7 +543,10 @@ class ProbeDecoder:
         """The probes of ``raws`` the fast path vouches for; every other line in ``slow``."""
         if len(self._codes) > NAME_LIMIT:
             self._reset()
-        index, recs = _decode(raws)
+        try:
+            index, recs = _decode(raws, self._typed or _PLAIN)
+        except _UnknownNameError:
+            index, recs = _decode(raws, _PLAIN)
         ids = [r.event_id for r in recs]
         texts = [r.observed_at for r in recs]
         where, valid = self._where(recs)
