@@ -294,7 +294,7 @@ _PLACES = np.zeros((14, 6), np.int64)
 _PLACES[0:4, 0] = (1000, 100, 10, 1)
 for _field in range(1, 6):
     _PLACES[2 + 2 * _field : 4 + 2 * _field, _field] = (10, 1)
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], np.int64)
+_PLACES_F = _PLACES.astype(np.float64)
 
 
 def _month_tables() -> tuple[I64, I64]:
@@ -315,7 +315,7 @@ _MONTH_START, _MONTH_LEN = _month_tables()
 class _Layout:
     """Where the digits and fixed bytes of one timestamp shape are (e.g. ``...SS.ffffffZ``).
 
-    ``places`` maps the digit columns to year, month, day, hour, minute,
+    ``weights`` maps the value digits to year, month, day, hour, minute,
     second, offset hour, offset minute, then ``year * 12 + month``,
     ``day * 1440 + hour * 60 + minute`` and the offset in minutes.
     """
@@ -342,7 +342,10 @@ class _Layout:
             places[-2:, 7] = (10, 1)
             places[-4:, 10] = (600, 60, 10, 1)
         self.digits = np.array(digits)
-        self.places = places[: len(digits)]
+        # the digits that carry a value (not the fraction), and their place values by field
+        used = [k for k in range(len(digits)) if places[k].any()]
+        self.values = self.digits[used]
+        self.weights = np.ascontiguousarray(places[used].T, dtype=np.float64)
         self.fixed = np.array([at for at, _ in fixed])
         self.fixed_bytes = np.frombuffer("".join(ch for _, ch in fixed).encode(), np.uint8)
 
@@ -412,9 +415,11 @@ def _fixed_minutes(
         sign = grid[:, layout.sign]
         if not ((sign == 43) | (sign == 45)).all():
             return None
-    fields = digits.astype(np.int64) @ layout.places
-    low, high = fields.min(axis=0).tolist(), fields.max(axis=0).tolist()
-    ym = fields[:, 8] - _YM0
+    # one row per field; float64 products are exact here (all below 2**20)
+    floats = layout.weights @ (grid[:, layout.values].T - 48.0)
+    low, high = floats.min(axis=1).tolist(), floats.max(axis=1).tolist()
+    fields = floats.astype(np.int64)
+    ym = fields[8] - _YM0
     if (
         low[0] >= YEARS[0]
         and high[0] <= YEARS[1]
@@ -427,20 +432,18 @@ def _fixed_minutes(
         and high[6] <= 23
         and high[7] <= 59
     ):
-        valid = (
-            np.ones(grid.shape[0], dtype=bool) if high[2] <= 28 else fields[:, 2] <= _MONTH_LEN[ym]
-        )
+        valid = np.ones(grid.shape[0], dtype=bool) if high[2] <= 28 else fields[2] <= _MONTH_LEN[ym]
     else:
-        year, month = fields[:, 0], fields[:, 1]
+        year, month = fields[0], fields[1]
         valid = (year >= YEARS[0]) & (year <= YEARS[1]) & (month >= 1) & (month <= 12)
-        valid &= (fields[:, 2] >= 1) & (fields[:, 3] <= 23) & (fields[:, 4] <= 59)
-        valid &= (fields[:, 5] <= 59) & (fields[:, 6] <= 23) & (fields[:, 7] <= 59)
+        valid &= (fields[2] >= 1) & (fields[3] <= 23) & (fields[4] <= 59)
+        valid &= (fields[5] <= 59) & (fields[6] <= 23) & (fields[7] <= 59)
         ym[~valid] = 0
-        valid &= fields[:, 2] <= _MONTH_LEN[ym]
-    minutes: I64 = _MONTH_BASE[ym] + fields[:, 9]
+        valid &= fields[2] <= _MONTH_LEN[ym]
+    minutes: I64 = _MONTH_BASE[ym] + fields[9]
     if layout.sign >= 0:
         # "+hh:mm" is ahead of UTC: subtract it; "-hh:mm": add it
-        minutes -= (44 - sign.astype(np.int64)) * fields[:, 10]
+        minutes -= (44 - sign.astype(np.int64)) * fields[10]
     return minutes, valid
 
 
@@ -456,7 +459,7 @@ def _row_minutes(buf: npt.NDArray[np.uint8]) -> tuple[I64, npt.NDArray[np.bool_]
     valid = (lens >= 20) & (lens <= 32)
     valid &= ((head[:, _DIGITS] - 48) < 10).all(axis=1)
     valid &= (head[:, _SEPS] == _SEP_BYTES).all(axis=1)
-    fields = (head[:, _DIGITS].astype(np.int64) - 48) @ _PLACES
+    fields = ((head[:, _DIGITS] - 48.0) @ _PLACES_F).astype(np.int64)  # exact: all < 2**14
     year, month, day = fields[:, 0], fields[:, 1], fields[:, 2]
     hour, minute, second = fields[:, 3], fields[:, 4], fields[:, 5]
     # suffix: "Z" or "+hh:mm" / "-hh:mm"; between it and the seconds, "" or "." and 1-6 digits
