@@ -6,9 +6,11 @@ Usage::
 
 Generates a realistic probe stream in memory (the simulator's shape: three
 regions, one probe a minute per region, outages, duplicates), then times the
-edge the streaming worker and replay share: ``decode`` (JSON + strict
-validation) and ``Folder.fold`` (the probe ledgers). Statement computation is
-timed separately. Single process, so this is one core's rate. It also builds
+edge the streaming worker and replay share: ``Folder.ingest_batch`` (JSON +
+strict validation + the fold into probe ledgers), in batches of ``--batch``
+lines (default: the replay's :data:`streams.replay.BATCH`). Statement
+computation is timed separately. Single process, so this is one core's rate;
+the best of ``--rounds`` rounds is reported. It also builds
 one full 31-day service-month at 3 regions x 1 probe/minute and reports its
 state size (in memory and serialised).
 """
@@ -43,7 +45,7 @@ def _probe_lines(n: int, services: int) -> list[bytes]:
     return out
 
 
-def bench_fold(n: int, services: int, rounds: int) -> dict[str, float]:
+def bench_fold(n: int, services: int, rounds: int, batch: int = BATCH) -> dict[str, float]:
     lines = _probe_lines(n, services)
     size = sum(len(x) for x in lines) / len(lines)
     best = float("inf")
@@ -54,8 +56,8 @@ def bench_fold(n: int, services: int, rounds: int) -> dict[str, float]:
         gc.collect()
         gc.disable()
         t0 = time.perf_counter()
-        for start in range(0, len(lines), BATCH):
-            chunk = lines[start : start + BATCH]
+        for start in range(0, len(lines), batch):
+            chunk = lines[start : start + batch]
             dead = folder.ingest_batch(chunk, [{}] * len(chunk))
             if dead:
                 raise SystemExit(f"unexpected dead letter: {dead[0].detail}")
@@ -102,15 +104,16 @@ def main() -> int:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--services", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--batch", type=int, default=BATCH, help="lines per ingest_batch call")
     args = p.parse_args()
-    fold = bench_fold(args.events, args.services, args.rounds)
+    fold = bench_fold(args.events, args.services, args.rounds, args.batch)
     state = bench_state()
     rate = fold["events_per_second"]
     mem = max(state["state_bytes_in_memory"], state["state_bytes_serialised"])
     print(
         f"decode+validate+fold: {fold['events']:,} probe events "
         f"({fold['avg_event_bytes']:.0f} B avg) in {fold['seconds']:.3f} s "
-        f"= {rate:,.0f} events/s on one core (goal {GOAL_RATE:,})"
+        f"= {rate:,.0f} events/s on one core (goal {GOAL_RATE:,}; batches of {args.batch:,})"
     )
     print(f"statements: {fold['statements']} computed in {fold['statement_seconds']:.3f} s")
     print(

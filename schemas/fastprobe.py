@@ -20,8 +20,10 @@ How it stays cheap (a few C or numpy passes per batch, not per field):
   occurrence, which is only stricter.
 * the pattern constraints are checked per column: ``event_id`` by deleting
   the allowed bytes from the joined column, services and regions through a
-  table of names already checked, ``observed_at`` by a vectorised parse of the
-  joined column (:func:`instant_minutes`).
+  table of names already checked (once learnt, the struct type lists them as
+  a ``Literal``, so msgspec returns one shared string per name), and
+  ``observed_at`` by a vectorised parse of the joined column
+  (:func:`instant_minutes`).
 
 Where msgspec is *laxer* than the canonical JSON parser, a line is left to the
 canonical path:

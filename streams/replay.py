@@ -310,7 +310,7 @@ class ReplayResult:
 
 
 #: Lines decoded per validator call.
-BATCH = 1024
+BATCH = 2048
 
 
 def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
