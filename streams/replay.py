@@ -310,7 +310,7 @@ class ReplayResult:
 
 
 #: Lines decoded per validator call.
-BATCH = 2048
+BATCH = 1024
 
 
 def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
