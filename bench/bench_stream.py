@@ -10,8 +10,8 @@ Three measurements in one run, against the same topic:
 
 1. **raw ceiling**: an aiokafka consumer reading the probe topic from the
    beginning and doing nothing with the messages (what one process can pull);
-2. **worker throughput**: one ``availability worker`` process (Faust, stage 1
-   and stage 2) folding the same events; the rate is taken from the worker's
+2. **worker throughput**: one ``availability worker`` process (the probe
+   loop and the Faust statement stage) folding the same events; the rate is taken from the worker's
    own ``availability_events_total{type="probe"}`` counter (polled on
    ``/metrics``) between the first and the last processed batch, and also
    from process start (start-up and the consumer-group join included);
@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from typing import Any
 from sla.probes import NO_DATA, ProbePolicy
 from sla.timeutil import epoch_minute
 from streams import topics
-from streams.localkafka import LocalKafka
+from streams.localkafka import LocalKafka, free_port
 from streams.simulate import Scenario, events
 
 GOAL_RATE = 50_000
@@ -120,13 +119,6 @@ async def _partitions(cons: Any, topic: str) -> list[Any]:
 
     spec = next(t for t in topics.ALL if t.name == topic)
     return [TopicPartition(topic, p) for p in range(spec.partitions)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def probes_seen(port: int) -> float | None:
@@ -282,7 +274,7 @@ def main() -> int:
         messages = probe_lines(args.events, args.services)
         produced = asyncio.run(produce(bootstrap, messages))
         raw = asyncio.run(raw_consume(bootstrap, len(messages)))
-        port = _free_port()
+        port = free_port()
         started = time.monotonic()
         proc = start_worker(bootstrap, work, port)
         try:

@@ -1,13 +1,15 @@
 """The Faust application factory: agents, tables, timers and web views.
 
 No module-level app: :func:`create_app` builds one from a
-:class:`WorkerConfig`. Two agents, both with concurrency 1 and at-least-once
-delivery; idempotency comes from the core (sets, not counters):
+:class:`WorkerConfig`. Two stages, each one at a time and at least once;
+idempotency comes from the core (sets, not counters):
 
-* ``fold-probes`` reads ``availability.probes`` in batches (partitioned by
-  service) and publishes per service-month minute states;
-* ``statements`` reads minute states, incidents, contracts, claims and
-  tickets (one partition each) and emits statements, records, claim
+* the probe loop (:mod:`streams.probeloop`, a task of the app with a consumer
+  group of its own, ``<app-id>-probes``) reads ``availability.probes`` in
+  large batches (partitioned by service) and publishes per service-month
+  minute states; Faust's per-message stream delivery was its bottleneck;
+* the ``statements`` agent reads minute states, incidents, contracts, claims
+  and tickets (one partition each) and emits statements, records, claim
   decisions and support verdicts when they change; a timer re-evaluates them
   so months become final and open incidents grow even when nothing arrives.
 
@@ -24,19 +26,18 @@ import ipaddress
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from kafka.partitioner.default import murmur2
 
 from sla.book import Settings
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
-from streams.pipeline import Outgoing, ProbeStage, StatementStage
+from streams.pipeline import Outgoing, StatementStage
+from streams.probeloop import ProbeLoop, Received
 from streams.secrets import read_secret
 
 log = logging.getLogger(__name__)
@@ -97,20 +98,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _ServicePartitionedTable(faust.Table[bytes, bytes]):
-    """Keys ``service|...`` live in the changelog partition of the service's probes.
-
-    Batches mix partitions, so Faust's default (the partition of the event
-    being processed) would scatter a service's state; the producer's default
-    partitioner puts the ``service`` key of ``availability.probes`` in
-    ``murmur2(service) % partitions``, and so does this table.
-    """
-
-    def partition_for_key(self, key: Any) -> int | None:
-        service = bytes(key).split(b"|", 1)[0]
-        return (int(murmur2(service)) & 0x7FFFFFFF) % topics.PROBES.partitions
-
-
 class _SinglePartitionTable(faust.Table[bytes, bytes]):
     """State of the one-partition statement stage (writable from timers too)."""
 
@@ -162,16 +149,6 @@ class Worker:
             )
             for spec in topics.ALL
         }
-        ledger_table = app.tables.add(
-            _ServicePartitionedTable(
-                app=app,
-                name="probe-ledgers",
-                default=None,
-                key_type=bytes,
-                value_type=bytes,
-                partitions=topics.PROBES.partitions,
-            )
-        )
         events_table = app.tables.add(
             _SinglePartitionTable(
                 app=app,
@@ -192,13 +169,17 @@ class Worker:
                 partitions=1,
             )
         )
-        self._stores = (
-            _TableStore(ledger_table),
-            _TableStore(events_table),
-            _TableStore(emitted_table),
+        self._stores = (_TableStore(events_table), _TableStore(emitted_table))
+        self.probes = ProbeLoop(
+            cfg.bootstrap,
+            cfg.app_id,
+            cfg.security,
+            cfg.settings,
+            batch_size=cfg.batch_size,
+            audit=self._audit if cfg.store_dsn else None,
         )
-        self.stage1 = ProbeStage(self._stores[0], cfg.settings)
-        self.stage2 = StatementStage(self._stores[1], self._stores[2], cfg.settings)
+        self.stage1 = self.probes.stage
+        self.stage2 = StatementStage(self._stores[0], self._stores[1], cfg.settings)
         self._emit_lock = asyncio.Lock()
         #: agent -> [monotonic start, step] of the batch it is working on
         self._busy: dict[str, list[Any]] = {}
@@ -208,6 +189,8 @@ class Worker:
         #: (committed offset, since) of partitions with lag, to find stalls
         self._stalled_since: dict[tuple[str, int], tuple[int, float]] = {}
         self.reseeks = 0
+        #: (recovered offset, since) of table changelogs being recovered
+        self._recovery_since: dict[tuple[str, int], tuple[int, float]] = {}
         #: the next instant a ticket becomes at risk or breached (re-evaluate then)
         self._next_due: datetime | None = None
         self.sink: Any = None
@@ -235,7 +218,6 @@ class Worker:
 
     def _register(self) -> None:
         app = self.app
-        probes = self.topics[topics.PROBES.name]
         stage2_in = app.topic(
             topics.MINUTE_STATES.name,
             topics.INCIDENTS.name,
@@ -248,22 +230,9 @@ class Worker:
             value_serializer="raw",
         )
 
-        @app.agent(probes, name="fold-probes", concurrency=1)
-        async def fold_probes(stream: Any) -> None:
-            async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
-                self._last_input = asyncio.get_running_loop().time()
-                self._last_event_unixtime = time.time()
-                busy = self._busy["fold-probes"] = [asyncio.get_running_loop().time(), "fold"]
-                raws = [bytes(e.value) for e in events]
-                sources = [_source(e) for e in events]
-                out = self.stage1.process(raws, sources)
-                busy[1] = "send"
-                await self._send_all(out)
-                busy[1] = "table changelogs"
-                await self._tables_delivered()
-                busy[1] = "audit"
-                await self._audit(events, out)
-                del self._busy["fold-probes"]
+        @app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
+        async def probe_loop() -> None:
+            await self.probes.run()
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
@@ -278,7 +247,12 @@ class Worker:
                 await self._tables_delivered()
                 busy[1] = "audit"
                 await self._audit(
-                    [e for e in events if e.message.topic != topics.MINUTE_STATES.name], out
+                    [
+                        Received(bytes(e.value), e.message.timestamp or None, _source(e))
+                        for e in events
+                        if e.message.topic != topics.MINUTE_STATES.name
+                    ],
+                    out,
                 )
                 busy[1] = "emit"
                 await self._emit(force=False)
@@ -306,14 +280,14 @@ class Worker:
                 log.warning("cannot measure consumer lag: %s", exc)
                 return
             self.lag = lag
-            quiet = loop.time() - self._last_input >= self.cfg.quiet_seconds
+            last = max(self._last_input, self.probes.last_input)
+            quiet = loop.time() - last >= self.cfg.quiet_seconds
             self.caught_up = quiet or all(v <= 0 for v in lag.values())
             self._watchdog(loop.time())
             await self._heal_stalled(loop.time())
 
         def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             del sender, args, signal, kwargs
-            self.stage1.reset()
             self.stage2.reset()
 
         app.on_partitions_revoked.connect(on_revoked)
@@ -335,7 +309,13 @@ class Worker:
                     "reseeks": self.reseeks,
                     "busy": {
                         agent: {"step": step, "seconds": round(loop.time() - since, 1)}
-                        for agent, (since, step) in list(self._busy.items())
+                        for agent, (since, step) in self._busy_now().items()
+                    },
+                    "probes": {
+                        "group": self.probes.group_id,
+                        "batches": self.probes.batches,
+                        "checkpoints": self.probes.checkpoints,
+                        "restored_keys": self.probes.restored_keys,
                     },
                 }
             )
@@ -389,7 +369,7 @@ class Worker:
 
     def _watchdog(self, now: float) -> None:
         """Log, once per batch, an agent stuck on one batch for over a minute, with every stack."""
-        for agent, (since, step) in list(self._busy.items()):
+        for agent, (since, step) in self._busy_now().items():
             if now - since < 60 or (agent, since) in self._stuck_reported:
                 continue
             self._stuck_reported.add((agent, since))
@@ -406,6 +386,13 @@ class Worker:
                 "\n".join(stacks),
             )
 
+    def _busy_now(self) -> dict[str, tuple[float, str]]:
+        """What each stage is working on: name -> (monotonic start, step)."""
+        busy = {agent: (float(since), str(step)) for agent, (since, step) in self._busy.items()}
+        if self.probes.busy is not None:
+            busy["probes"] = self.probes.busy
+        return busy
+
     async def _heal_stalled(self, now: float) -> None:
         """Re-read a partition whose committed offset is stuck behind its end.
 
@@ -418,7 +405,10 @@ class Worker:
         committed offset; the stages are idempotent, so what was already
         folded is folded again without effect, and the missing events arrive.
         """
-        if self.app.in_recovery or self._busy:
+        if self.app.in_recovery:
+            await self._heal_recovery(now)
+            return
+        if self._busy:
             return
         try:
             mine = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
@@ -450,6 +440,48 @@ class Worker:
             await self.app.consumer.seek(TP(topic, partition), committed)
             self.reseeks += 1
             self._stalled_since[key] = (committed, now)
+
+    async def _heal_recovery(self, now: float) -> None:
+        """Re-read a table changelog whose recovery receives nothing.
+
+        The same defect as above hits Faust's table recovery: a changelog
+        partition's records fetched before it was resumed are dropped, and
+        recovery then waits for them for ever ("No event received for active
+        tp ... since recovery start"). A partition still short of its
+        highwater whose recovered offset has not moved for ``stall_seconds``
+        is sought back to the next offset it needs.
+        """
+        try:
+            tables: Any = self.app.tables
+            recovery = tables.recovery
+            remaining = dict(recovery.active_remaining())
+            offsets = dict(recovery.active_offsets)
+        except Exception:
+            return
+        for tp, left in remaining.items():
+            key = (tp.topic, tp.partition)
+            have = offsets.get(tp)
+            if left <= 0 or have is None:
+                self._recovery_since.pop(key, None)
+                continue
+            seen = self._recovery_since.get(key)
+            if seen is None or seen[0] != have:
+                self._recovery_since[key] = (have, now)
+                continue
+            if now - seen[1] < self.cfg.stall_seconds:
+                continue
+            log.warning(
+                "table recovery of %s:%d has received nothing for %.0f s (%d changes "
+                "left); reading it again from offset %d",
+                tp.topic,
+                tp.partition,
+                now - seen[1],
+                left,
+                have + 1,
+            )
+            await self.app.consumer.seek(tp, max(0, have + 1))
+            self.reseeks += 1
+            self._recovery_since[key] = (have, now)
 
     def _authorized(self, request: Any) -> bool:
         token = self.cfg.api_token
@@ -489,7 +521,10 @@ class Worker:
             sink_batches={"clickhouse": sink.batches_written if sink else 0},
             sink_insert_seconds={"clickhouse": sink.insert_seconds_total if sink else 0.0},
             consumer_lag=dict(self.lag),
-            last_event_unixtime=self._last_event_unixtime,
+            last_event_unixtime=max(
+                (t for t in (self._last_event_unixtime, self.probes.last_event_unixtime) if t),
+                default=None,
+            ),
         )
 
     def _group_lag(self) -> dict[tuple[str, int], int]:
@@ -529,7 +564,13 @@ class Worker:
             for p in sorted(consumer.partitions_for_topic(spec.name) or ())
         ]
         ends = consumer.end_offsets(tps)
-        committed = admin.list_group_offsets({self.cfg.app_id: None}).get(self.cfg.app_id, {})
+        # the statement stage's group (Faust) and the probe loop's, one request each
+        group = self.cfg.app_id
+        committed = dict(admin.list_group_offsets({group: None}).get(group, {}))
+        group = self.probes.group_id
+        for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items():
+            if tp.topic == topics.PROBES.name:
+                committed[tp] = meta
         lag = {}
         for tp in tps:
             meta = committed.get(tp)
@@ -539,11 +580,12 @@ class Worker:
         return lag
 
     def _assignment(self) -> list[str]:
+        probes = [f"{topics.PROBES.name}:{p}" for p in self.probes.assigned]
         try:
             assignment = self.app.consumer.assignment()
         except Exception:
-            return []
-        return sorted(f"{tp.topic}:{tp.partition}" for tp in assignment)
+            return sorted(probes)
+        return sorted([*probes, *(f"{tp.topic}:{tp.partition}" for tp in assignment)])
 
     def _owns_stage2(self) -> bool:
         try:
@@ -600,7 +642,7 @@ class Worker:
             if self.cfg.store_dsn:
                 await self._store([o for _, o in changed])
 
-    async def _audit(self, events: Any, produced: list[Outgoing]) -> None:
+    async def _audit(self, events: list[Received], produced: list[Outgoing]) -> None:
         """With a store: the received events (with Kafka lineage) and the dead letters.
 
         Written before the batch is acknowledged, so the audit trail never
@@ -614,12 +656,11 @@ class Worker:
         rows = []
         letters = [json.loads(m.value) for m in produced if m.topic == topics.DEAD_LETTERS.name]
         for e in events:
-            src = _source(e)
+            src = e.source
             if f"{src['topic']}|{src['partition']}|{src['offset']}".encode() in dead_keys:
                 continue
-            ts = e.message.timestamp
-            received = datetime.fromtimestamp(ts, UTC) if ts else self.cfg.clock()
-            rows.append(RawEvent(bytes(e.value), received, src))
+            received = datetime.fromtimestamp(e.timestamp, UTC) if e.timestamp else None
+            rows.append(RawEvent(e.raw, received or self.cfg.clock(), src))
         await self._write(lambda sink: sink.write_raw_events(rows) if rows else 0)
         if letters:
             await self._write(lambda sink: sink.write_dead_letters(letters))

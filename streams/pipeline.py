@@ -2,8 +2,9 @@
 
 * :class:`ProbeStage` (partitioned by service): probes -> probe ledgers ->
   per service-month minute states. Its durable state is a key-value store of
-  ledger regions (``service|YYYY-MM|region`` -> bytes); the worker backs it
-  with a Faust table whose changelog is flushed before offsets are committed.
+  ledger regions (``service|YYYY-MM|region`` -> bytes); the worker's probe
+  loop (:mod:`streams.probeloop`) backs it with a compacted changelog topic
+  written before offsets are committed.
 * :class:`StatementStage` (one partition): minute states, incidents,
   contracts, claims and tickets -> statements, records, claim decisions and
   support verdicts. Its durable state is the raw events and the latest minute
@@ -30,7 +31,14 @@ from sla.business_clock import BusinessCalendar
 from sla.months import Month
 from sla.probes import MinuteStates, ProbeLedger
 from streams import topics
-from streams.replay import DeadLetter, Folder, compute_outputs, dumps, next_support_moment
+from streams.replay import (
+    DeadLetter,
+    Folder,
+    FoldStats,
+    compute_outputs,
+    dumps,
+    next_support_moment,
+)
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -53,30 +61,61 @@ def dead_letter_message(dl: DeadLetter) -> Outgoing:
 
 
 class ProbeStage:
-    """Stage 1: fold probes, publish minute states of every touched service-month."""
+    """Stage 1: fold probes, publish minute states of every touched service-month.
 
-    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+    ``owner(service)`` says whether this worker keeps the service's ledgers
+    (its probe partition is assigned here); a valid probe of a service owned
+    elsewhere (a producer that keyed it wrongly) is sent back to the probe
+    topic under its service key instead of being folded, so every ledger has
+    one writer. Ledgers touched since the last :meth:`save` are written to the
+    store only by :meth:`save` (the worker saves before it commits offsets).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        owner: Callable[[str], bool] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings or Settings()
+        self.owner = owner
+        self.stats = FoldStats()
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything in memory (after a rebalance); the store is reloaded lazily."""
+        """Forget everything in memory (after a rebalance); the store is reloaded lazily.
+
+        Ledgers not yet saved are dropped too: call :meth:`save` first to keep them.
+        """
         self.book = Book(self.settings)
         self.book.loader = self._load
         self.folder = Folder(self.book)
+        self.folder.stats = self.stats  # counters never go down on a rebalance
         self.folder.forward = self._forward
+        if self.owner is not None:
+            self.folder.reroute = self._elsewhere
+            self.folder.forward_probe = self._forward_probe
         self._forwarded: list[Outgoing] = []
+        self._unsaved: dict[int, ProbeLedger] = {}
+
+    def _elsewhere(self, service: str) -> bool:
+        return self.owner is not None and not self.owner(service)
 
     def _load(self, service: str, month: Month, led: ProbeLedger) -> None:
         prefix = f"{service}|{month}|"
-        for key in [k for k in self.store if k.startswith(prefix)]:
+        scan = getattr(self.store, "with_prefix", None)
+        keys = scan(prefix) if scan is not None else [k for k in self.store if k.startswith(prefix)]
+        for key in keys:
             led.load_bytes(self.store[key])
 
     def _forward(self, raw: bytes, event: Any) -> None:
         """A valid non-probe event on the probe topic goes to its own topic."""
         spec = topics.INPUT_FOR_TYPE[event.type]
         self._forwarded.append(Outgoing(spec.name, topics.event_key(json.loads(raw)), raw))
+
+    def _forward_probe(self, raw: bytes, service: str) -> None:
+        self._forwarded.append(Outgoing(topics.PROBES.name, service.encode(), raw))
 
     def process(self, raws: list[bytes], sources: list[dict[str, Any]]) -> list[Outgoing]:
         """Fold one batch; return what to produce (minute states, forwards, dead letters)."""
@@ -88,8 +127,7 @@ class ProbeStage:
         for led in self.folder.touched:
             service, month = self.book.ledger_keys[id(led)]
             led.merge()
-            for region in led.regions:
-                self.store[f"{service}|{month}|{region}"] = led.to_bytes([region])
+            self._unsaved[id(led)] = led
             states = MinuteStates(
                 led.first_minute,
                 led.minute_states(self.settings.probe_policy).copy(),
@@ -104,6 +142,16 @@ class ProbeStage:
                 )
             )
         return out
+
+    def save(self) -> int:
+        """Write every ledger touched since the last save to the store; return how many."""
+        for led in self._unsaved.values():
+            service, month = self.book.ledger_keys[id(led)]
+            for region in led.regions:
+                self.store[f"{service}|{month}|{region}"] = led.to_bytes([region])
+        n = len(self._unsaved)
+        self._unsaved.clear()
+        return n
 
 
 def _content_digest(out: JSON) -> str:

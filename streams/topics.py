@@ -7,7 +7,7 @@ consumer and :func:`ensure_topics` (idempotent creation at start-up).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,9 +164,15 @@ def output_key(out: Mapping[str, Any]) -> bytes:
 
 
 def ensure_topics(
-    bootstrap: str, partitions: Mapping[str, int] | None = None, **client: Any
+    bootstrap: str,
+    partitions: Mapping[str, int] | None = None,
+    specs: Iterable[TopicSpec] | None = None,
+    **client: Any,
 ) -> list[str]:
-    """Create every registry topic that is missing (idempotent); return those created."""
+    """Create every registry topic (or every one of ``specs``) that is missing.
+
+    Idempotent; returns the names of the topics it created.
+    """
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
@@ -181,7 +187,7 @@ def ensure_topics(
                 1,
                 topic_configs=dict(t.config),
             )
-            for t in ALL
+            for t in (ALL if specs is None else specs)
             if t.name not in existing
         ]
         if not wanted:

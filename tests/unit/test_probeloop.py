@@ -1,0 +1,115 @@
+"""The probe loop's parts that need no broker: its store, partitioning and stage hooks."""
+
+from __future__ import annotations
+
+import json
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams import topics
+from streams.pipeline import ProbeStage
+from streams.probeloop import LedgerStore, ledger_topic, service_partition
+
+
+def _probe(service: str, n: int, ok: bool = True) -> bytes:
+    return json.dumps(
+        {
+            "type": "probe",
+            "event_id": f"{service}-{n}",
+            "service": service,
+            "region": "eu-west-1",
+            "observed_at": f"2026-03-05T10:{n:02d}:10Z",
+            "ok": ok,
+            "latency_ms": 12.5,
+            "status_code": 200 if ok else 503,
+        }
+    ).encode()
+
+
+def _src(n: int) -> dict[str, object]:
+    return {"topic": topics.PROBES.name, "partition": 0, "offset": n}
+
+
+def test_service_partition_is_the_producers_key_partitioner() -> None:
+    partitioner = DefaultPartitioner()
+    parts = list(range(topics.PROBES.partitions))
+    for name in ["api", "web", "svc-000", "svc-015", "billing.eu/v2", "a"]:
+        assert service_partition(name, len(parts)) == partitioner(name.encode(), parts, parts)
+        assert service_partition(name.encode(), 3) == partitioner(name.encode(), [0, 1, 2], [0])
+
+
+def test_ledger_topic_is_compacted_and_has_a_partition_per_probe_partition() -> None:
+    spec = ledger_topic("availability")
+    assert spec.name == "availability-probe-ledgers-changelog"
+    assert spec.partitions == topics.PROBES.partitions
+    assert spec.config == {"cleanup.policy": "compact"}
+    assert ledger_topic("x", 12).partitions == 12
+
+
+def test_store_tracks_changes_but_not_restores() -> None:
+    store = LedgerStore()
+    store.load("api|2026-03|eu", b"restored")
+    assert store.changed() == []
+    store["api|2026-03|us"] = b"new"
+    store["web|2026-03|eu"] = b"w"
+    del store["api|2026-03|eu"]
+    assert store.changed() == [
+        ("api|2026-03|eu", None),
+        ("api|2026-03|us", b"new"),
+        ("web|2026-03|eu", b"w"),
+    ]
+    assert store.changed() == []
+    assert store.with_prefix("api|2026-03|") == ["api|2026-03|us"]
+    assert store.with_prefix("api|2026-04|") == []
+    store.unsaved(["web|2026-03|eu"])
+    assert store.changed() == [("web|2026-03|eu", b"w")]
+
+
+def test_forget_drops_other_services_without_marking_them_changed() -> None:
+    store = LedgerStore()
+    store["api|2026-03|eu"] = b"a"
+    store["web|2026-03|eu"] = b"w"
+    assert store.forget(lambda service: service == "api") == 1
+    assert list(store) == ["api|2026-03|eu"]
+    assert "web|2026-03|eu" not in store
+    assert store.with_prefix("web|2026-03|") == []
+    assert store.changed() == [("api|2026-03|eu", b"a")]
+
+
+def test_a_probe_of_a_service_owned_elsewhere_goes_back_to_its_partition() -> None:
+    store = LedgerStore()
+    stage = ProbeStage(store, owner=lambda service: service == "api")
+    raws = [_probe("api", 1), _probe("web", 2), _probe("api", 3, ok=False)]
+    out = stage.process(raws, [_src(i) for i in range(3)])
+    forwarded = [m for m in out if m.topic == topics.PROBES.name]
+    assert [(m.key, m.value) for m in forwarded] == [(b"web", raws[1])]
+    states = [m for m in out if m.topic == topics.MINUTE_STATES.name]
+    assert [m.key for m in states] == [b"api|2026-03"]
+    assert stage.stats.events == {"probe": 2}
+    # ledgers reach the store on save only, one key per region
+    assert len(store) == 0
+    assert stage.save() == 1
+    assert list(store) == ["api|2026-03|eu-west-1"]
+    assert [k for k, _ in store.changed()] == ["api|2026-03|eu-west-1"]
+
+
+def test_a_reset_keeps_the_counters_and_reloads_saved_ledgers() -> None:
+    store = LedgerStore()
+    stage = ProbeStage(store)
+    first = stage.process([_probe("api", 1, ok=False)], [_src(0)])
+    stage.save()
+    stage.reset()
+    assert stage.stats.events == {"probe": 1}
+    # the same probe again (a redelivery) changes nothing once the ledger is reloaded
+    again = stage.process([_probe("api", 1, ok=False)], [_src(0)])
+    assert [m.value for m in again] == [m.value for m in first]
+    assert stage.stats.events == {"probe": 2}
+
+
+def test_a_reset_before_save_drops_the_unsaved_fold() -> None:
+    store = LedgerStore()
+    stage = ProbeStage(store)
+    stage.process([_probe("api", 1)], [_src(0)])
+    stage.reset()
+    assert stage.save() == 0
+    assert len(store) == 0
