@@ -9,7 +9,8 @@ Uses ``KAFKA_BOOTSTRAP_SERVERS`` when set, otherwise starts a local broker.
 Three measurements in one run, against the same topic:
 
 1. **raw ceiling**: an aiokafka consumer reading the probe topic from the
-   beginning and doing nothing with the messages (what one process can pull);
+   beginning and doing nothing with the messages (what one process can pull),
+   with the worker's fetch size; the best of three reads;
 2. **worker throughput**: one ``availability worker`` process (the probe
    loop and the Faust statement stage) folding the same events; the rate is taken from the worker's
    own ``availability_events_total{type="probe"}`` counter (polled on
@@ -45,6 +46,7 @@ from sla.probes import NO_DATA, ProbePolicy
 from sla.timeutil import epoch_minute
 from streams import topics
 from streams.localkafka import LocalKafka, free_port
+from streams.probeloop import FETCH_BYTES
 from streams.simulate import Scenario, events
 
 GOAL_RATE = 50_000
@@ -94,10 +96,18 @@ async def produce(bootstrap: str, messages: list[tuple[bytes, bytes]]) -> float:
 
 
 async def raw_consume(bootstrap: str, expected: int) -> float:
-    """Read the probe topic from the beginning, doing nothing; return events/s."""
+    """Read the probe topic from the beginning, doing nothing; return events/s.
+
+    Same fetch size per partition as the worker's probe loop.
+    """
     from aiokafka import AIOKafkaConsumer
 
-    cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    cons = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=FETCH_BYTES,  # as the worker fetches
+    )
     await cons.start()
     try:
         tps = await _partitions(cons, topics.PROBES.name)
@@ -273,7 +283,9 @@ def main() -> int:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         messages = probe_lines(args.events, args.services)
         produced = asyncio.run(produce(bootstrap, messages))
-        raw = asyncio.run(raw_consume(bootstrap, len(messages)))
+        # the ceiling: the best of three reads (one run varies by a third here)
+        raws = [asyncio.run(raw_consume(bootstrap, len(messages))) for _ in range(3)]
+        raw = max(raws)
         port = free_port()
         started = time.monotonic()
         proc = start_worker(bootstrap, work, port)
@@ -286,7 +298,11 @@ def main() -> int:
     steady = rates["steady_rate"]
     print(f"events:                      {len(messages):,} probes, {args.services} services")
     print(f"produce (aiokafka):          {produced:,.0f} events/s")
-    print(f"raw consume (aiokafka):      {raw:,.0f} events/s  (the ceiling)")
+    print(
+        f"raw consume (aiokafka):      {raw:,.0f} events/s  (the ceiling; best of "
+        + ", ".join(f"{r:,.0f}" for r in raws)
+        + ")"
+    )
     print(
         f"worker, steady:              {steady:,.0f} events/s  "
         f"(goal {GOAL_RATE:,}: {'met' if steady >= GOAL_RATE else 'NOT met'})"

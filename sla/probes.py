@@ -37,6 +37,10 @@ DOWN = 2
 
 _LOW48 = (1 << 48) - 1
 _FORMAT_VERSION = 1
+#: one region's minutes ``[lo, hi)`` (:meth:`ProbeLedger.day_bytes`)
+_SLICE_VERSION = 2
+#: minutes per stored slice of a ledger: one UTC day (months start at midnight UTC)
+DAY = 1440
 
 
 #: A prime just below 2**47: probe digests are ``event_id`` bytes modulo it.
@@ -138,7 +142,7 @@ def _minute_keys(minutes: int) -> npt.NDArray[np.uint64]:
 class _Region:
     """Sorted unique probe keys of one region, stored compactly."""
 
-    __slots__ = ("chunks", "counts", "packed", "pending")
+    __slots__ = ("chunks", "counts", "days", "fails", "packed", "pending")
 
     def __init__(self, minutes: int) -> None:
         self.counts: npt.NDArray[np.unsignedinteger] = np.zeros(minutes, dtype=np.uint8)
@@ -146,6 +150,10 @@ class _Region:
         self.pending: list[int] = []
         #: pending keys added as arrays (:meth:`ProbeLedger.add_keys`)
         self.chunks: list[npt.NDArray[np.uint64]] = []
+        #: failures per minute, kept by :meth:`merge` (None: derive it from the keys)
+        self.fails: npt.NDArray[np.int64] | None = None
+        #: days of the month (minute index // DAY) merged into since the last save
+        self.days: set[int] = set()
 
     def pending_count(self) -> int:
         return len(self.pending) + sum(int(c.shape[0]) for c in self.chunks)
@@ -170,6 +178,7 @@ class _Region:
         self.pending.clear()
         self.chunks = []
         fresh.sort()
+        self.days.update((np.unique(fresh >> np.uint64(48)) // DAY).tolist())
         # two sorted runs: a stable sort (timsort) merges them in linear time
         keys = np.concatenate([self.keys(), fresh])
         keys.sort(kind="stable")
@@ -181,6 +190,8 @@ class _Region:
         keys = keys[keep]
         minute = (keys >> np.uint64(48)).astype(np.int64)
         counts = np.bincount(minute, minlength=self.counts.shape[0])
+        failed = (keys & np.uint64(1)) == 0
+        self.fails = np.bincount(minute[failed], minlength=self.counts.shape[0]).astype(np.int64)
         dtype = np.uint8 if counts.max(initial=0) <= 0xFF else np.uint16
         self.counts = counts.astype(dtype)
         low = (keys & np.uint64(_LOW48)).astype(">u8")
@@ -189,10 +200,12 @@ class _Region:
     def totals(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Per-minute ``(probes, failures)``."""
         self.merge()
-        keys = self.keys()
-        failed_minutes = (keys[(keys & np.uint64(1)) == 0] >> np.uint64(48)).astype(np.int64)
-        fails = np.bincount(failed_minutes, minlength=self.counts.shape[0])
-        return self.counts.astype(np.int64), fails.astype(np.int64)
+        if self.fails is None:
+            keys = self.keys()
+            failed_minutes = (keys[(keys & np.uint64(1)) == 0] >> np.uint64(48)).astype(np.int64)
+            fails = np.bincount(failed_minutes, minlength=self.counts.shape[0])
+            self.fails = fails.astype(np.int64)
+        return self.counts.astype(np.int64), self.fails
 
 
 class ProbeLedger:
@@ -344,6 +357,79 @@ class ProbeLedger:
             parts.append(reg.packed.tobytes())
         return b"".join(parts)
 
+    def changed_days(self) -> dict[str, list[int]]:
+        """Per region, the days merged into since the last call (then forgotten)."""
+        self.merge()
+        out = {name: sorted(reg.days) for name, reg in self._regions.items() if reg.days}
+        for reg in self._regions.values():
+            reg.days.clear()
+        return out
+
+    def days_with_data(self, region: str) -> list[int]:
+        """The days of ``region`` holding at least one probe."""
+        self.merge()
+        counts = self._regions[region].counts
+        per_day = np.add.reduceat(counts.astype(np.int64), np.arange(0, self.minutes, DAY))
+        return np.flatnonzero(per_day).tolist()
+
+    def day_bytes(self, region: str, day: int) -> bytes:
+        """One region's probes of one day (minutes ``day*DAY`` to ``(day+1)*DAY``).
+
+        :meth:`load_bytes` puts such a slice in place of that day, so a
+        store can keep a ledger as one value per region and day and rewrite
+        only the days that changed. An empty day is a slice with no probes.
+        """
+        self.merge()
+        reg = self._regions[region]
+        lo, hi = day * DAY, min((day + 1) * DAY, self.minutes)
+        if not 0 <= lo < hi:
+            raise ValueError(f"day {day} is outside this ledger's month")
+        starts = np.concatenate([[0], np.cumsum(reg.counts, dtype=np.int64)])
+        rows = reg.packed[int(starts[lo]) : int(starts[hi])]
+        raw = region.encode()
+        width = reg.counts.dtype.itemsize
+        counts = zlib.compress(reg.counts[lo:hi].astype(f"<u{width}").tobytes(), 6)
+        return b"".join(
+            [
+                struct.pack(">BqIII", _SLICE_VERSION, self.first_minute, self.minutes, lo, hi),
+                struct.pack(">HBII", len(raw), width, len(counts), rows.shape[0]),
+                raw,
+                counts,
+                np.ascontiguousarray(rows).tobytes(),
+            ]
+        )
+
+    def _load_slice(self, data: bytes) -> None:
+        _, first, minutes, lo, hi = struct.unpack_from(">BqIII", data, 0)
+        if (first, minutes) != (self.first_minute, self.minutes):
+            raise ValueError("serialised ledger is for another month")
+        if not 0 <= lo < hi <= minutes:
+            raise ValueError(f"slice [{lo}, {hi}) is outside the month")
+        off = struct.calcsize(">BqIII")
+        nlen, width, clen, n = struct.unpack_from(">HBII", data, off)
+        off += struct.calcsize(">HBII")
+        name = data[off : off + nlen].decode()
+        off += nlen
+        dtype = np.uint8 if width == 1 else np.dtype("<u2")
+        part = np.frombuffer(zlib.decompress(data[off : off + clen]), dtype=dtype)
+        off += clen
+        if part.shape[0] != hi - lo:
+            raise ValueError("slice counts do not match its minutes")
+        rows = np.frombuffer(data[off : off + 6 * n], dtype=np.uint8).reshape(n, 6)
+        reg = self._regions.get(name)
+        if reg is None:
+            reg = self._regions[name] = _Region(minutes)
+        reg.merge()
+        starts = np.concatenate([[0], np.cumsum(reg.counts, dtype=np.int64)])
+        a, b = int(starts[lo]), int(starts[hi])
+        reg.packed = np.concatenate([reg.packed[:a], rows, reg.packed[b:]])
+        if part.dtype.itemsize > reg.counts.dtype.itemsize:
+            reg.counts = reg.counts.astype(np.uint16)
+        reg.counts[lo:hi] = part
+        reg.fails = None
+        self._stored = sum(r.packed.shape[0] for r in self._regions.values())
+        self._states = None
+
     @classmethod
     def from_bytes(cls, data: bytes) -> ProbeLedger:
         """Inverse of :meth:`to_bytes`; ``ValueError`` on a foreign format."""
@@ -353,7 +439,14 @@ class ProbeLedger:
         return led
 
     def load_bytes(self, data: bytes) -> None:
-        """Replace the regions serialised in ``data`` (from :meth:`to_bytes`) in this ledger."""
+        """Put what ``data`` holds in place in this ledger.
+
+        From :meth:`to_bytes`: whole regions, replaced; from :meth:`day_bytes`:
+        one day of one region, replaced.
+        """
+        if data[:1] == bytes([_SLICE_VERSION]):
+            self._load_slice(data)
+            return
         version, first, minutes, nreg = struct.unpack_from(">BqII", data, 0)
         if version != _FORMAT_VERSION:
             raise ValueError(f"unknown probe ledger format {version}")

@@ -21,6 +21,7 @@ offsets, so a crash can only lead to reprocessing, which changes nothing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import ipaddress
 import json
@@ -232,7 +233,12 @@ class Worker:
 
         @app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
         async def probe_loop() -> None:
-            await self.probes.run()
+            # What start-up allocated (Faust, the models, the tables) lives as long
+            # as the worker: out of the collector's sight, a batch's records cost
+            # less to collect (measured: bench/bench_stream.py, docs/decisions.md).
+            gc.freeze()
+            gc.set_threshold(20000, 10, 10)
+            await self.probes.run_forever()
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
@@ -316,6 +322,7 @@ class Worker:
                         "batches": self.probes.batches,
                         "checkpoints": self.probes.checkpoints,
                         "restored_keys": self.probes.restored_keys,
+                        "failures": self.probes.failures,
                     },
                 }
             )

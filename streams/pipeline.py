@@ -2,7 +2,7 @@
 
 * :class:`ProbeStage` (partitioned by service): probes -> probe ledgers ->
   per service-month minute states. Its durable state is a key-value store of
-  ledger regions (``service|YYYY-MM|region`` -> bytes); the worker's probe
+  ledger slices (``service|YYYY-MM|region|DD`` -> bytes); the worker's probe
   loop (:mod:`streams.probeloop`) backs it with a compacted changelog topic
   written before offsets are committed.
 * :class:`StatementStage` (one partition): minute states, incidents,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,7 +86,8 @@ class ProbeStage:
     def reset(self) -> None:
         """Forget everything in memory (after a rebalance); the store is reloaded lazily.
 
-        Ledgers not yet saved are dropped too: call :meth:`save` first to keep them.
+        Ledgers not yet saved and states not yet published are dropped too:
+        call :meth:`publish` and :meth:`save` first to keep them.
         """
         self.book = Book(self.settings)
         self.book.loader = self._load
@@ -98,6 +99,7 @@ class ProbeStage:
             self.folder.forward_probe = self._forward_probe
         self._forwarded: list[Outgoing] = []
         self._unsaved: dict[int, ProbeLedger] = {}
+        self._unpublished: dict[int, ProbeLedger] = {}
 
     def _elsewhere(self, service: str) -> bool:
         return self.owner is not None and not self.owner(service)
@@ -117,17 +119,37 @@ class ProbeStage:
     def _forward_probe(self, raw: bytes, service: str) -> None:
         self._forwarded.append(Outgoing(topics.PROBES.name, service.encode(), raw))
 
-    def process(self, raws: list[bytes], sources: list[dict[str, Any]]) -> list[Outgoing]:
-        """Fold one batch; return what to produce (minute states, forwards, dead letters)."""
+    def process(
+        self, raws: list[bytes], sources: Sequence[dict[str, Any]], publish: bool = True
+    ) -> list[Outgoing]:
+        """Fold one batch; return what to produce (minute states, forwards, dead letters).
+
+        With ``publish`` false the minute states of the touched service-months
+        wait for :meth:`publish` (one message per service-month however many
+        batches touched it in between).
+        """
         self.folder.touched.clear()
         dead = self.folder.ingest_batch(raws, sources)
         out = [dead_letter_message(d) for d in dead]
         out.extend(self._forwarded)
         self._forwarded = []
-        for led in self.folder.touched:
-            service, month = self.book.ledger_keys[id(led)]
-            led.merge()
+        for led in self.folder.touched:  # merged when published or saved
             self._unsaved[id(led)] = led
+            self._unpublished[id(led)] = led
+        if publish:
+            out.extend(self.publish())
+        return out
+
+    @property
+    def unpublished(self) -> int:
+        """Service-months whose minute states changed since the last :meth:`publish`."""
+        return len(self._unpublished)
+
+    def publish(self) -> list[Outgoing]:
+        """The minute states of every service-month folded into since the last call."""
+        out = []
+        for led in self._unpublished.values():
+            service, month = self.book.ledger_keys[id(led)]
             states = MinuteStates(
                 led.first_minute,
                 led.minute_states(self.settings.probe_policy).copy(),
@@ -141,17 +163,30 @@ class ProbeStage:
                     head + b"\n" + states.to_bytes(),
                 )
             )
+        self._unpublished.clear()
         return out
 
     def save(self) -> int:
-        """Write every ledger touched since the last save to the store; return how many."""
+        """Write what changed since the last save to the store; return how many values.
+
+        One value per service, month, region and day (``service|YYYY-MM|region|DD``,
+        DD the day of the month from 01), so a probe rewrites one day of its
+        region, not the month. A region still stored whole (``service|YYYY-MM|region``)
+        is rewritten as days and its whole value deleted.
+        """
+        written = 0
         for led in self._unsaved.values():
             service, month = self.book.ledger_keys[id(led)]
-            for region in led.regions:
-                self.store[f"{service}|{month}|{region}"] = led.to_bytes([region])
-        n = len(self._unsaved)
+            for region, days in led.changed_days().items():
+                whole = f"{service}|{month}|{region}"
+                if whole in self.store:
+                    del self.store[whole]
+                    days = led.days_with_data(region)
+                for day in days:
+                    self.store[f"{whole}|{day + 1:02d}"] = led.day_bytes(region, day)
+                    written += 1
         self._unsaved.clear()
-        return n
+        return written
 
 
 def _content_digest(out: JSON) -> str:

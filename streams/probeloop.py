@@ -32,9 +32,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from aiokafka.abc import ConsumerRebalanceListener
 from kafka.partitioner.default import murmur2
@@ -46,12 +47,15 @@ from streams.pipeline import Outgoing, ProbeStage
 
 log = logging.getLogger(__name__)
 
+#: bytes fetched per partition and request (aiokafka's default is 1 MiB)
+FETCH_BYTES = 4 << 20
+
 
 def ledger_topic(app_id: str, partitions: int = topics.PROBES.partitions) -> topics.TopicSpec:
     """The compacted changelog of the probe ledgers (one partition per probe partition)."""
     return topics.TopicSpec(
         f"{app_id}-probe-ledgers-changelog",
-        "service|YYYY-MM|region",
+        "service|YYYY-MM|region|DD",
         partitions,
         {"cleanup.policy": "compact"},
         "changelog of the worker's probe ledgers (partition = the service's probe partition)",
@@ -69,7 +73,7 @@ def _service_of(key: str) -> str:
 
 
 class LedgerStore(MutableMapping[str, bytes]):
-    """``service|YYYY-MM|region -> bytes`` in memory, with the keys changed since the last save.
+    """``service|YYYY-MM|region|DD -> bytes`` in memory, with the keys changed since the last save.
 
     Keys are indexed by their ``service|YYYY-MM|`` prefix, so loading one
     service-month does not scan every key.
@@ -82,7 +86,8 @@ class LedgerStore(MutableMapping[str, bytes]):
 
     @staticmethod
     def _prefix(key: str) -> str:
-        return key[: key.rindex("|") + 1]
+        service, month, _ = key.split("|", 2)
+        return f"{service}|{month}|"
 
     def __getitem__(self, key: str) -> bytes:
         return self._data[key]
@@ -118,7 +123,7 @@ class LedgerStore(MutableMapping[str, bytes]):
         self._by_prefix.setdefault(prefix, set()).add(key)
 
     def with_prefix(self, prefix: str) -> list[str]:
-        """The keys of one ``service|YYYY-MM|``."""
+        """The keys of one ``service|YYYY-MM|``, sorted (a whole region before its days)."""
         return sorted(self._by_prefix.get(prefix, ()))
 
     def changed(self) -> list[tuple[str, bytes | None]]:
@@ -138,6 +143,44 @@ class LedgerStore(MutableMapping[str, bytes]):
             self.load(k, None)
             self._dirty.discard(k)
         return len(gone)
+
+
+class Sources(Sequence[dict[str, Any]]):
+    """Where each record of a batch came from, built only for the few that need it.
+
+    ``sources[i]`` is ``{"topic", "partition", "offset"}`` of the batch's
+    i-th record (dead letters and the audit trail name it).
+    """
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._starts: list[int] = []
+        self._partitions: list[int] = []
+        self._offsets: list[int] = []
+
+    def add(self, partition: int, offsets: list[int]) -> None:
+        """The next records of the batch: ``offsets`` of ``partition``, in order."""
+        self._starts.append(len(self._offsets))
+        self._partitions.append(partition)
+        self._offsets.extend(offsets)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        offset = self._offsets[i]  # IndexError past the end, as a sequence must
+        if i < 0:
+            i += len(self._offsets)
+        segment = bisect_right(self._starts, i) - 1
+        return {"topic": self.topic, "partition": self._partitions[segment], "offset": offset}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +207,7 @@ class ProbeLoop:
         batch_size: int = 10000,
         poll_ms: int = 100,
         checkpoint_interval: float = 2.0,
+        publish_interval: float = 0.25,
         audit: Audit | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -173,6 +217,10 @@ class ProbeLoop:
         self.batch_size = batch_size
         self.poll_ms = poll_ms
         self.checkpoint_interval = checkpoint_interval
+        #: minute states of a service-month go out at most this often (and at every
+        #: checkpoint): one message for many batches when probes arrive fast
+        self.publish_interval = publish_interval
+        self._last_publish = 0.0
         self.audit = audit
         self.partitions = topics.PROBES.partitions
         self.store = LedgerStore()
@@ -192,7 +240,12 @@ class ProbeLoop:
         self.batches = 0
         self.checkpoints = 0
         self.restored_keys = 0
+        self.failures = 0
         self.ready = asyncio.Event()
+        #: deliveries of outputs sent since the last checkpoint began
+        self._inflight: list[Any] = []
+        #: the checkpoint waiting for Kafka's acknowledgements before it commits
+        self._committing: asyncio.Future[None] | None = None
         #: probe partitions whose ledgers are in memory
         self._held: set[int] = set()
         #: end offset of each changelog partition after this worker's last write or restore
@@ -249,14 +302,31 @@ class ProbeLoop:
             auto_offset_reset="earliest",
             session_timeout_ms=15000,
             heartbeat_interval_ms=3000,
-            max_partition_fetch_bytes=4 << 20,
+            max_partition_fetch_bytes=FETCH_BYTES,
             **self.security.aiokafka(),
         )
         await self.consumer.start()
         self.consumer.subscribe([topics.PROBES.name], listener=_Listener(self))
 
+    async def run_forever(self, max_delay: float = 30.0) -> None:
+        """:meth:`run`, started again (after a growing pause) whenever it fails."""
+        delay = 1.0
+        while True:
+            try:
+                await self.run()
+            except Exception as exc:
+                log.error("the probe loop failed (%r); starting it again in %.0f s", exc, delay)
+                self.failures += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, max_delay)
+
     async def run(self) -> None:
-        """Start, fold batches until cancelled, then checkpoint and leave the group."""
+        """Start, fold batches until cancelled, then checkpoint and leave the group.
+
+        On a failure nothing more is checkpointed: the events after the last
+        commit are read again, by this worker when it starts again or by
+        whoever takes its partitions.
+        """
         await self.start()
         try:
             while True:
@@ -268,22 +338,41 @@ class ProbeLoop:
                         await self._process(batch)
                     if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
                         await self._checkpoint()
+                    elif self.stage.unpublished and (
+                        asyncio.get_running_loop().time() - self._last_publish
+                        >= self.publish_interval
+                    ):
+                        await self._send(self._publish())
+        except asyncio.CancelledError:
+            await self._final_checkpoint()
+            raise
         finally:
+            self.busy = None
             await self._close()
 
-    async def _close(self) -> None:
+    async def _final_checkpoint(self) -> None:
         try:
             if self.consumer is not None and self.assigned:
                 async with self._lock:
                     await self._checkpoint()
+                    await self._settle()
         except Exception as exc:  # leaving anyway: the next owner replays from the last commit
             log.warning("final probe checkpoint failed: %s", exc)
+
+    async def _close(self) -> None:
         for client in (self.consumer, self.producer):
             if client is not None:
                 try:
                     await client.stop()
                 except Exception as exc:
                     log.warning("closing a probe-loop Kafka client: %s", exc)
+        self.consumer = self.producer = None
+        self.assigned = set()
+        self._positions.clear()
+        self._inflight = []
+        if self._committing is not None:
+            self._committing.cancel()
+            self._committing = None
 
     # -- batches -----------------------------------------------------------------
 
@@ -291,81 +380,104 @@ class ProbeLoop:
         loop = asyncio.get_running_loop()
         self.busy = (loop.time(), "fold")
         raws: list[bytes] = []
-        sources: list[dict[str, Any]] = []
-        received: list[Received] = []
+        sources = Sources(topics.PROBES.name)
         audit = self.audit is not None
+        stamps: list[int | None] = []
         for tp, records in batch.items():
             if tp.partition not in self.assigned or not records:
                 continue  # revoked while the batch was in flight: its next owner reads it
-            topic, partition = tp.topic, tp.partition
-            for r in records:
-                raw = r.value if r.value is not None else b""
-                src = {"topic": topic, "partition": partition, "offset": r.offset}
-                raws.append(raw)
-                sources.append(src)
-                if audit:
-                    ts = r.timestamp / 1000 if r.timestamp is not None and r.timestamp > 0 else None
-                    received.append(Received(raw, ts, src))
-            self._positions[partition] = records[-1].offset + 1
+            values = [r.value for r in records]
+            if None in values:  # a tombstone is not an event: dead-lettered as empty
+                values = [v if v is not None else b"" for v in values]
+            raws.extend(values)
+            sources.add(tp.partition, [r.offset for r in records])
+            if audit:
+                stamps.extend(r.timestamp for r in records)
+            self._positions[tp.partition] = records[-1].offset + 1
         if not raws:
             self.busy = None
             return
         self.last_input = loop.time()
         self.last_event_unixtime = time.time()
-        out = self.stage.process(raws, sources)
+        out = self.stage.process(raws, sources, publish=False)
+        if loop.time() - self._last_publish >= self.publish_interval:
+            out.extend(self._publish())
         self.busy = (self.busy[0], "send")
         await self._send(out)
         if self.audit is not None:
             self.busy = (self.busy[0], "audit")
+            received = [
+                Received(raw, ts / 1000 if ts is not None and ts > 0 else None, sources[i])
+                for i, (raw, ts) in enumerate(zip(raws, stamps, strict=True))
+            ]
             await self.audit(received, out)
         self.batches += 1
         self.busy = None
 
+    def _publish(self) -> list[Outgoing]:
+        self._last_publish = asyncio.get_running_loop().time()
+        return self.stage.publish()
+
     async def _send(self, msgs: list[Outgoing]) -> None:
-        futures = [
-            await self.producer.send(
-                m.topic,
-                m.value,
-                key=m.key,
-                partition=(
-                    service_partition(m.key, self.partitions)
-                    if m.topic == topics.PROBES.name
-                    else None
-                ),
+        """Hand ``msgs`` to the producer; their delivery is awaited by the next checkpoint."""
+        for m in msgs:
+            partition = (
+                service_partition(m.key, self.partitions) if m.topic == topics.PROBES.name else None
             )
-            for m in msgs
-        ]
-        if futures:
-            await asyncio.gather(*futures)
+            self._inflight.append(
+                await self.producer.send(m.topic, m.value, key=m.key, partition=partition)
+            )
 
     async def _checkpoint(self) -> None:
-        """Ledgers to the changelog (acknowledged), then the input offsets committed."""
+        """Start a checkpoint: outputs and ledgers sent now, offsets committed once delivered.
+
+        The previous checkpoint is finished first, so commits stay in order;
+        folding goes on while Kafka acknowledges (``acks=all``) this one.
+        """
+        await self._settle()
         self._last_checkpoint = time.monotonic()
+        await self._send(self._publish())  # the states of what the offsets cover
         self.stage.save()
         changed = self.store.changed()
+        writes = [
+            await self.producer.send(
+                self.changelog,
+                value,
+                key=key.encode(),
+                partition=service_partition(_service_of(key), self.partitions),
+            )
+            for key, value in changed
+        ]
+        outputs, self._inflight = self._inflight, []
+        offsets = dict(self._positions)
+        self._positions.clear()
+        finish = self._finish(outputs, writes, [k for k, _ in changed], offsets)
+        self._committing = asyncio.get_running_loop().create_task(finish)
+
+    async def _finish(
+        self, outputs: list[Any], writes: list[Any], keys: list[str], offsets: dict[int, int]
+    ) -> None:
         try:
-            futures = [
-                await self.producer.send(
-                    self.changelog,
-                    value,
-                    key=key.encode(),
-                    partition=service_partition(_service_of(key), self.partitions),
-                )
-                for key, value in changed
-            ]
-            for meta in await asyncio.gather(*futures):
+            for meta in await asyncio.gather(*writes):
                 end = self._changelog_end.get(meta.partition, 0)
                 self._changelog_end[meta.partition] = max(end, meta.offset + 1)
         except BaseException:
-            self.store.unsaved(key for key, _ in changed)  # written again next time
+            self.store.unsaved(keys)  # written again by the next checkpoint
             raise
-        if self._positions:
+        await asyncio.gather(*outputs)
+        if offsets:
             from aiokafka import TopicPartition
 
-            offsets = {TopicPartition(topics.PROBES.name, p): o for p, o in self._positions.items()}
-            await self.consumer.commit(offsets)
-            self._positions.clear()
+            await self.consumer.commit(
+                {TopicPartition(topics.PROBES.name, p): o for p, o in offsets.items()}
+            )
         self.checkpoints += 1
+
+    async def _settle(self) -> None:
+        """Wait for the checkpoint in flight (its failure is raised here)."""
+        task, self._committing = self._committing, None
+        if task is not None:
+            await task
 
     # -- rebalances --------------------------------------------------------------
 
@@ -373,6 +485,7 @@ class ProbeLoop:
         async with self._lock:
             try:
                 await self._checkpoint()
+                await self._settle()
             except Exception as exc:
                 # expelled from the group, or Kafka failing: the events after the last
                 # commit are read again by whoever owns the partitions next

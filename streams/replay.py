@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -137,7 +137,9 @@ class Folder:
         self.fold(ev)
         return None
 
-    def ingest_batch(self, raws: list[bytes], sources: list[dict[str, Any]]) -> list[DeadLetter]:
+    def ingest_batch(
+        self, raws: list[bytes], sources: Sequence[dict[str, Any]]
+    ) -> list[DeadLetter]:
         """Decode and fold many raw events at once (the hot path); return the dead letters.
 
         Same results as calling :meth:`ingest` on each line, several times
@@ -211,7 +213,7 @@ class Folder:
             touched.add(led)
 
     def _ingest_canonical(
-        self, raws: list[bytes], sources: list[dict[str, Any]], dead: list[DeadLetter]
+        self, raws: list[bytes], sources: Sequence[dict[str, Any]], dead: list[DeadLetter]
     ) -> None:
         """The canonical edge: one pydantic call per batch, the codec for bad lines."""
         book = self.book

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from sla.probes import DOWN, NO_DATA, UP, ProbeLedger, ProbePolicy
+from sla.probes import DAY, DOWN, NO_DATA, UP, ProbeLedger, ProbePolicy
 from tests.helpers import JSON, incident, one, probe
 
 AS_OF = "2026-03-20T00:00:00Z"
@@ -127,3 +128,66 @@ def test_wide_counts_when_a_region_minute_has_many_probes() -> None:
     assert led.minute_states(ProbePolicy()).tolist() == [DOWN, NO_DATA]
     again = ProbeLedger.from_bytes(led.to_bytes())
     assert again.probe_count() == 300
+
+
+def _month_ledger(seed: int) -> ProbeLedger:
+    """A 30-day ledger, two regions, probes on days 0, 1, 7 and 29 (some failing)."""
+    rng = np.random.default_rng(seed)
+    led = ProbeLedger(first_minute=0, minutes=30 * DAY)
+    for day in (0, 1, 7, 29):
+        for minute in rng.choice(DAY, size=200, replace=False).tolist():
+            for region in ("eu", "us"):
+                ok = bool(rng.random() > 0.3)
+                led.add(region, day * DAY + minute, f"{region}-{day}-{minute}", ok)
+    return led
+
+
+def test_day_slices_rebuild_the_ledger() -> None:
+    led = _month_ledger(1)
+    assert led.changed_days() == {"eu": [0, 1, 7, 29], "us": [0, 1, 7, 29]}
+    assert led.changed_days() == {}
+    again = ProbeLedger(first_minute=0, minutes=30 * DAY)
+    for region in ("us", "eu"):
+        for day in reversed(led.days_with_data(region)):  # any order
+            again.load_bytes(led.day_bytes(region, day))
+    assert again.probe_count() == led.probe_count() == 1600
+    assert np.array_equal(again.minute_states(ProbePolicy()), led.minute_states(ProbePolicy()))
+    assert again.to_bytes() == led.to_bytes()
+
+
+def test_a_late_probe_changes_one_day_and_its_slice_replaces_the_old_one() -> None:
+    led = _month_ledger(2)
+    stored = ProbeLedger.from_bytes(led.to_bytes())  # what a store held before
+    led.changed_days()
+    led.add("eu", 7 * DAY + 5, "late", False)
+    led.add("eu", 7 * DAY + 5, "late", False)  # redelivered
+    assert led.changed_days() == {"eu": [7]}
+    stored.load_bytes(led.day_bytes("eu", 7))
+    assert stored.to_bytes() == led.to_bytes()
+    # an empty day written over a day with probes empties it
+    empty = ProbeLedger(first_minute=0, minutes=30 * DAY)
+    empty.add("eu", 3 * DAY, "x", True)
+    stored.load_bytes(empty.day_bytes("eu", 7))
+    assert 7 not in stored.days_with_data("eu")
+    assert stored.probe_count() == led.probe_count() - 201
+
+
+def test_a_slice_of_another_month_or_past_the_end_is_refused() -> None:
+    led = _month_ledger(3)
+    other = ProbeLedger(first_minute=DAY, minutes=30 * DAY)
+    with pytest.raises(ValueError, match="another month"):
+        other.load_bytes(led.day_bytes("eu", 0))
+    with pytest.raises(ValueError, match="outside"):
+        led.day_bytes("eu", 30)
+
+
+def test_wide_minute_counts_survive_a_slice() -> None:
+    led = ProbeLedger(first_minute=0, minutes=2 * DAY)
+    for i in range(300):
+        led.add("eu", DAY + 1, f"id-{i}", True)
+    led.add("eu", 0, "first-day", False)
+    narrow = ProbeLedger(first_minute=0, minutes=2 * DAY)
+    narrow.load_bytes(led.day_bytes("eu", 0))
+    narrow.load_bytes(led.day_bytes("eu", 1))
+    assert narrow.to_bytes() == led.to_bytes()
+    assert narrow.probe_count() == 301

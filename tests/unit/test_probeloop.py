@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from sla.probes import DAY, MinuteStates, ProbeLedger
 from streams import topics
 from streams.pipeline import ProbeStage
-from streams.probeloop import LedgerStore, ledger_topic, service_partition
+from streams.probeloop import LedgerStore, Sources, ledger_topic, service_partition
 
 
 def _probe(service: str, n: int, ok: bool = True) -> bytes:
@@ -86,11 +89,12 @@ def test_a_probe_of_a_service_owned_elsewhere_goes_back_to_its_partition() -> No
     states = [m for m in out if m.topic == topics.MINUTE_STATES.name]
     assert [m.key for m in states] == [b"api|2026-03"]
     assert stage.stats.events == {"probe": 2}
-    # ledgers reach the store on save only, one key per region
+    # ledgers reach the store on save only, one key per region and day
     assert len(store) == 0
     assert stage.save() == 1
-    assert list(store) == ["api|2026-03|eu-west-1"]
-    assert [k for k, _ in store.changed()] == ["api|2026-03|eu-west-1"]
+    assert list(store) == ["api|2026-03|eu-west-1|05"]
+    assert [k for k, _ in store.changed()] == ["api|2026-03|eu-west-1|05"]
+    assert stage.save() == 0
 
 
 def test_a_reset_keeps_the_counters_and_reloads_saved_ledgers() -> None:
@@ -113,3 +117,65 @@ def test_a_reset_before_save_drops_the_unsaved_fold() -> None:
     stage.reset()
     assert stage.save() == 0
     assert len(store) == 0
+
+
+def test_sources_name_each_record_of_a_batch() -> None:
+    sources = Sources("availability.probes")
+    sources.add(3, [10, 11, 12])
+    sources.add(0, [7])
+    sources.add(5, [1, 2])
+    assert len(sources) == 6
+    assert sources[0] == {"topic": "availability.probes", "partition": 3, "offset": 10}
+    assert sources[2] == {"topic": "availability.probes", "partition": 3, "offset": 12}
+    assert sources[3] == {"topic": "availability.probes", "partition": 0, "offset": 7}
+    assert sources[-1] == {"topic": "availability.probes", "partition": 5, "offset": 2}
+    assert [s["offset"] for s in sources] == [10, 11, 12, 7, 1, 2]
+    assert [s["partition"] for s in sources[3:5]] == [0, 5]
+    with pytest.raises(IndexError):
+        sources[6]
+
+
+def test_minute_states_wait_for_publish_once_per_service_month() -> None:
+    stage = ProbeStage(LedgerStore())
+    assert stage.process([_probe("api", 1)], [_src(0)], publish=False) == []
+    assert stage.process([_probe("api", 2, ok=False)], [_src(1)], publish=False) == []
+    assert stage.unpublished == 1
+    states = stage.publish()
+    assert [m.key for m in states] == [b"api|2026-03"]
+    assert stage.unpublished == 0
+    assert stage.publish() == []
+    # the same as publishing after each batch, for the last batch
+    direct = ProbeStage(LedgerStore())
+    direct.process([_probe("api", 1)], [_src(0)])
+    assert [m.value for m in direct.process([_probe("api", 2, ok=False)], [_src(1)])] == [
+        m.value for m in states
+    ]
+
+
+def test_a_region_stored_whole_is_rewritten_as_days() -> None:
+    store = LedgerStore()
+    stage = ProbeStage(store)
+    stage.process([_probe("api", 1), _probe("api", 2)], [_src(0), _src(1)])
+    stage.save()
+    ((day_key, day_value),) = store.changed()
+    whole = day_key.rsplit("|", 1)[0]
+    # what an earlier version stored: the whole region under one key
+    march = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 60
+    led = ProbeLedger(march, 31 * DAY)
+    assert day_value is not None
+    led.load_bytes(day_value)
+    store.load(day_key, None)
+    store.load(whole, led.to_bytes())
+    stage.reset()
+    late = json.loads(_probe("api", 40))
+    late["observed_at"] = "2026-03-20T10:40:10Z"
+    stage.process([json.dumps(late).encode()], [_src(2)])
+    stage.save()
+    changed = dict(store.changed())
+    assert changed.pop(whole) is None  # the whole value is deleted
+    assert sorted(changed) == [f"{whole}|05", f"{whole}|20"]
+    # the days hold all three probes
+    stage.reset()
+    out = stage.process([_probe("api", 1)], [_src(0)], publish=True)
+    states = MinuteStates.from_bytes(out[-1].value.split(b"\n", 1)[1])
+    assert states.version == 3
