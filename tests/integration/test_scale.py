@@ -53,13 +53,6 @@ def test_two_workers_split_the_partitions_and_give_the_single_worker_statements(
             w.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect: after the statement-stage owner is killed, a survivor that takes "
-    "over a probe partition can publish a service's minute states from a ledger missing the "
-    "probes folded before the kill (seen: api up 0 instead of 11520); the claims and tickets "
-    "partitions it took over stalled too until the worker re-read them from the committed offset",
-)
 def test_three_workers_one_killed_mid_stream_survivors_give_the_same_statements(
     broker: str, tmp_path: Path
 ) -> None:
