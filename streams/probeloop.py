@@ -207,7 +207,7 @@ class ProbeLoop:
         batch_size: int = 10000,
         poll_ms: int = 100,
         checkpoint_interval: float = 2.0,
-        publish_interval: float = 0.25,
+        publish_interval: float = 0.5,
         audit: Audit | None = None,
     ) -> None:
         self.bootstrap = bootstrap
