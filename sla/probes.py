@@ -139,6 +139,14 @@ def _minute_keys(minutes: int) -> npt.NDArray[np.uint64]:
     return keys
 
 
+def _sparse_fails(
+    minute: npt.NDArray[np.int64], keys: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """The minutes of failed probes among ``keys`` and how many failed in each."""
+    where, n = np.unique(minute[(keys & np.uint64(1)) == 0], return_counts=True)
+    return where.astype(np.int32), n.astype(np.int32)
+
+
 class _Region:
     """Sorted unique probe keys of one region, stored compactly."""
 
@@ -150,8 +158,9 @@ class _Region:
         self.pending: list[int] = []
         #: pending keys added as arrays (:meth:`ProbeLedger.add_keys`)
         self.chunks: list[npt.NDArray[np.uint64]] = []
-        #: failures per minute, kept by :meth:`merge` (None: derive it from the keys)
-        self.fails: npt.NDArray[np.int64] | None = None
+        #: minutes with failures and how many, kept by :meth:`merge` (sparse:
+        #: failures are rare); None: derive them from the keys
+        self.fails: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] | None = None
         #: days of the month (minute index // DAY) merged into since the last save
         self.days: set[int] = set()
 
@@ -190,8 +199,7 @@ class _Region:
         keys = keys[keep]
         minute = (keys >> np.uint64(48)).astype(np.int64)
         counts = np.bincount(minute, minlength=self.counts.shape[0])
-        failed = (keys & np.uint64(1)) == 0
-        self.fails = np.bincount(minute[failed], minlength=self.counts.shape[0]).astype(np.int64)
+        self.fails = _sparse_fails(minute, keys)
         dtype = np.uint8 if counts.max(initial=0) <= 0xFF else np.uint16
         self.counts = counts.astype(dtype)
         low = (keys & np.uint64(_LOW48)).astype(">u8")
@@ -202,10 +210,14 @@ class _Region:
         self.merge()
         if self.fails is None:
             keys = self.keys()
-            failed_minutes = (keys[(keys & np.uint64(1)) == 0] >> np.uint64(48)).astype(np.int64)
-            fails = np.bincount(failed_minutes, minlength=self.counts.shape[0])
-            self.fails = fails.astype(np.int64)
-        return self.counts.astype(np.int64), self.fails
+            self.fails = _sparse_fails((keys >> np.uint64(48)).astype(np.int64), keys)
+        fails = np.zeros(self.counts.shape[0], dtype=np.int64)
+        fails[self.fails[0]] = self.fails[1]
+        return self.counts.astype(np.int64), fails
+
+    def nbytes(self) -> int:
+        sparse = 0 if self.fails is None else self.fails[0].nbytes + self.fails[1].nbytes
+        return int(self.counts.nbytes + self.packed.nbytes + sparse)
 
 
 class ProbeLedger:
@@ -335,7 +347,7 @@ class ProbeLedger:
     def nbytes(self) -> int:
         """Bytes held in arrays for this ledger (after merging)."""
         self.merge()
-        return sum(r.counts.nbytes + r.packed.nbytes for r in self._regions.values())
+        return sum(r.nbytes() for r in self._regions.values())
 
     def to_bytes(self, regions: list[str] | None = None) -> bytes:
         """A compact, versioned serialisation (for table stores and changelogs).
