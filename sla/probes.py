@@ -26,7 +26,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -142,9 +142,20 @@ def _minute_keys(minutes: int) -> npt.NDArray[np.uint64]:
 def _sparse_fails(
     minute: npt.NDArray[np.int64], keys: npt.NDArray[np.uint64]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """The minutes of failed probes among ``keys`` and how many failed in each."""
-    where, n = np.unique(minute[(keys & np.uint64(1)) == 0], return_counts=True)
+    """The minutes of failed probes among ``keys`` (sorted) and how many failed in each."""
+    where, n = _runs(minute[(keys & np.uint64(1)) == 0])
     return where.astype(np.int32), n.astype(np.int32)
+
+
+def _runs(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
+    """Distinct values of a sorted array and how often each occurs (no sort needed)."""
+    if values.size == 0:
+        return values[:0], np.zeros(0, dtype=np.intp)
+    new = np.empty(values.shape[0], dtype=bool)
+    new[0] = True
+    np.not_equal(values[1:], values[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    return values[starts], np.diff(np.append(starts, values.shape[0]))
 
 
 class _Region:
@@ -187,7 +198,7 @@ class _Region:
         self.pending.clear()
         self.chunks = []
         fresh.sort()
-        self.days.update((np.unique(fresh >> np.uint64(48)) // DAY).tolist())
+        self.days.update(_runs((fresh >> np.uint64(48)) // np.uint64(DAY))[0].tolist())
         # two sorted runs: a stable sort (timsort) merges them in linear time
         keys = np.concatenate([self.keys(), fresh])
         keys.sort(kind="stable")
