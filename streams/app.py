@@ -423,14 +423,10 @@ class Worker:
             return
         for key, behind in list(self.lag.items()):
             committed = self._committed.get(key)
-            if key not in mine or behind <= 0 or committed is None:
-                self._stalled_since.pop(key, None)
-                continue
-            seen = self._stalled_since.get(key)
-            if seen is None or seen[0] != committed:
-                self._stalled_since[key] = (committed, now)
-                continue
-            if now - seen[1] < self.cfg.stall_seconds:
+            stuck = self._stuck_for(
+                self._stalled_since, key, committed if key in mine and behind > 0 else None, now
+            )
+            if stuck is None or committed is None:
                 continue
             topic, partition = key
             log.warning(
@@ -440,13 +436,12 @@ class Worker:
                 partition,
                 committed,
                 behind,
-                now - seen[1],
+                stuck,
             )
             from faust.types import TP
 
             await self.app.consumer.seek(TP(topic, partition), committed)
             self.reseeks += 1
-            self._stalled_since[key] = (committed, now)
 
     async def _heal_recovery(self, now: float) -> None:
         """Re-read a table changelog whose recovery receives nothing.
@@ -466,29 +461,47 @@ class Worker:
         except Exception:
             return
         for tp, left in remaining.items():
-            key = (tp.topic, tp.partition)
             have = offsets.get(tp)
-            if left <= 0 or have is None:
-                self._recovery_since.pop(key, None)
-                continue
-            seen = self._recovery_since.get(key)
-            if seen is None or seen[0] != have:
-                self._recovery_since[key] = (have, now)
-                continue
-            if now - seen[1] < self.cfg.stall_seconds:
+            key = (tp.topic, tp.partition)
+            stuck = self._stuck_for(self._recovery_since, key, have if left > 0 else None, now)
+            if stuck is None or have is None:
                 continue
             log.warning(
                 "table recovery of %s:%d has received nothing for %.0f s (%d changes "
                 "left); reading it again from offset %d",
                 tp.topic,
                 tp.partition,
-                now - seen[1],
+                stuck,
                 left,
                 have + 1,
             )
             await self.app.consumer.seek(tp, max(0, have + 1))
             self.reseeks += 1
-            self._recovery_since[key] = (have, now)
+
+    def _stuck_for(
+        self,
+        seen: dict[tuple[str, int], tuple[int, float]],
+        key: tuple[str, int],
+        offset: int | None,
+        now: float,
+    ) -> float | None:
+        """Seconds ``key`` has stayed at ``offset``, once that reaches ``stall_seconds``.
+
+        ``offset`` None means nothing is owed there (forget it). When the
+        answer is not None the clock starts again, so a partition that stays
+        stuck is sought again only after another ``stall_seconds``.
+        """
+        if offset is None:
+            seen.pop(key, None)
+            return None
+        last = seen.get(key)
+        if last is None or last[0] != offset:
+            seen[key] = (offset, now)
+            return None
+        if now - last[1] < self.cfg.stall_seconds:
+            return None
+        seen[key] = (offset, now)
+        return now - last[1]
 
     def _authorized(self, request: Any) -> bool:
         token = self.cfg.api_token

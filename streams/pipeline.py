@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,6 +60,84 @@ def dead_letter_message(dl: DeadLetter) -> Outgoing:
     return Outgoing(topics.DEAD_LETTERS.name, key, dumps(dl.to_json()).encode())
 
 
+def service_of_key(key: str) -> str:
+    """The service of a ledger store key (``service|YYYY-MM|region|DD``)."""
+    return key.split("|", 1)[0]
+
+
+class LedgerStore(MutableMapping[str, bytes]):
+    """``service|YYYY-MM|region|DD -> bytes`` in memory, with the keys changed since the last save.
+
+    Keys are indexed by their ``service|YYYY-MM|`` prefix, so loading one
+    service-month does not scan every key.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+        self._by_prefix: dict[str, set[str]] = {}
+        self._dirty: set[str] = set()
+
+    @staticmethod
+    def _prefix(key: str) -> str:
+        service, month, _ = key.split("|", 2)
+        return f"{service}|{month}|"
+
+    def __getitem__(self, key: str) -> bytes:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.load(key, value)
+        self._dirty.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self.load(key, None)
+        self._dirty.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def load(self, key: str, value: bytes | None) -> None:
+        """Set (or, with None, delete) a key without marking it changed (a restore)."""
+        prefix = self._prefix(key)
+        if value is None:
+            if self._data.pop(key, None) is not None:
+                keys = self._by_prefix[prefix]
+                keys.discard(key)
+                if not keys:
+                    del self._by_prefix[prefix]
+            return
+        self._data[key] = value
+        self._by_prefix.setdefault(prefix, set()).add(key)
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        """The keys of one ``service|YYYY-MM|``, sorted (a whole region before its days)."""
+        return sorted(self._by_prefix.get(prefix, ()))
+
+    def changed(self) -> list[tuple[str, bytes | None]]:
+        """Every key changed since the last call, with its value (None: deleted)."""
+        out = [(k, self._data.get(k)) for k in sorted(self._dirty)]
+        self._dirty.clear()
+        return out
+
+    def unsaved(self, keys: Iterable[str]) -> None:
+        """Mark ``keys`` changed again (their write did not reach Kafka)."""
+        self._dirty.update(keys)
+
+    def forget(self, keep: Callable[[str], bool]) -> int:
+        """Drop (without marking changed) every key whose service ``keep`` rejects."""
+        gone = [k for k in self._data if not keep(service_of_key(k))]
+        for k in gone:
+            self.load(k, None)
+            self._dirty.discard(k)
+        return len(gone)
+
+
 class ProbeStage:
     """Stage 1: fold probes, publish minute states of every touched service-month.
 
@@ -73,7 +151,7 @@ class ProbeStage:
 
     def __init__(
         self,
-        store: Store,
+        store: LedgerStore,
         settings: Settings | None = None,
         owner: Callable[[str], bool] | None = None,
     ) -> None:
@@ -105,10 +183,7 @@ class ProbeStage:
         return self.owner is not None and not self.owner(service)
 
     def _load(self, service: str, month: Month, led: ProbeLedger) -> None:
-        prefix = f"{service}|{month}|"
-        scan = getattr(self.store, "with_prefix", None)
-        keys = scan(prefix) if scan is not None else [k for k in self.store if k.startswith(prefix)]
-        for key in keys:
+        for key in self.store.with_prefix(f"{service}|{month}|"):
             led.load_bytes(self.store[key])
 
     def _forward(self, raw: bytes, event: Any) -> None:

@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from bisect import bisect_right
-from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -43,7 +43,7 @@ from kafka.partitioner.default import murmur2
 from sla.book import Settings
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
-from streams.pipeline import Outgoing, ProbeStage
+from streams.pipeline import LedgerStore, Outgoing, ProbeStage, service_of_key
 
 log = logging.getLogger(__name__)
 
@@ -66,83 +66,6 @@ def service_partition(service: str | bytes, partitions: int) -> int:
     """The probe partition of ``service``: what the producers' key partitioner picks."""
     key = service.encode() if isinstance(service, str) else service
     return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
-
-
-def _service_of(key: str) -> str:
-    return key.split("|", 1)[0]
-
-
-class LedgerStore(MutableMapping[str, bytes]):
-    """``service|YYYY-MM|region|DD -> bytes`` in memory, with the keys changed since the last save.
-
-    Keys are indexed by their ``service|YYYY-MM|`` prefix, so loading one
-    service-month does not scan every key.
-    """
-
-    def __init__(self) -> None:
-        self._data: dict[str, bytes] = {}
-        self._by_prefix: dict[str, set[str]] = {}
-        self._dirty: set[str] = set()
-
-    @staticmethod
-    def _prefix(key: str) -> str:
-        service, month, _ = key.split("|", 2)
-        return f"{service}|{month}|"
-
-    def __getitem__(self, key: str) -> bytes:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self.load(key, value)
-        self._dirty.add(key)
-
-    def __delitem__(self, key: str) -> None:
-        self.load(key, None)
-        self._dirty.add(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._data))
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def load(self, key: str, value: bytes | None) -> None:
-        """Set (or, with None, delete) a key without marking it changed (a restore)."""
-        prefix = self._prefix(key)
-        if value is None:
-            if self._data.pop(key, None) is not None:
-                keys = self._by_prefix[prefix]
-                keys.discard(key)
-                if not keys:
-                    del self._by_prefix[prefix]
-            return
-        self._data[key] = value
-        self._by_prefix.setdefault(prefix, set()).add(key)
-
-    def with_prefix(self, prefix: str) -> list[str]:
-        """The keys of one ``service|YYYY-MM|``, sorted (a whole region before its days)."""
-        return sorted(self._by_prefix.get(prefix, ()))
-
-    def changed(self) -> list[tuple[str, bytes | None]]:
-        """Every key changed since the last call, with its value (None: deleted)."""
-        out = [(k, self._data.get(k)) for k in sorted(self._dirty)]
-        self._dirty.clear()
-        return out
-
-    def unsaved(self, keys: Iterable[str]) -> None:
-        """Mark ``keys`` changed again (their write did not reach Kafka)."""
-        self._dirty.update(keys)
-
-    def forget(self, keep: Callable[[str], bool]) -> int:
-        """Drop (without marking changed) every key whose service ``keep`` rejects."""
-        gone = [k for k in self._data if not keep(_service_of(k))]
-        for k in gone:
-            self.load(k, None)
-            self._dirty.discard(k)
-        return len(gone)
 
 
 class Sources(Sequence[dict[str, Any]]):
@@ -241,7 +164,6 @@ class ProbeLoop:
         self.checkpoints = 0
         self.restored_keys = 0
         self.failures = 0
-        self.ready = asyncio.Event()
         #: deliveries of outputs sent since the last checkpoint began
         self._inflight: list[Any] = []
         #: the checkpoint waiting for Kafka's acknowledgements before it commits
@@ -339,8 +261,7 @@ class ProbeLoop:
                     if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
                         await self._checkpoint()
                     elif self.stage.unpublished and (
-                        asyncio.get_running_loop().time() - self._last_publish
-                        >= self.publish_interval
+                        time.monotonic() - self._last_publish >= self.publish_interval
                     ):
                         await self._send(self._publish())
         except asyncio.CancelledError:
@@ -351,13 +272,21 @@ class ProbeLoop:
             await self._close()
 
     async def _final_checkpoint(self) -> None:
+        if self.consumer is not None and self.assigned:
+            async with self._lock:
+                await self._checkpoint_and_wait("on the way out")
+
+    async def _checkpoint_and_wait(self, when: str) -> None:
+        """A whole checkpoint, committed; a failure is logged (the lock is held by the caller).
+
+        After a failure the events since the last commit are read again by
+        whoever owns the partitions next (this worker, or another one).
+        """
         try:
-            if self.consumer is not None and self.assigned:
-                async with self._lock:
-                    await self._checkpoint()
-                    await self._settle()
-        except Exception as exc:  # leaving anyway: the next owner replays from the last commit
-            log.warning("final probe checkpoint failed: %s", exc)
+            await self._checkpoint()
+            await self._settle()
+        except Exception as exc:
+            log.warning("probe checkpoint %s failed: %s", when, exc)
 
     async def _close(self) -> None:
         for client in (self.consumer, self.producer):
@@ -399,9 +328,7 @@ class ProbeLoop:
             return
         self.last_input = loop.time()
         self.last_event_unixtime = time.time()
-        out = self.stage.process(raws, sources, publish=False)
-        if loop.time() - self._last_publish >= self.publish_interval:
-            out.extend(self._publish())
+        out = self.stage.process(raws, sources, publish=False)  # states: see run()
         self.busy = (self.busy[0], "send")
         await self._send(out)
         if self.audit is not None:
@@ -415,7 +342,7 @@ class ProbeLoop:
         self.busy = None
 
     def _publish(self) -> list[Outgoing]:
-        self._last_publish = asyncio.get_running_loop().time()
+        self._last_publish = time.monotonic()
         return self.stage.publish()
 
     async def _send(self, msgs: list[Outgoing]) -> None:
@@ -444,7 +371,7 @@ class ProbeLoop:
                 self.changelog,
                 value,
                 key=key.encode(),
-                partition=service_partition(_service_of(key), self.partitions),
+                partition=service_partition(service_of_key(key), self.partitions),
             )
             for key, value in changed
         ]
@@ -483,14 +410,8 @@ class ProbeLoop:
 
     async def revoked(self, partitions: set[int]) -> None:
         async with self._lock:
-            try:
-                await self._checkpoint()
-                await self._settle()
-            except Exception as exc:
-                # expelled from the group, or Kafka failing: the events after the last
-                # commit are read again by whoever owns the partitions next
-                log.warning("probe checkpoint at a rebalance failed: %s", exc)
-            self._positions.clear()
+            await self._checkpoint_and_wait("at a rebalance")
+            self._positions.clear()  # what a failed checkpoint left is not ours to commit
             self.stage.reset()
             log.info("probe partitions revoked: %s", sorted(partitions))
 
@@ -523,7 +444,6 @@ class ProbeLoop:
                 await reader.stop()
             self._held = set(partitions)
             self.stage.reset()
-            self.ready.set()
             log.info(
                 "probe partitions assigned: %s (restored from the changelog: %s)",
                 sorted(partitions),

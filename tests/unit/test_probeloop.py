@@ -10,8 +10,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from sla.probes import DAY, MinuteStates, ProbeLedger
 from streams import topics
-from streams.pipeline import ProbeStage
-from streams.probeloop import LedgerStore, Sources, ledger_topic, service_partition
+from streams.pipeline import LedgerStore, ProbeStage
+from streams.probeloop import Sources, ledger_topic, service_partition
 
 
 def _probe(service: str, n: int, ok: bool = True) -> bytes:
