@@ -35,7 +35,8 @@ Cardinality. Labels are bounded: ``contract_id``, ``service``, ``state``
 ``status`` (3), ``month`` (only ever the *current* month of the series:
 the month-to-date series of a month disappear when the next month starts),
 event ``type``, dead-letter ``reason``, sink, table, Kafka topic and
-partition, ``ticket_severity`` (3). No event, incident, claim, ticket or
+partition, ``ticket_severity`` (3), the worker's degraded ``reason``
+(:data:`DEGRADED_REASONS`, 3). No event, incident, claim, ticket or
 client id is ever a label.
 
 Support. When the state also has ``support_outputs()``
@@ -131,6 +132,7 @@ SINK_BATCHES_TOTAL = "availability_sink_batches_total"  # sink
 SINK_INSERT_SECONDS_TOTAL = "availability_sink_insert_seconds_total"  # sink
 CONSUMER_LAG_MESSAGES = "availability_consumer_lag_messages"  # topic, partition
 LAST_EVENT_TIMESTAMP = "availability_last_event_timestamp_seconds"
+WORKER_DEGRADED = "availability_worker_degraded"  # reason
 
 #: Every name above, as exposed (counters with their ``_total`` suffix).
 METRIC_NAMES: frozenset[str] = frozenset(
@@ -143,6 +145,12 @@ METRIC_NAMES: frozenset[str] = frozenset(
 MINUTE_STATES = ("up", "counted_down", "excluded_down", "no_data")
 #: Values of the ``status`` label of statements (SPEC section 6).
 STATUSES = ("provisional", "final", "revised")
+#: Values of the ``reason`` label of the worker's degraded gauge: a stage that
+#: is not running (``probe_stage_down``: the probe loop is starting or
+#: restarting after a failure; ``statement_stage_down``: the statement stage
+#: is retrying a batch or its outputs cannot be published) and inputs whose
+#: lag cannot be measured (``inputs_unreachable``: the broker does not answer).
+DEGRADED_REASONS = ("inputs_unreachable", "probe_stage_down", "statement_stage_down")
 #: Values of the ``ticket_severity`` label. Not ``severity``: alerting rules
 #: set their own ``severity`` label (warning, critical), which would replace it.
 TICKET_SEVERITIES = ("high", "low", "medium")
@@ -214,6 +222,9 @@ _HELP: dict[str, str] = {
     SINK_INSERT_SECONDS_TOTAL: "Seconds spent in successful inserts by sink.",
     CONSUMER_LAG_MESSAGES: "Messages not yet consumed by topic and partition.",
     LAST_EVENT_TIMESTAMP: "Unix time at which the last event was processed.",
+    WORKER_DEGRADED: (
+        "1 while the worker is degraded for the reason (a stage down, inputs unreachable), else 0."
+    ),
 }
 
 
@@ -238,6 +249,8 @@ class PipelineStats:
       (a gauge: the latest known lag).
     - ``last_event_unixtime``: wall-clock Unix time at which the last event
       was processed, None before the first one.
+    - ``degraded``: the :data:`DEGRADED_REASONS` that hold now (a gauge:
+      every reason is exported, 1 when it holds, else 0).
     """
 
     events_by_type: Mapping[str, int] = field(default_factory=dict)
@@ -250,6 +263,7 @@ class PipelineStats:
     sink_insert_seconds: Mapping[str, float] = field(default_factory=dict)
     consumer_lag: Mapping[tuple[str, int], int] = field(default_factory=dict)
     last_event_unixtime: float | None = None
+    degraded: frozenset[str] = frozenset()
 
 
 class PipelineState(Protocol):
@@ -765,6 +779,8 @@ class AvailabilityCollector(Collector):
             _add(fam[CONSUMER_LAG_MESSAGES], [topic, str(partition)], lag)
         if p.last_event_unixtime is not None:
             _add(fam[LAST_EVENT_TIMESTAMP], [], p.last_event_unixtime)
+        for reason in DEGRADED_REASONS:
+            _add(fam[WORKER_DEGRADED], [reason], 1 if reason in p.degraded else 0)
         yield from fam.values()
 
 
@@ -808,6 +824,7 @@ _LABELS: dict[str, tuple[str, ...]] = {
     SINK_INSERT_SECONDS_TOTAL: ("sink",),
     CONSUMER_LAG_MESSAGES: ("topic", "partition"),
     LAST_EVENT_TIMESTAMP: (),
+    WORKER_DEGRADED: ("reason",),
 }
 
 _CONTRACT_FAMILIES = tuple(n for n in _LABELS if n.startswith("availability_contract_"))
@@ -854,6 +871,7 @@ def render(state: PipelineState, clock: WallClock, *, count_history: bool = True
 
 
 __all__ = [
+    "DEGRADED_REASONS",
     "HISTOGRAMS",
     "METRIC_NAMES",
     "MINUTE_STATES",

@@ -273,6 +273,7 @@ def test_metric_names_follow_conventions() -> None:
             m.CONTRACT_STATEMENTS,
             m.SUPPORT_TICKETS_OPEN,  # tickets
             m.SUPPORT_TICKETS_AT_RISK,
+            m.WORKER_DEGRADED,  # 1 or 0, like meets_target
         }
         assert gauge_without_unit or name.endswith(_UNIT_SUFFIXES), name
 
