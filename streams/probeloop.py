@@ -25,6 +25,12 @@ and keeps the same guarantees the Faust table gave:
   written the ledgers it keeps, otherwise (it was expelled from the group) it
   forgets them all. Newly assigned partitions are restored from the
   changelog before their first batch.
+* **faults**: whatever ends a run (a broker outage, a timeout, a
+  ``CancelledError`` raised inside aiokafka's own tasks rather than by a
+  cancellation of this loop) is one failure: logged once, counted, and the
+  loop starts again after a growing pause. Only a cancellation of the loop's
+  own task stops it. :attr:`ProbeLoop.state` says which it is doing, so the
+  worker can report the stage as down while it is not ``running``.
 """
 
 from __future__ import annotations
@@ -172,6 +178,12 @@ class ProbeLoop:
         self._held: set[int] = set()
         #: end offset of each changelog partition after this worker's last write or restore
         self._changelog_end: dict[int, int] = {}
+        #: ``starting`` (never ran yet), ``running`` (its clients are up and it
+        #: folds), ``restarting`` (a run failed; waiting to start again) or
+        #: ``stopped`` (its task was cancelled)
+        self.state = "starting"
+        #: the failure that ended the last run (None while it runs)
+        self.last_error: str | None = None
 
     @property
     def changelog(self) -> str:
@@ -230,27 +242,56 @@ class ProbeLoop:
         await self.consumer.start()
         self.consumer.subscribe([topics.PROBES.name], listener=_Listener(self))
 
-    async def run_forever(self, max_delay: float = 30.0) -> None:
-        """:meth:`run`, started again (after a growing pause) whenever it fails."""
+    async def run_forever(self, max_delay: float = 10.0) -> None:
+        """:meth:`run`, started again (after a growing pause) whenever it fails.
+
+        Returns only when its own task is cancelled (the worker stops). Every
+        other exit of :meth:`run`, a ``CancelledError`` that aiokafka raised
+        from a task of its own included, is a failure: one log line, one
+        more in :attr:`failures`, and a pause of 1 s doubling up to
+        ``max_delay`` (back to 1 s after a run that reached ``running``).
+        """
         delay = 1.0
-        while True:
-            try:
-                await self.run()
-            except Exception as exc:
-                log.error("the probe loop failed (%r); starting it again in %.0f s", exc, delay)
+        try:
+            while True:
+                try:
+                    await self.run()
+                    raise RuntimeError("the probe loop returned")  # run() only ends by raising
+                except asyncio.CancelledError as exc:
+                    if _cancelling():
+                        raise
+                    failure: BaseException = exc
+                except Exception as exc:
+                    failure = exc
+                if self.state == "running":
+                    delay = 1.0
+                self.state = "restarting"
                 self.failures += 1
+                self.last_error = _describe(failure)
+                log.error(
+                    "the probe loop failed (%s); starting it again in %.0f s",
+                    self.last_error,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_delay)
+        finally:
+            if _cancelling():
+                self.state = "stopped"
 
     async def run(self) -> None:
         """Start, fold batches until cancelled, then checkpoint and leave the group.
 
         On a failure nothing more is checkpointed: the events after the last
         commit are read again, by this worker when it starts again or by
-        whoever takes its partitions.
+        whoever takes its partitions. A ``CancelledError`` that does not
+        come from a cancellation of this task is raised as it is, for
+        :meth:`run_forever` to treat as a failure.
         """
-        await self.start()
         try:
+            await self.start()
+            self.state = "running"
+            self.last_error = None
             while True:
                 batch = await self.consumer.getmany(
                     timeout_ms=self.poll_ms, max_records=self.batch_size
@@ -265,7 +306,8 @@ class ProbeLoop:
                     ):
                         await self._send(self._publish())
         except asyncio.CancelledError:
-            await self._final_checkpoint()
+            if _cancelling():
+                await self._final_checkpoint()
             raise
         finally:
             self.busy = None
@@ -285,16 +327,34 @@ class ProbeLoop:
         try:
             await self._checkpoint()
             await self._settle()
+        except asyncio.CancelledError as exc:
+            if _cancelling():
+                raise
+            log.warning("probe checkpoint %s failed: %s", when, _describe(exc))
         except Exception as exc:
-            log.warning("probe checkpoint %s failed: %s", when, exc)
+            log.warning("probe checkpoint %s failed: %s", when, _describe(exc))
 
-    async def _close(self) -> None:
+    async def _close(self, timeout: float = 10.0) -> None:
+        """Stop both clients and forget the run's partitions; never raises a client's error.
+
+        aiokafka's ``stop()`` can raise ``CancelledError`` (its background
+        tasks were cancelled during an outage) or hang on a dead broker: both
+        are logged and the clients dropped. Only a cancellation of this task
+        itself goes through.
+        """
+        stopping: asyncio.CancelledError | None = None
         for client in (self.consumer, self.producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except Exception as exc:
-                    log.warning("closing a probe-loop Kafka client: %s", exc)
+            if client is None:
+                continue
+            try:
+                await asyncio.wait_for(client.stop(), timeout)
+            except asyncio.CancelledError as exc:
+                if _cancelling():
+                    stopping = exc  # the other client is still closed first
+                else:
+                    log.warning("closing a probe-loop Kafka client: %s", _describe(exc))
+            except Exception as exc:
+                log.warning("closing a probe-loop Kafka client: %s", _describe(exc))
         self.consumer = self.producer = None
         self.assigned = set()
         self._positions.clear()
@@ -302,6 +362,8 @@ class ProbeLoop:
         if self._committing is not None:
             self._committing.cancel()
             self._committing = None
+        if stopping is not None:
+            raise stopping
 
     # -- batches -----------------------------------------------------------------
 
@@ -487,6 +549,20 @@ class ProbeLoop:
                     todo.discard(tp)
         for p in partitions:
             self._changelog_end[p] = ends[p]
+
+
+def _cancelling() -> bool:
+    """Whether the running task was asked to stop (not a ``CancelledError`` from elsewhere)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming a failure (a bare ``CancelledError`` says where it came from)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "CancelledError raised inside the Kafka client"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
