@@ -15,7 +15,20 @@ non-replicated tables (the migrations set it) and ``async_insert=0``.
 On failure the write is retried ``max_retries`` times with exponential
 backoff (the injected ``sleep``), then :class:`BackpressureError` is raised
 and the batch stays pending: the caller pauses its input and calls ``flush``
-again later, which resends the same batch with the same token.
+again later, which resends the same batch with the same token. Any error
+while encoding or sending counts as a failed attempt (the driver raises many
+types, and the first encode of a table asks the server for its columns).
+
+A batch, once attempted, is frozen: its rows, bytes and token are resent
+as they are until one attempt succeeds, even when more rows were added in
+between, so an attempt that did land (a timeout after the server wrote it)
+is always deduplicated by the next. Rows given to :meth:`TableBuffer.add`
+or :meth:`TableBuffer.append` are pending from then on, whatever the
+outcome: after a :class:`BackpressureError` the caller retries ``flush``,
+never ``add`` (adding them again would write them twice).
+
+Nothing here bounds the pending rows: the caller keeps memory bounded by
+pausing its input until ``flush`` returns (:mod:`sinks.writer`).
 """
 
 from __future__ import annotations
@@ -135,6 +148,9 @@ class TableBuffer:
         self.stats = stats if stats is not None else SinkStats()
         self._rows: list[Row] = []
         self._first_at: float | None = None
+        #: the batch an attempt was made for and not yet written: (rows, bytes, token);
+        #: its rows are the first ones of ``_rows``
+        self._frozen: tuple[int, bytes, str] | None = None
 
     @property
     def pending(self) -> int:
@@ -150,18 +166,23 @@ class TableBuffer:
         assert self._first_at is not None
         return self._clock() - self._first_at >= self.max_age_seconds
 
+    def append(self, rows: Sequence[Row]) -> None:
+        """Make ``rows`` pending without writing anything (no I/O, never raises)."""
+        if rows and not self._rows:
+            self._first_at = self._clock()
+        self._rows.extend(rows)
+
     def add(self, rows: Sequence[Row]) -> int:
         """Append rows; write full batches now. Returns the rows written by this call.
 
-        Raises :class:`BackpressureError` like :meth:`flush`.
+        Every row is pending before the first write is tried, so on
+        :class:`BackpressureError` (raised like :meth:`flush`) all of them
+        are kept: call ``flush`` later, not ``add`` again.
         """
+        self.append(rows)
         written = 0
-        for row in rows:
-            if not self._rows:
-                self._first_at = self._clock()
-            self._rows.append(row)
-            if len(self._rows) >= self.max_rows:
-                written += self._write_pending()
+        while len(self._rows) >= self.max_rows:
+            written += self._write_pending()
         if self.due():
             written += self._write_pending()
         return written
@@ -182,35 +203,41 @@ class TableBuffer:
         return written
 
     def _write_pending(self) -> int:
-        batch = self._rows[: self.max_rows]
-        payload = self._writer.encode(self.table, self.columns, batch)
-        token = batch_token(self.table, payload)
+        frozen = self._frozen
         attempts = 0
         while True:
             attempts += 1
             started = self._timer()
             try:
+                if frozen is None:
+                    batch = self._rows[: self.max_rows]
+                    payload = self._writer.encode(self.table, self.columns, batch)
+                    # frozen from the first attempt on: a retry resends these exact bytes
+                    frozen = self._frozen = (len(batch), payload, batch_token(self.table, payload))
+                count, payload, token = frozen
                 self._writer.send(self.table, self.columns, payload, token)
             except Exception as exc:  # the driver raises many types; all mean "not written"
                 if attempts > self.retry.max_retries:
+                    rows = frozen[0] if frozen is not None else min(len(self._rows), self.max_rows)
                     self.stats.batches_failed += 1
-                    self.stats.rows_failed += len(batch)
-                    raise BackpressureError(self.table, len(batch), attempts, exc) from exc
+                    self.stats.rows_failed += rows
+                    raise BackpressureError(self.table, rows, attempts, exc) from exc
                 self.stats.retries += 1
                 self._sleep(self.retry.delay(attempts))
                 continue
             elapsed = self._timer() - started
             break
-        del self._rows[: len(batch)]
+        self._frozen = None
+        del self._rows[:count]
         self._first_at = self._clock() if self._rows else None
         st = self.stats
-        st.rows_written += len(batch)
+        st.rows_written += count
         st.batches_written += 1
-        st.rows_by_table[self.table] = st.rows_by_table.get(self.table, 0) + len(batch)
+        st.rows_by_table[self.table] = st.rows_by_table.get(self.table, 0) + count
         st.insert_seconds_total += elapsed
         st.insert_seconds_last = elapsed
         st.insert_seconds_max = max(st.insert_seconds_max, elapsed)
-        return len(batch)
+        return count
 
 
 __all__ = [

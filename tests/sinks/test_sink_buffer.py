@@ -114,3 +114,72 @@ def test_backpressure_keeps_the_batch_for_the_next_flush() -> None:
 def test_backoff_is_capped() -> None:
     policy = RetryPolicy(max_retries=10, backoff_seconds=1.0, backoff_max_seconds=4.0)
     assert [policy.delay(a) for a in range(1, 6)] == [1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+class FailingEncoder(FakeWriter):
+    """Fails the next ``fail_encode`` encodes (the first encode of a table asks the server)."""
+
+    def __init__(self, fail_encode: int) -> None:
+        super().__init__()
+        self.fail_encode = fail_encode
+
+    def encode(self, table: str, columns: Sequence[str], rows: Sequence[Row]) -> bytes:
+        if self.fail_encode:
+            self.fail_encode -= 1
+            raise OSError("connection refused")
+        return super().encode(table, columns, rows)
+
+
+def test_add_keeps_every_row_pending_when_a_full_batch_fails() -> None:
+    w, clock = FakeWriter(fail=1), FakeClock()
+    buf, _ = make(w, clock, max_rows=3, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(BackpressureError):
+        buf.add([(i,) for i in range(7)])
+    assert buf.pending == 7  # the rows after the failed batch were kept too
+    assert buf.flush() == 7
+    assert sorted(r for _, rows, _ in w.written for r in rows) == [(i,) for i in range(7)]
+
+
+def test_a_failed_batch_is_resent_as_it_was_while_rows_are_added() -> None:
+    w, clock = FakeWriter(fail=2), FakeClock()
+    buf, _ = make(w, clock, max_rows=100, retry=RetryPolicy(max_retries=0))
+    buf.append([(1,), (2,)])
+    with pytest.raises(BackpressureError):
+        buf.flush()
+    buf.append([(3,)])  # arrives while the store is down
+    with pytest.raises(BackpressureError):
+        buf.flush()
+    assert buf.flush() == 3
+    first, second, third, fourth = w.calls
+    # the same bytes and token until the first batch lands, then the new row alone
+    assert first == second == third == ("t", [(1,), (2,)], first[2])
+    assert fourth[1] == [(3,)]
+    assert fourth[2] != first[2]
+    assert [rows for _, rows, _ in w.written] == [[(1,), (2,)], [(3,)]]
+
+
+def test_repeated_failures_never_grow_the_pending_rows() -> None:
+    w, clock = FakeWriter(fail=50), FakeClock()
+    buf, sleeps = make(w, clock, max_rows=100, retry=RetryPolicy(max_retries=0))
+    buf.add([(i,) for i in range(10)])
+    for _ in range(5):
+        with pytest.raises(BackpressureError) as err:
+            buf.flush()
+        assert err.value.rows == 10
+        assert buf.pending == 10
+    assert sleeps == []  # no retries inside the buffer: the caller waits without blocking
+    assert len({token for _, _, token in w.calls}) == 1
+    assert buf.stats.batches_failed == 5
+    assert buf.stats.rows_written == 0
+
+
+def test_an_encode_error_is_a_failed_attempt_not_an_escape() -> None:
+    w, clock = FailingEncoder(fail_encode=1), FakeClock()
+    buf, _ = make(w, clock, retry=RetryPolicy(max_retries=0))
+    buf.append([(1,)])
+    with pytest.raises(BackpressureError) as err:
+        buf.flush()
+    assert isinstance(err.value.__cause__, OSError)
+    assert buf.pending == 1
+    assert buf.flush() == 1
+    assert [rows for _, rows, _ in w.written] == [[(1,)]]
