@@ -14,6 +14,14 @@ The database defaults to ``availability``; ``?database=name`` in the DSN or
 ``database=`` overrides it. Every statement names its database, so several
 stores on one engine (one per database) do not interfere.
 
+Every call to a server is bounded: ``connect_timeout`` (default 10 s) to
+open a connection and ``send_receive_timeout`` (default 30 s, the driver's
+own default is 300 s) for each read of the answer, from ``?connect_timeout=``
+/ ``?send_receive_timeout=`` in the DSN or the settings of the same names.
+The embedded engine runs in the calling thread and has no timeouts. The
+client is synchronous: an event loop reaches the store through
+:class:`sinks.writer.StoreWriter`, which owns it on a thread of its own.
+
 Migrations are the ``NNNN_name.sql`` files of ``deploy/clickhouse/`` (or
 ``migrations_dir=``), rendered by :func:`render_migration` and recorded in
 ``schema_migrations``. With ``cluster=`` set, the same files yield
@@ -68,7 +76,11 @@ class StoreSettings:
     billing tables should keep none). ``cluster`` switches the migrations to
     replicated and distributed tables. ``batch_rows``/``max_age_seconds``
     size the write batches; ``max_retries``/``backoff_seconds`` bound the
-    retries before :class:`~sinks.buffer.BackpressureError`.
+    retries before :class:`~sinks.buffer.BackpressureError` (their sleeps
+    block the calling thread; :class:`sinks.writer.StoreWriter` sets no
+    retries and waits on its event loop instead). ``connect_timeout`` and
+    ``send_receive_timeout`` (whole seconds, as the driver takes them) bound
+    every call to a server.
     """
 
     database: str = DEFAULT_DATABASE
@@ -80,6 +92,8 @@ class StoreSettings:
     max_age_seconds: float = 1.0
     max_retries: int = 3
     backoff_seconds: float = 0.2
+    connect_timeout: int = 10
+    send_receive_timeout: int = 30
 
     def __post_init__(self) -> None:
         if not _IDENT.match(self.database):
@@ -88,6 +102,14 @@ class StoreSettings:
             raise ValueError(f"bad cluster name {self.cluster!r}")
         if self.dedup_window < 1:
             raise ValueError("dedup_window must be >= 1: retried batches rely on it")
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        for name in ("connect_timeout", "send_receive_timeout"):
+            value = getattr(self, name)
+            # 0 would mean "no timeout" to the driver: a store that never answers
+            # would hold its caller for ever
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number of seconds >= 1: {value!r}")
         for table, days in self.ttl_days.items():
             if not _IDENT.match(table) or int(days) < 1:
                 raise ValueError(f"bad ttl {table!r}: {days!r}")
@@ -253,52 +275,98 @@ def _password(in_dsn: str | None) -> str:
     return read_secret("CLICKHOUSE_PASSWORD") or ""
 
 
-def _client_for(dsn: str, database: str | None) -> tuple[Any, str | None]:
-    """A clickhouse-connect client and the database the DSN names, if any."""
+#: DSN query parameters that are settings (whole seconds)
+_DSN_TIMEOUTS = ("connect_timeout", "send_receive_timeout")
+
+
+def check_dsn(dsn: str) -> None:
+    """Raise ``ValueError`` unless ``dsn`` has a scheme :func:`connect` opens (no I/O)."""
+    scheme = urlparse(dsn).scheme
+    if scheme not in ("chdb", "http", "https"):
+        raise ValueError(f"unsupported store DSN scheme {scheme!r} (chdb, http, https)")
+
+
+def _dsn_settings(dsn: str) -> dict[str, Any]:
+    """The settings a DSN's query names (``database`` and the timeouts)."""
+    query = {k: v[0] for k, v in parse_qs(urlparse(dsn).query).items()}
+    out: dict[str, Any] = {}
+    if "database" in query:
+        out["database"] = query["database"]
+    for name in _DSN_TIMEOUTS:
+        if name in query:
+            try:
+                out[name] = int(query[name])
+            except ValueError:
+                raise ValueError(f"{name} in the store DSN must be whole seconds") from None
+    return out
+
+
+def _client_for(dsn: str, cfg: StoreSettings) -> Any:
+    """A clickhouse-connect client for ``dsn`` (for a server: bounded by ``cfg``'s timeouts)."""
+    check_dsn(dsn)
     parsed = urlparse(dsn)
-    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-    db = database or query.pop("database", None)
     if parsed.scheme == "chdb":
         rest = dsn[len("chdb://") :].split("?", 1)[0]
         # chdb:///abs -> "/abs"; chdb://rel/dir -> "rel/dir", resolved here so
         # every spelling of one directory reaches the engine as one path.
         memory = rest in ("", "memory", ":memory:")
         path = None if memory else str(Path(unquote(rest)).resolve())
-        client = clickhouse_connect.get_client(interface="chdb", path=path)
-        return client, db
-    if parsed.scheme in ("http", "https"):
-        path_db = parsed.path.strip("/") or None
-        client = clickhouse_connect.get_client(
-            interface=parsed.scheme,
-            host=parsed.hostname or "localhost",
-            port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
-            username=unquote(parsed.username or "") or os.environ.get("CLICKHOUSE_USER", "default"),
-            password=_password(parsed.password),
-        )
-        return client, db or path_db
-    raise ValueError(f"unsupported store DSN scheme {parsed.scheme!r} (chdb, http, https)")
+        return clickhouse_connect.get_client(interface="chdb", path=path)
+    return clickhouse_connect.get_client(
+        interface=parsed.scheme,
+        host=parsed.hostname or "localhost",
+        port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+        username=unquote(parsed.username or "") or os.environ.get("CLICKHOUSE_USER", "default"),
+        password=_password(parsed.password),
+        connect_timeout=cfg.connect_timeout,
+        send_receive_timeout=cfg.send_receive_timeout,
+    )
 
 
-def connect(dsn: str, *, clock: Clock = time.monotonic, **settings: Any) -> ClickHouseStore:
+def store_settings(dsn: str, **settings: Any) -> StoreSettings:
+    """The settings of a store on ``dsn``: ``settings`` over the DSN's query over the defaults.
+
+    For a server DSN without ``?database=``, its path names the database.
+    Raises ``ValueError`` for a bad value (no I/O).
+    """
+    merged = {**_dsn_settings(dsn), **{k: v for k, v in settings.items() if v is not None}}
+    parsed = urlparse(dsn)
+    if "database" not in merged and parsed.scheme in ("http", "https"):
+        path_db = parsed.path.strip("/")
+        if path_db:
+            merged["database"] = path_db
+    if "migrations_dir" in merged:
+        merged["migrations_dir"] = Path(merged["migrations_dir"])
+    return StoreSettings(**merged)
+
+
+def connect(
+    dsn: str,
+    *,
+    clock: Clock = time.monotonic,
+    stats: SinkStats | None = None,
+    **settings: Any,
+) -> ClickHouseStore:
     """Open a store on ``dsn`` (see the module docstring); does not migrate.
 
-    ``settings`` are the fields of :class:`StoreSettings`. Raises
-    ``ValueError`` for an unknown scheme and the driver's errors when the
-    engine or server cannot be reached (for chDB: another process holds the
-    path, or this process has another path open).
+    ``settings`` are the fields of :class:`StoreSettings` (see
+    :func:`store_settings`); ``stats`` the counters to add to (a fresh
+    :class:`~sinks.buffer.SinkStats` by default). Raises ``ValueError`` for
+    an unknown scheme or a bad setting and the driver's errors when the
+    engine or server cannot be reached (for a server: within
+    ``connect_timeout`` plus ``send_receive_timeout``; for chDB: another
+    process holds the path, or this process has another path open).
     """
-    client, db = _client_for(dsn, settings.pop("database", None))
-    if "migrations_dir" in settings:
-        settings["migrations_dir"] = Path(settings["migrations_dir"])
-    try:
-        cfg = StoreSettings(database=db or DEFAULT_DATABASE, **settings)
-    except Exception:
-        client.close()
-        raise
-    return ClickHouseStore(client, cfg, clock=clock)
+    cfg = store_settings(dsn, **settings)
+    client = _client_for(dsn, cfg)
+    return ClickHouseStore(client, cfg, clock=clock, stats=stats)
 
 
 # --- the store -----------------------------------------------------------
+
+
+def _dead_letter_rows(dead: Iterable[Mapping[str, Any] | Any]) -> list[rw.Row]:
+    return [rw.dead_letter_row(d if isinstance(d, Mapping) else d.to_json()) for d in dead]
 
 
 class ClickHouseStore:
@@ -306,16 +374,23 @@ class ClickHouseStore:
 
     One store per thread: the client runs one call at a time. ``write_*``
     return only after the rows are written (or raise
-    :class:`~sinks.buffer.BackpressureError`, rows kept pending).
+    :class:`~sinks.buffer.BackpressureError`, rows kept pending: call
+    :meth:`flush` again, never ``write_*`` with the same rows). ``stage_*``
+    only make rows pending (no I/O); :meth:`flush` writes them.
     """
 
     def __init__(
-        self, client: Any, settings: StoreSettings, *, clock: Clock = time.monotonic
+        self,
+        client: Any,
+        settings: StoreSettings,
+        *,
+        clock: Clock = time.monotonic,
+        stats: SinkStats | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.db = settings.database
-        self.stats = SinkStats()
+        self.stats = stats if stats is not None else SinkStats()
         self._clock = clock
         self._types: dict[str, Any] = {}
         self._buffers: dict[str, TableBuffer] = {}
@@ -419,6 +494,24 @@ class ClickHouseStore:
             self._buffers[table] = buf
         return buf
 
+    @property
+    def pending(self) -> int:
+        """Rows staged or added and not yet written, over every table."""
+        return sum(buf.pending for buf in self._buffers.values())
+
+    def stage_outputs(self, outputs: Iterable[Mapping[str, Any]]) -> None:
+        """Make the rows of ``outputs`` pending for the next :meth:`flush` (no I/O)."""
+        for table, rows in rw.rows_for_outputs(outputs).items():
+            self.buffer(table).append(rows)
+
+    def stage_dead_letters(self, dead: Iterable[Mapping[str, Any] | Any]) -> None:
+        """Make dead letters pending for the next :meth:`flush` (no I/O)."""
+        self.buffer(rw.DEAD_LETTERS).append(_dead_letter_rows(dead))
+
+    def stage_raw_events(self, rows: Iterable[rw.RawEvent]) -> None:
+        """Make received events pending for the next :meth:`flush` (no I/O)."""
+        self.buffer(rw.RAW_EVENTS).append([rw.raw_event_row(ev) for ev in rows])
+
     def add_outputs(self, outputs: Iterable[Mapping[str, Any]]) -> int:
         """Buffer the rows of ``outputs``; writes only batches that are due."""
         written = 0
@@ -441,9 +534,8 @@ class ClickHouseStore:
 
     def write_dead_letters(self, dead: Iterable[Mapping[str, Any] | Any]) -> int:
         """Write dead letters (``DeadLetter`` objects or their ``to_json()`` dicts)."""
-        rows = [rw.dead_letter_row(d if isinstance(d, Mapping) else d.to_json()) for d in dead]
         buf = self.buffer(rw.DEAD_LETTERS)
-        return buf.add(rows) + buf.flush()
+        return buf.add(_dead_letter_rows(dead)) + buf.flush()
 
     def write_raw_events(self, rows: Iterable[rw.RawEvent]) -> int:
         """Write received events to the ``raw_events`` audit trail."""
@@ -596,8 +688,10 @@ __all__ = [
     "MigrationError",
     "StoreSettings",
     "bootstrap_sql",
+    "check_dsn",
     "connect",
     "load_migrations",
     "render_migration",
     "render_statement",
+    "store_settings",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,7 +13,15 @@ from typing import Any
 import pytest
 
 from sinks import rows as rw
-from sinks.clickhouse import ClickHouseStore, MigrationError, StoreSettings, load_migrations
+from sinks.clickhouse import (
+    ClickHouseStore,
+    MigrationError,
+    StoreSettings,
+    check_dsn,
+    load_migrations,
+    store_settings,
+)
+from sinks.writer import StoreWriter
 from streams.replay import ReplayResult
 from streams.report import fetch_report_inputs, render_report
 
@@ -280,3 +290,66 @@ def test_server_password_comes_from_the_dsn_or_a_secret_file(
     monkeypatch.setenv("CLICKHOUSE_PASSWORD_FILE", str(secret))
     with pytest.raises(ValueError, match="CLICKHOUSE_PASSWORD_FILE"):
         _password(None)
+
+
+def test_server_calls_are_bounded_by_default_and_by_the_dsn() -> None:
+    default = store_settings("http://user:pw@clickhouse:8123/sla")
+    assert (default.database, default.connect_timeout, default.send_receive_timeout) == (
+        "sla",
+        10,
+        30,
+    )
+    tuned = store_settings("https://h/x?connect_timeout=2&send_receive_timeout=5&database=y")
+    assert (tuned.database, tuned.connect_timeout, tuned.send_receive_timeout) == ("y", 2, 5)
+    # explicit settings win over the DSN
+    assert (
+        store_settings(
+            "http://h/x?send_receive_timeout=5", send_receive_timeout=7
+        ).send_receive_timeout
+        == 7
+    )
+    for bad in ("?send_receive_timeout=0", "?connect_timeout=-1", "?send_receive_timeout=1.5"):
+        with pytest.raises(ValueError, match="timeout"):
+            store_settings(f"http://h/x{bad}")
+    with pytest.raises(ValueError, match="scheme"):
+        check_dsn("mysql://h/x")
+
+
+def test_staged_rows_are_written_by_one_flush(store: ClickHouseStore, replay: ReplayResult) -> None:
+    store.stage_outputs(replay.outputs)
+    store.stage_dead_letters(replay.dead_letters)
+    assert count(store, "contract_months") == 0  # staging does no I/O
+    assert store.pending > 0
+    written = store.flush()
+    assert written > 0
+    assert store.pending == 0
+    assert store.flush() == 0
+    assert count(store, "dead_letters") == len(replay.dead_letters)
+
+
+def test_the_writer_owns_its_store_on_one_thread(chdb_dsn: str, replay: ReplayResult) -> None:
+    threads: list[str] = []
+
+    def recorded(dsn: str, **kw: Any) -> ClickHouseStore:
+        from sinks.clickhouse import connect
+
+        threads.append(threading.current_thread().name)
+        return connect(dsn, **kw)
+
+    async def scenario() -> tuple[int, int, int, str]:
+        writer = StoreWriter(chdb_dsn, settings={"database": "writer_thread"}, opener=recorded)
+        first = await writer.write_outputs(replay.outputs)
+        again = await writer.write_outputs(replay.outputs)  # same rows, same tokens: dropped
+        n = await writer.call(
+            lambda st: int(st.client.command(f"SELECT count() FROM {st.db}.contract_months"))
+        )
+        where = await writer.call(lambda st: threading.current_thread().name)
+        await writer.call(lambda st: st.client.command(f"DROP DATABASE {st.db}"))
+        await writer.aclose()
+        return first, again, n, where
+
+    first, again, n, where = asyncio.run(scenario())
+    assert threads == ["clickhouse-writer"]
+    assert where == "clickhouse-writer"
+    assert first == again > 0
+    assert n == len(of_kind(replay.outputs, "contract_month"))
