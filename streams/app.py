@@ -27,7 +27,7 @@ import ipaddress
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -194,6 +194,7 @@ class Worker:
         self._recovery_since: dict[tuple[str, int], tuple[int, float]] = {}
         #: the next instant a ticket becomes at risk or breached (re-evaluate then)
         self._next_due: datetime | None = None
+        #: the store (a ``sinks.writer.StoreWriter``), None without one
         self.sink: Any = None
         self.emitted_count = 0
         self.dead_letters: dict[str, int] = {}
@@ -207,6 +208,16 @@ class Worker:
         self._last_event_unixtime: float | None = None
         self._sink_errors = 0
         self._rows_written = 0
+        if cfg.store_dsn:
+            from sinks.writer import StoreWriter
+
+            def store_failed(exc: BaseException) -> None:
+                del exc
+                self._sink_errors += 1
+
+            # no I/O here: the writer connects and migrates on its own thread at the
+            # first write, so a store that is down at start-up is backpressure too
+            self.sink = StoreWriter(cfg.store_dsn, on_failure=store_failed)
         from prometheus_client import CollectorRegistry
 
         from sinks.metrics import AvailabilityCollector
@@ -654,21 +665,23 @@ class Worker:
             if not changed:
                 return
             await self._send_all([m for m, _ in changed], wait=True)
+            # stored before they are recorded as published, so a crash while the
+            # store is down publishes and stores them again, never leaves them unstored
+            await self._store([o for _, o in changed])
             # only now that billing can read them: a crash before this line
             # publishes them again (same revision), never skips them
             self.stage2.confirm([o for _, o in changed])
             await self._tables_delivered()
             self.emitted_count += len(changed)
-            if self.cfg.store_dsn:
-                await self._store([o for _, o in changed])
 
     async def _audit(self, events: list[Received], produced: list[Outgoing]) -> None:
         """With a store: the received events (with Kafka lineage) and the dead letters.
 
-        Written before the batch is acknowledged, so the audit trail never
-        misses an event whose offset was committed.
+        Returns once they are written (the store pauses this call while it is
+        unavailable), and the callers acknowledge a batch only after it, so
+        the audit trail never misses an event whose offset was committed.
         """
-        if not self.cfg.store_dsn or not events:
+        if self.sink is None or not events:
             return
         from sinks.rows import RawEvent
 
@@ -681,32 +694,25 @@ class Worker:
                 continue
             received = datetime.fromtimestamp(e.timestamp, UTC) if e.timestamp else None
             rows.append(RawEvent(e.raw, received or self.cfg.clock(), src))
-        await self._write(lambda sink: sink.write_raw_events(rows) if rows else 0)
-        if letters:
-            await self._write(lambda sink: sink.write_dead_letters(letters))
+        if rows or letters:
+            await self._write(lambda sink: sink.write_audit(rows, letters))
 
     async def _store(self, outputs: list[dict[str, Any]]) -> None:
+        """With a store: write ``outputs``; returns once they are written."""
         await self._write(lambda sink: sink.write_outputs(outputs))
 
-    async def _write(self, write: Callable[[Any], int]) -> None:
-        """Run ``write`` on the store, pausing and retrying while it is unavailable."""
-        from sinks.buffer import BackpressureError
+    async def _write(self, write: Callable[[Any], Awaitable[int]]) -> None:
+        """Await ``write(writer)`` on the store writer, if there is a store.
 
+        The writer runs every store call on a thread of its own with bounded
+        timeouts, and it neither raises a store error nor returns before the
+        rows are written: it pauses and retries with a capped backoff (see
+        ``sinks.writer``), so the stage that called waits here, its offsets
+        uncommitted, while the event loop goes on.
+        """
         if self.sink is None:
-            from sinks.clickhouse import connect
-
-            self.sink = connect(self.cfg.store_dsn or "")
-            self.sink.migrate()
-        delay = 0.5
-        while True:
-            try:
-                self._rows_written += write(self.sink)
-                return
-            except BackpressureError as exc:
-                self._sink_errors += 1
-                log.warning("ClickHouse unavailable, pausing %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            return
+        self._rows_written += await write(self.sink)
 
 
 class _TableStore(MutableMapping[str, bytes]):
