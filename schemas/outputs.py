@@ -167,7 +167,11 @@ class MonthCredit(_Out):
 
 
 class ClaimDecision(_Out):
-    """The decision on one "SLA Credit Request" (SPEC section 7)."""
+    """The decision on one "SLA Credit Request" (SPEC section 7).
+
+    ``revision`` starts at 0 and goes up only when the decision's content
+    changes; consumers keep the highest revision of each ``claim_id``.
+    """
 
     kind: Literal["claim_decision"]
     claim_id: str
@@ -182,6 +186,7 @@ class ClaimDecision(_Out):
     credit_total: DecimalText | None
     currency: str | None
     computed_at: Instant
+    revision: Minutes
 
 
 class DeadLetterSource(_Out):

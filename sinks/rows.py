@@ -10,8 +10,9 @@ Versions: a ReplacingMergeTree keeps, per sorting key, the row with the
 highest ``version``. A statement's version is ``revision << 42 | computed_at``
 in epoch milliseconds (which fit in 42 bits until the year 2109), so a
 higher revision always wins and, within a revision, the later computation
-wins. Outputs without a revision (claim decisions, ticket verdicts, ticket
-alerts, support months) use revision 0: the later computation wins.
+wins. A claim decision's version is built the same way from its own
+revision (0 when it has none). Outputs without a revision (ticket verdicts,
+ticket alerts, support months) use revision 0: the later computation wins.
 """
 
 from __future__ import annotations
@@ -316,7 +317,7 @@ def claim_decision_row(out: Mapping[str, Any]) -> Row:
         None if total is None else Decimal(total),
         out.get("currency"),
         computed_at,
-        version_of(0, computed_at),
+        version_of(int(out.get("revision") or 0), computed_at),
         dumps(out),
     )
 

@@ -14,8 +14,11 @@ claim decisions and keeps one record per ``(contract_id, month)`` and per
   change as data arrives: the later ``computed_at`` wins, and at an equal
   ``computed_at`` the later offset of the same partition (one key always
   lives in one partition), so a redelivered or older copy replaces nothing;
-- claim decisions carry no revision: the later ``computed_at`` wins, then
-  the later offset of the same partition.
+- a claim decision with a higher ``revision`` replaces the one kept, a lower
+  revision never does (SPEC section 7: the revision goes up only when the
+  decision changes); at an equal revision the later ``computed_at`` wins,
+  then the later offset of the same partition. A decision without a
+  revision (from a worker before revisions) counts as revision 0.
 
 It also records the next offset of every partition it has read, so its JSON
 state file holds both the credits and where to resume: :func:`run` seeks to
@@ -106,6 +109,9 @@ def _claim(out: Mapping[str, Any]) -> JSON:
         months.append({"month": _text(c, "month"), "credit_amount": _amount(c, "credit_amount")})
     parse_instant(_text(out, "computed_at"))
     total = out.get("credit_total")
+    revision = out.get("revision", 0)
+    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
+        raise ValueError("revision is not a whole number")
     return {
         "claim_id": _text(out, "claim_id"),
         "contract_id": _text(out, "contract_id"),
@@ -115,6 +121,7 @@ def _claim(out: Mapping[str, Any]) -> JSON:
         "credit_total": _amount(out, "credit_total") if total is not None else None,
         "currency": out.get("currency"),
         "computed_at": out["computed_at"],
+        "revision": revision,
     }
 
 
@@ -124,6 +131,14 @@ def _later(new: JSON, old: JSON) -> bool:
     if a != b:
         return a > b
     return bool(new["partition"] == old["partition"] and new["offset"] > old["offset"])
+
+
+def supersedes_decision(new: JSON, old: JSON) -> bool:
+    """Whether decision record ``new`` replaces ``old`` of the same claim."""
+    a, b = new.get("revision", 0), old.get("revision", 0)
+    if a != b:
+        return bool(a > b)
+    return _later(new, old)
 
 
 def supersedes_statement(new: JSON, old: JSON) -> bool:
@@ -165,7 +180,7 @@ class CreditBook:
                 rec = _claim(out)
                 key = rec["claim_id"]
                 table = self.claims
-                newer = _later
+                newer = supersedes_decision
             else:
                 return None
         except ValueError:

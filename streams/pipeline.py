@@ -273,6 +273,11 @@ def _content_digest(out: JSON) -> str:
     return hashlib.blake2b(dumps(body).encode(), digest_size=16).hexdigest()
 
 
+def _held_until_caught_up(out: JSON) -> bool:
+    """Outputs a consumer acts on for good: final (or revised) statements and claim decisions."""
+    return out.get("status") in ("final", "revised") or out.get("kind") == "claim_decision"
+
+
 def _event_store_key(event: Any) -> str:
     kind = event.type
     if kind == "incident":
@@ -386,15 +391,17 @@ class StatementStage:
         Publish them, then :meth:`confirm` them.
 
         Provisional outputs are published as soon as they change. A final or
-        revised statement is published once its content has been stable for
-        ``settle`` seconds of ``mono`` (a monotonic clock) and ``hold_final``
-        is false (the worker holds them while any input is still lagging), so
-        a backfill or a burst of late data yields one final statement, not one
-        per batch.
+        revised statement, and a claim decision, is published once its
+        content has been stable for ``settle`` seconds of ``mono`` (a
+        monotonic clock) and ``hold_final`` is false (the worker holds them
+        until every input is read to its end, SPEC section 7), so a backfill
+        or a burst of late data yields one final statement or decision, not
+        one per batch, and none computed from a partial backlog.
         When a statement's content changes after it was published as final it
         gets the next revision, even where its knowledge-time revision would
         not move (a probe that arrived late), so billing never sees a changed
-        final statement under an old revision.
+        final statement under an old revision. A claim decision starts at
+        revision 0 and gets the next one whenever its content changes.
         """
         if not self.ready:
             self.rebuild()
@@ -420,7 +427,7 @@ class StatementStage:
                 self._pending[ekey] = (digest, since, out)
         ready = []
         for ekey, (digest, since, out) in list(self._pending.items()):
-            if out.get("status") in ("final", "revised") and (hold_final or mono - since < settle):
+            if _held_until_caught_up(out) and (hold_final or mono - since < settle):
                 continue
             del self._pending[ekey]
             prev = self._emitted(ekey)
@@ -462,6 +469,11 @@ class StatementStage:
 
     @staticmethod
     def _with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:
+        if out.get("kind") == "claim_decision":
+            # no status: the revision alone orders the decisions on one claim
+            last = int((prev or {}).get("revision") or 0)
+            changed = prev is not None and digest is not None and prev["digest"] != digest
+            return {**out, "revision": last + 1 if changed else last}
         if "revision" not in out or prev is None:
             return out
         if (

@@ -365,7 +365,8 @@ def compute_outputs(
 ) -> list[JSON]:
     """Statements, records, claim decisions and support verdicts as of ``as_of``, in order."""
     outputs = list(all_statements(book, as_of))
-    outputs.extend(all_claim_decisions(book, as_of))
+    # one computation from every event is a decision's first revision (SPEC section 7)
+    outputs.extend({**d, "revision": 0} for d in all_claim_decisions(book, as_of))
     outputs.extend(support_outputs(tickets, as_of, calendar or BusinessCalendar()))
     return outputs
 

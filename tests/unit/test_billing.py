@@ -140,7 +140,7 @@ def test_any_order_and_any_duplicates_give_the_same_book() -> None:
     assert [(r["kind"], r.get("month"), r.get("revision")) for r in expected] == [
         ("credit", "2026-03", 1),
         ("credit", "2026-04", 0),
-        ("claim", None, None),
+        ("claim", None, 0),
     ]
     for order in itertools.permutations(msgs):
         book = CreditBook()
@@ -148,6 +148,27 @@ def test_any_order_and_any_duplicates_give_the_same_book() -> None:
             book.apply(*m)
         assert book.rows() == expected
         assert book.positions == want.positions
+
+
+def test_a_decision_of_a_higher_revision_replaces_and_a_lower_one_never_does() -> None:
+    d0 = _decision()
+    assert d0["revision"] == 0
+    d1 = _variant(d0, revision=1, credit_total="0.00", computed_at="2026-04-01T00:00:00Z")
+    book = CreditBook()
+    assert book.apply(CD, 0, 5, _b(d1)) is not None
+    # revision 0 computed later and read later still loses: the revision orders decisions
+    late = _variant(d0, computed_at="2026-06-01T00:00:00Z")
+    assert book.apply(CD, 0, 6, _b(late)) is None
+    assert book.claims["CLM-1"]["revision"] == 1
+    assert book.claims["CLM-1"]["credit_total"] == "0.00"
+    d2 = _variant(d0, revision=2, computed_at="2026-03-01T00:00:00Z")
+    assert book.apply(CD, 0, 7, _b(d2)) is not None
+    assert book.claims["CLM-1"]["credit_total"] == d0["credit_total"]
+    # a decision from a worker before revisions counts as revision 0
+    legacy = {k: v for k, v in d0.items() if k != "revision"}
+    assert book.apply(CD, 0, 8, _b(legacy)) is None
+    assert book.apply(CD, 0, 9, _b(_variant(d0, revision=-1))) is None
+    assert book.skipped == 1
 
 
 def test_accepted_claims_show_against_their_month() -> None:
