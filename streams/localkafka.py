@@ -446,6 +446,10 @@ class LocalKafka:
       override the defaults (e.g. extra listeners).  The readiness check and
       :attr:`bootstrap_servers` use the PLAINTEXT listener on 127.0.0.1, so
       that listener must stay reachable without authentication.
+    * :meth:`kill` is a crash: SIGKILL, nothing flushed. The ports and the
+      data directory are kept, so a later :meth:`start` brings the same
+      broker back where clients expect it (the same ``bootstrap_servers``),
+      with what it had written to disk.
     * With ``die_with_parent`` (the default, Linux with ``setpriv`` only) the
       broker also gets SIGTERM if the thread that started it dies, so a killed
       test run does not leave a broker behind.
@@ -482,6 +486,8 @@ class LocalKafka:
         self._log: IO[bytes] | None = None
         self._port: int | None = None
         self.controller_port: int | None = None
+        #: set by kill(): the next start() binds the same ports again
+        self._keep_ports = False
 
     # -- properties
 
@@ -546,7 +552,9 @@ class LocalKafka:
             libs = _version_dir(self.version, self.cache_dir) / "libs"
         else:
             raise LocalKafkaError(f"Kafka {self.version} is not fetched into {self.cache_dir}")
-        if self._requested_data_dir is None:
+        if self._keep_ports and self._data_dir is not None:
+            pass  # a restart after kill(): the same directory
+        elif self._requested_data_dir is None:
             self._data_dir = Path(tempfile.mkdtemp(prefix="localkafka-"))
             self._owns_data_dir = True
         else:
@@ -561,6 +569,8 @@ class LocalKafka:
                     self._terminate()
                     if attempt == 2 or "Address already in use" not in str(exc):
                         raise
+                    if self._keep_ports:
+                        time.sleep(2.0)  # the killed broker's sockets are still closing
         except BaseException:
             self.stop()
             raise
@@ -569,11 +579,13 @@ class LocalKafka:
     def _launch(self, java: str, libs: Path) -> None:
         data_dir = self.data_dir
         major = _major(self.version)
-        self._port = free_port()
-        self.controller_port = free_port({self._port})
+        if not self._keep_ports or self._port is None or self.controller_port is None:
+            self._port = free_port()
+            self.controller_port = free_port({self._port})
+            if self.sasl_ssl is not None:
+                self.sasl_port = free_port({self._port, self.controller_port})
         extra = dict(self.extra_properties)
-        if self.sasl_ssl is not None:
-            self.sasl_port = free_port({self._port, self.controller_port})
+        if self.sasl_ssl is not None and self.sasl_port is not None:
             extra = {
                 **self.sasl_ssl.properties(self._port, self.controller_port, self.sasl_port),
                 **extra,
@@ -709,6 +721,22 @@ class LocalKafka:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def kill(self) -> None:
+        """Kill the broker outright (SIGKILL to its process group), as a crash would.
+
+        Its ports and data directory are kept: :meth:`start` afterwards runs
+        the same broker again on the same ports, with the same data.
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise LocalKafkaError("the broker is not running")
+        _kill_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._keep_ports = True
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout`` s); idempotent.

@@ -180,6 +180,33 @@ def test_stop_ends_the_broker_process() -> None:
 
 
 @pytest.mark.kafka
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("local_kafka_tools")
+def test_kill_then_start_is_the_same_broker_on_the_same_ports() -> None:
+    with LocalKafka() as broker:
+        bootstrap = broker.bootstrap_servers
+        pid = broker.pid
+        assert pid is not None
+        topic = f"localkafka-test-{uuid.uuid4().hex[:12]}"
+        _create_topic(bootstrap, topic, 2)
+        records = [(f"k{i % 5}".encode(), f"before-{i:03d}".encode()) for i in range(50)]
+        _produce(bootstrap, topic, records)
+        broker.kill()
+        assert _gone(pid)
+        assert _port_closed(bootstrap)
+        with pytest.raises(LocalKafkaError):
+            broker.kill()
+        broker.start()
+        assert broker.bootstrap_servers == bootstrap
+        assert broker.pid != pid
+        # the acknowledged records survived the crash, and the broker takes new ones
+        more = [(b"k0", b"after")]
+        _produce(bootstrap, topic, more)
+        got = asyncio.run(_consume(bootstrap, topic, len(records) + 1))
+        assert sorted((k, v) for _, k, v in got) == sorted(records + more)
+
+
+@pytest.mark.kafka
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.usefixtures("local_kafka_tools")
