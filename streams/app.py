@@ -16,6 +16,16 @@ idempotency comes from the core (sets, not counters):
 Everything a batch produces is sent before its events are acknowledged, and
 Faust flushes the producer (table changelogs included) before it commits
 offsets, so a crash can only lead to reprocessing, which changes nothing.
+
+Faults. No exception leaves the statements agent (Faust would acknowledge
+its batch: ``stream_ack_exceptions``): a batch that cannot be delivered is
+tried again with a growing pause until it is, and a tombstone is
+dead-lettered. The worker is *degraded* (``/health`` answers 503, the gauge
+``availability_worker_degraded`` is 1 for the reason) while a stage is not
+running or the input lag cannot be measured, and *caught up* only when it is
+not degraded and a fresh measurement finds every input partition read to its
+end. Final statements and claim decisions are published only while caught
+up, so none is ever computed from a partial backlog (SPEC section 7).
 """
 
 from __future__ import annotations
@@ -34,11 +44,12 @@ from typing import Any
 
 import faust
 
+from schemas.codec import Rejected
 from sla.book import Settings
-from streams import topics
+from streams import logfilter, topics
 from streams.kafkaconf import KafkaSecurity
-from streams.pipeline import Outgoing, StatementStage
-from streams.probeloop import ProbeLoop, Received
+from streams.pipeline import Outgoing, StatementStage, dead_letter_message
+from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure
 from streams.secrets import read_secret
 
 log = logging.getLogger(__name__)
@@ -66,14 +77,17 @@ class WorkerConfig:
     emit_interval: float = 1.0
     refresh_interval: float = 30.0
     settle_seconds: float = 5.0
-    #: inputs idle this long also count as caught up (committed offsets can lag behind)
-    quiet_seconds: float = 10.0
+    #: a lag measurement that takes longer fails (the broker does not answer)
+    lag_timeout: float = 10.0
+    #: the last lag measurement counts this long; after that the lag is unknown
+    lag_max_age: float = 15.0
     #: an input partition with lag whose committed offset has not moved this
     #: long, while no batch is in hand, is read again from that offset
     stall_seconds: float = 30.0
     settings: Settings = field(default_factory=Settings)
     clock: Clock = system_clock
-    store_dsn: str | None = None
+    #: hidden from ``repr``: a server DSN can hold a password
+    store_dsn: str | None = field(default=None, repr=False)
     data_dir: str | None = None
     #: bearer token the HTTP API asks for on every page but /health and /metrics
     #: (``AVAILABILITY_API_TOKEN_FILE`` or ``AVAILABILITY_API_TOKEN``); required
@@ -88,6 +102,19 @@ class WorkerConfig:
 def api_token_from_env(env: Mapping[str, str]) -> str | None:
     """The HTTP API token (``AVAILABILITY_API_TOKEN_FILE`` or ``AVAILABILITY_API_TOKEN``)."""
     return read_secret("AVAILABILITY_API_TOKEN", env)
+
+
+#: the pages that answer without the API token (probes and scrapers)
+OPEN_PAGES = frozenset({"/health", "/metrics"})
+
+
+def check_api_exposure(host: str, token: str | None) -> None:
+    """Refuse (ValueError) an HTTP API beyond loopback without a token."""
+    if not token and not _is_loopback(host):
+        raise ValueError(
+            f"the HTTP API would listen on {host} without a token: set "
+            "AVAILABILITY_API_TOKEN_FILE (or bind it to 127.0.0.1)"
+        )
 
 
 def _is_loopback(host: str) -> bool:
@@ -111,12 +138,11 @@ class Worker:
     """One worker's app, stages and outputs (the web views read ``stage2.latest``)."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
-        if cfg.web_enabled and not cfg.api_token and not _is_loopback(cfg.web_host):
-            raise ValueError(
-                f"the HTTP API would listen on {cfg.web_host} without a token: set "
-                "AVAILABILITY_API_TOKEN_FILE (or bind it to 127.0.0.1)"
-            )
+        if cfg.web_enabled:
+            check_api_exposure(cfg.web_host, cfg.api_token)
         self.cfg = cfg
+        # the canonical URL is "http://{host}:{port}": an IPv6 literal needs brackets
+        url_host = f"[{cfg.web_host}]" if ":" in cfg.web_host else cfg.web_host
         self.app = faust.App(
             cfg.app_id,
             broker=f"kafka://{cfg.bootstrap}",
@@ -129,7 +155,7 @@ class Worker:
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=1.0,
             web_enabled=cfg.web_enabled,
-            web_host=cfg.web_host,
+            web_host=url_host,
             web_bind=cfg.web_host,
             web_port=cfg.web_port,
             autodiscover=False,
@@ -202,7 +228,15 @@ class Worker:
         self._last_refresh = 0.0
         #: consumer-group lag per (topic, partition) over every input topic
         self.lag: dict[tuple[str, int], int] = {}
-        self.caught_up = False
+        #: monotonic time of the last successful lag measurement, and why the last one failed
+        self._lag_at: float | None = None
+        self._lag_error: str | None = "not measured yet"
+        #: the measurement running on its thread, and when it started
+        self._lag_job: tuple[asyncio.Future[dict[tuple[str, int], int]], float] | None = None
+        #: why the statement stage cannot go on (a batch or an emit failing), None while it can
+        self._stage2_error: str | None = None
+        self._emit_error: str | None = None
+        self.stage2_failures = 0
         self._last_input = 0.0
         self._lag_clients: tuple[Any, Any] | None = None
         self._last_event_unixtime: float | None = None
@@ -224,6 +258,8 @@ class Worker:
 
         self.registry = CollectorRegistry()
         self.registry.register(AvailabilityCollector(self, cfg.clock))
+        # an instance attribute shadows Faust's no-op hook: it runs as the web server starts
+        self.app.on_webserver_init = self._on_webserver_init  # type: ignore[method-assign]
         self._register()
 
     # -- wiring ------------------------------------------------------------------
@@ -249,31 +285,14 @@ class Worker:
             # less to collect (measured: bench/bench_stream.py, docs/decisions.md).
             gc.freeze()
             gc.set_threshold(20000, 10, 10)
+            # logging is configured by now: the Kafka clients' retries log once per 30 s
+            logfilter.install()
             await self.probes.run_forever()
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
             async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
-                self._last_input = asyncio.get_running_loop().time()
-                busy = self._busy["statements"] = [asyncio.get_running_loop().time(), "fold"]
-                items = [(e.message.topic, bytes(e.value), _source(e)) for e in events]
-                out = self.stage2.process(items)
-                busy[1] = "send"
-                await self._send_all(out)
-                busy[1] = "table changelogs"
-                await self._tables_delivered()
-                busy[1] = "audit"
-                await self._audit(
-                    [
-                        Received(bytes(e.value), e.message.timestamp or None, _source(e))
-                        for e in events
-                        if e.message.topic != topics.MINUTE_STATES.name
-                    ],
-                    out,
-                )
-                busy[1] = "emit"
-                await self._emit(force=False)
-                del self._busy["statements"]
+                await self._statements_batch(events)
 
         @app.timer(interval=self.cfg.emit_interval)  # type: ignore[untyped-decorator]  # faust
         async def refresh() -> None:
@@ -286,22 +305,28 @@ class Worker:
                 force = True  # a ticket's at-risk moment or deadline has passed
             if force:
                 self._last_refresh = loop.time()
-            await self._emit(force=force)
+            try:
+                await self._emit(force=force)
+            except asyncio.CancelledError as exc:
+                if cancelling():
+                    raise
+                self._emit_failed(exc)
+            except Exception as exc:  # a timer that raises stops the whole worker
+                self._emit_failed(exc)
 
         @app.timer(interval=2.0)  # type: ignore[untyped-decorator]  # faust's timer is untyped
         async def measure_lag() -> None:
             loop = asyncio.get_running_loop()
             try:
-                lag = await loop.run_in_executor(None, self._group_lag)
-            except Exception as exc:
-                log.warning("cannot measure consumer lag: %s", exc)
-                return
-            self.lag = lag
-            last = max(self._last_input, self.probes.last_input)
-            quiet = loop.time() - last >= self.cfg.quiet_seconds
-            self.caught_up = quiet or all(v <= 0 for v in lag.values())
-            self._watchdog(loop.time())
-            await self._heal_stalled(loop.time())
+                await self._measure_lag()
+                self._watchdog(loop.time())
+                await self._heal_stalled(loop.time())
+            except asyncio.CancelledError:
+                if cancelling():
+                    raise
+                log.warning("consumer lag check cancelled inside the Kafka client")
+            except Exception as exc:  # a timer that raises stops the whole worker
+                log.warning("consumer lag check failed: %s", describe_failure(exc))
 
         def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             del sender, args, signal, kwargs
@@ -313,14 +338,16 @@ class Worker:
         async def health(web: Any, request: Any) -> Any:
             del request
             loop = asyncio.get_running_loop()
+            degraded = self.degraded()
             return web.json(
                 {
-                    "status": "ok",
+                    "status": "degraded" if degraded else "ok",
+                    "degraded": degraded,
                     "owns_statements": self._owns_stage2(),
                     "assignment": self._assignment(),
                     "statements_ready": self.stage2.ready,
                     "caught_up": self.caught_up,
-                    "lag": sum(self.lag.values()),
+                    "lag": sum(self.lag.values()) if self._lag_fresh() else None,
                     "lagging": {f"{t}:{p}": n for (t, p), n in self.lag.items() if n > 0},
                     "pending_outputs": len(self.stage2._pending),
                     "reseeks": self.reseeks,
@@ -334,8 +361,11 @@ class Worker:
                         "checkpoints": self.probes.checkpoints,
                         "restored_keys": self.probes.restored_keys,
                         "failures": self.probes.failures,
+                        "state": self.probes.state,
                     },
-                }
+                    "statements": {"failures": self.stage2_failures},
+                },
+                status=503 if degraded else 200,
             )
 
         @app.page("/statements/{contract_id}/{month}")
@@ -551,12 +581,187 @@ class Worker:
             sink_retries={"clickhouse": sink.retries if sink else 0},
             sink_batches={"clickhouse": sink.batches_written if sink else 0},
             sink_insert_seconds={"clickhouse": sink.insert_seconds_total if sink else 0.0},
-            consumer_lag=dict(self.lag),
+            consumer_lag=dict(self.lag) if self._lag_fresh() else {},
+            degraded=frozenset(self.degraded()),
             last_event_unixtime=max(
                 (t for t in (self._last_event_unixtime, self.probes.last_event_unixtime) if t),
                 default=None,
             ),
         )
+
+    async def _measure_lag(self) -> None:
+        """Measure the lag on a thread, bounded by ``lag_timeout``; record success or failure.
+
+        A measurement still running after ``lag_timeout`` is abandoned with
+        its clients (new ones are made for the next), so a broker that never
+        answers cannot hold the lag at its last value.
+        """
+        loop = asyncio.get_running_loop()
+        if self._lag_job is None:
+            self._lag_job = (loop.run_in_executor(None, self._group_lag), loop.time())
+        job, since = self._lag_job
+        try:
+            lag = await asyncio.wait_for(
+                asyncio.shield(job), max(0.1, self.cfg.lag_timeout - (loop.time() - since))
+            )
+        except TimeoutError:
+            self._lag_job = None
+            self._lag_failed(f"no answer within {self.cfg.lag_timeout:.0f} s", abandon=True)
+            return
+        except Exception as exc:
+            self._lag_job = None
+            self._lag_failed(describe_failure(exc), abandon=False)
+            return
+        self._lag_job = None
+        self.lag = lag
+        self._lag_at = loop.time()
+        if self._lag_error is not None:
+            log.info("consumer lag measured again (%d behind)", sum(lag.values()))
+        self._lag_error = None
+
+    def _lag_failed(self, why: str, abandon: bool) -> None:
+        if self._lag_error is None or self._lag_error == "not measured yet":
+            log.warning("cannot measure the consumer lag: %s", why)
+        self._lag_error = why
+        clients, self._lag_clients = self._lag_clients, None
+        if clients is not None and not abandon:
+            for client in clients:
+                try:
+                    client.close()
+                except Exception as exc:  # closing a broken client: nothing more to do
+                    log.debug("closing a lag client: %s", exc)
+
+    def _lag_fresh(self) -> bool:
+        """Whether the last lag measurement succeeded and is recent enough to trust."""
+        at = self._lag_at
+        if at is None or self._lag_error is not None:
+            return False
+        return asyncio.get_running_loop().time() - at <= self.cfg.lag_max_age
+
+    def degraded(self) -> dict[str, str]:
+        """Why the worker cannot do its job now: reason -> detail (empty: it can).
+
+        The reasons are ``sinks.metrics.DEGRADED_REASONS``.
+        """
+        found: dict[str, str] = {}
+        if self.probes.state != "running":
+            found["probe_stage_down"] = f"the probe loop is {self.probes.state}" + (
+                f" after: {self.probes.last_error}" if self.probes.last_error else ""
+            )
+        stage2 = self._stage2_error or self._emit_error
+        if stage2 is not None:
+            found["statement_stage_down"] = stage2
+        if not self._lag_fresh():
+            found["inputs_unreachable"] = (
+                f"the input lag cannot be measured: {self._lag_error}"
+                if self._lag_error is not None
+                else f"no lag measurement for over {self.cfg.lag_max_age:.0f} s"
+            )
+        return found
+
+    @property
+    def caught_up(self) -> bool:
+        """Every input partition read to its end, by a fresh measurement, with every stage up.
+
+        Final statements and claim decisions are held while this is false.
+        """
+        return not self.degraded() and bool(self.lag) and all(v <= 0 for v in self.lag.values())
+
+    async def _statements_batch(self, events: list[Any]) -> None:
+        """Fold, deliver, audit and emit one batch of the statements agent; never raises.
+
+        Faust acknowledges the events of an agent that raised, which would
+        lose the batch, so a failure (the broker gone, a changelog write not
+        acknowledged, a fold bug) is logged and the same batch is tried again
+        after a pause growing to 10 s, until it is done or its partition has
+        moved to another worker (which reads it again from the committed
+        offset). Folding again is harmless: the stage is a fold over sets. A
+        tombstone (null value) is dead-lettered, never folded.
+        """
+        loop = asyncio.get_running_loop()
+        self._last_input = loop.time()
+        busy = self._busy["statements"] = [loop.time(), "fold"]
+        items: list[tuple[str, bytes, dict[str, Any]]] = []
+        letters: list[Outgoing] = []
+        received: list[Received] = []
+        for e in events:
+            src = _source(e)
+            if e.value is None:
+                rej = Rejected("invalid_json", "a null value (tombstone) is not an event", b"")
+                letters.append(dead_letter_message(self.stage2.folder.reject(rej, src)))
+                continue
+            raw = bytes(e.value)
+            items.append((e.message.topic, raw, src))
+            if e.message.topic != topics.MINUTE_STATES.name:
+                received.append(Received(raw, e.message.timestamp or None, src))
+        out: list[Outgoing] | None = None
+        delay = 0.5
+        try:
+            while True:
+                try:
+                    if out is None:
+                        busy[1] = "fold"
+                        out = letters + self.stage2.process(items)
+                    busy[1] = "send"
+                    await self._send_all(out)
+                    busy[1] = "table changelogs"
+                    await self._tables_delivered()
+                    busy[1] = "audit"
+                    await self._audit(received, out)
+                    busy[1] = "emit"
+                    await self._emit(force=False)
+                    if self._stage2_error is not None:
+                        log.info("statement stage: the batch went through after all")
+                    self._stage2_error = None
+                    return
+                except asyncio.CancelledError as exc:
+                    if cancelling():
+                        raise
+                    failure: BaseException = exc
+                except Exception as exc:
+                    failure = exc
+                self.stage2_failures += 1
+                self._stage2_error = (
+                    f"a batch of {len(events)} events failed at {busy[1]}: "
+                    f"{describe_failure(failure)}"
+                )
+                log.error(
+                    "statement stage: %s; trying it again in %.1f s", self._stage2_error, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                if not self._owns_stage2():
+                    log.warning("statement stage: partitions moved away; the batch is theirs")
+                    self._stage2_error = None
+                    return
+        finally:
+            self._busy.pop("statements", None)
+
+    def _emit_failed(self, exc: BaseException) -> None:
+        first = self._emit_error is None
+        self._emit_error = f"outputs cannot be published: {describe_failure(exc)}"
+        if first:
+            log.error("statement stage: %s (tried again every second)", self._emit_error)
+
+    def _on_webserver_init(self, web: Any) -> None:
+        """Every page but ``/health`` and ``/metrics`` asks for the token, Faust's own too.
+
+        Faust registers its views (``/``, ``/router/``, ``/table/``) itself;
+        one aiohttp middleware guards them and the project's pages alike.
+        """
+        from aiohttp import web as aioweb
+
+        @aioweb.middleware
+        async def token_required(request: Any, handler: Any) -> Any:
+            if request.path in OPEN_PAGES or self._authorized(request):
+                return await handler(request)
+            return aioweb.json_response(
+                {"error": "this page needs the API token: Authorization: Bearer <token>"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+        web.web_app.middlewares.append(token_required)
 
     def _group_lag(self) -> dict[tuple[str, int], int]:
         """End offset minus the group's committed offset, for every input partition.
@@ -570,6 +775,7 @@ class Worker:
                 KafkaAdminClient(
                     bootstrap_servers=self.cfg.bootstrap,
                     client_id="availability-lag",
+                    request_timeout_ms=int(self.cfg.lag_timeout * 1000),
                     **self.cfg.security.kafka_python(),
                 ),
                 KafkaConsumer(
@@ -577,6 +783,7 @@ class Worker:
                     group_id=None,
                     enable_auto_commit=False,
                     client_id="availability-lag",
+                    request_timeout_ms=int(self.cfg.lag_timeout * 1000),
                     **self.cfg.security.kafka_python(),
                 ),
             )
@@ -594,14 +801,17 @@ class Worker:
             for spec in inputs
             for p in sorted(consumer.partitions_for_topic(spec.name) or ())
         ]
-        ends = consumer.end_offsets(tps)
-        # the statement stage's group (Faust) and the probe loop's, one request each
+        # the statement stage's group (Faust) and the probe loop's, one request each;
+        # committed offsets before end offsets: the minute states a probe commit
+        # covers were delivered before that commit, so they are inside the ends
+        # read after it (ends read first could miss them and report lag 0)
         group = self.cfg.app_id
         committed = dict(admin.list_group_offsets({group: None}).get(group, {}))
         group = self.probes.group_id
         for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items():
             if tp.topic == topics.PROBES.name:
                 committed[tp] = meta
+        ends = consumer.end_offsets(tps)
         lag = {}
         for tp in tps:
             meta = committed.get(tp)
@@ -663,6 +873,7 @@ class Worker:
             if recompute:
                 self._next_due = self.stage2.next_due(self.cfg.clock())
             if not changed:
+                self._emit_error = None
                 return
             await self._send_all([m for m, _ in changed], wait=True)
             # stored before they are recorded as published, so a crash while the
@@ -673,6 +884,7 @@ class Worker:
             self.stage2.confirm([o for _, o in changed])
             await self._tables_delivered()
             self.emitted_count += len(changed)
+            self._emit_error = None
 
     async def _audit(self, events: list[Received], produced: list[Outgoing]) -> None:
         """With a store: the received events (with Kafka lineage) and the dead letters.
@@ -729,7 +941,8 @@ class _TableStore(MutableMapping[str, bytes]):
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self._unsent: list[Any] = []
+        #: (key, changelog future) of every write not yet known to be in Kafka
+        self._unsent: list[tuple[bytes, Any]] = []
 
     def __getitem__(self, key: str) -> bytes:
         value = self.table.get(key.encode())
@@ -739,19 +952,25 @@ class _TableStore(MutableMapping[str, bytes]):
 
     def __setitem__(self, key: str, value: bytes) -> None:
         k = key.encode()
-        self._unsent.append(self.table.send_changelog(self.table.partition_for_key(k), k, value))
         self.table.data[k] = value
+        self._send(k)
 
     def __delitem__(self, key: str) -> None:
         k = key.encode()
         if self.table.get(k) is None:
             raise KeyError(key)
-        self._unsent.append(
-            self.table.send_changelog(
-                self.table.partition_for_key(k), k, value=None, value_serializer="raw"
-            )
-        )
         del self.table.data[k]
+        self._send(k)
+
+    def _send(self, k: bytes) -> None:
+        """Queue the key's current value (a tombstone once deleted) for its changelog."""
+        value = self.table.data.get(k)
+        partition = self.table.partition_for_key(k)
+        if value is None:
+            sent = self.table.send_changelog(partition, k, value=None, value_serializer="raw")
+        else:
+            sent = self.table.send_changelog(partition, k, value)
+        self._unsent.append((k, sent))
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.table.get(key.encode()) is not None
@@ -762,11 +981,31 @@ class _TableStore(MutableMapping[str, bytes]):
     def __len__(self) -> int:
         return len(self.table)
 
-    async def delivered(self) -> None:
-        """Wait until every changelog write so far is acknowledged by Kafka."""
+    async def delivered(self, timeout: float = 120.0) -> None:
+        """Wait until every changelog write so far is acknowledged by Kafka.
+
+        A write that failed (or got no answer within ``timeout``) is queued
+        again with the key's current value before the error is raised, so the
+        next call sends it: the local table never keeps a change its
+        changelog missed, which a restart would lose while the offset behind
+        it was committed.
+        """
         while self._unsent:
             pending, self._unsent = self._unsent, []
-            await asyncio.gather(*pending)
+            gathered = asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+            try:
+                results = await asyncio.wait_for(gathered, timeout)
+            except TimeoutError:
+                results = [TimeoutError("changelog write not acknowledged")] * len(pending)
+            failed = [
+                (k, r)
+                for (k, _), r in zip(pending, results, strict=True)
+                if isinstance(r, BaseException)
+            ]
+            if failed:
+                for k in dict.fromkeys(k for k, _ in failed):
+                    self._send(k)
+                raise failed[0][1]
 
 
 def _unauthorized(web: Any) -> Any:

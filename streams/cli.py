@@ -194,13 +194,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"availability replay: cannot read {args.events}: {exc}", file=sys.stderr)
         return 2
     dl_path = Path(args.dead_letters) if args.dead_letters else data_dir() / "dead-letters.jsonl"
-    dl_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dl_path.parent.mkdir(parents=True, exist_ok=True)
+        dl_file = dl_path.open("w", encoding="utf-8")
+    except OSError as exc:
+        fh.close()
+        print(
+            f"availability replay: cannot write the dead letters to {dl_path}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
     total = path.stat().st_size if args.events != "-" else 0
     progress = _Progress(total, sys.stderr)
     book = Book()
     folder = Folder(book, as_of)
     dead: list[DeadLetter] = []
-    with fh, dl_path.open("w", encoding="utf-8") as dl_out:
+    with fh, dl_file as dl_out:
         for batch in batched(_numbered(fh, progress), BATCH):
             raws = [raw for _, raw in batch]
             sources = [{"file": args.events, "line": no} for no, _ in batch]
@@ -371,8 +380,13 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     bootstrap = _bootstrap(args)
     client = _kafka_client()
-    ensure_topics(bootstrap, **client)
-    with sys.stdin.buffer if args.events == "-" else Path(args.events).open("rb") as fh:
+    try:
+        fh = sys.stdin.buffer if args.events == "-" else Path(args.events).open("rb")  # noqa: SIM115 - the with below closes it
+    except OSError as exc:
+        print(f"availability produce: cannot read {args.events}: {exc}", file=sys.stderr)
+        return 2
+    with fh:
+        ensure_topics(bootstrap, **client)
         stats = produce_lines(fh, bootstrap, **client)
     total = sum(stats.by_topic.values())
     print(
@@ -407,7 +421,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from faust.worker import Worker as FaustWorker
 
-    from streams.app import WorkerConfig, create_app
+    from streams.app import WorkerConfig, api_token_from_env, check_api_exposure, create_app
     from streams.kafkaconf import KafkaSecurity, KafkaSettingsError
     from streams.topics import ensure_topics
 
@@ -416,6 +430,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         security = KafkaSecurity.from_env()
     except KafkaSettingsError as exc:
         raise SystemExit(f"Kafka settings: {exc}") from None
+    try:
+        check_api_exposure(args.web_host, api_token_from_env(os.environ))
+    except ValueError as exc:  # refused before anything connects anywhere
+        raise SystemExit(f"availability worker: {exc}") from None
     # until Faust sets up its own logging, so a refused connection says why
     logging.basicConfig(
         level=logging.WARNING, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"

@@ -258,7 +258,7 @@ class ProbeLoop:
                     await self.run()
                     raise RuntimeError("the probe loop returned")  # run() only ends by raising
                 except asyncio.CancelledError as exc:
-                    if _cancelling():
+                    if cancelling():
                         raise
                     failure: BaseException = exc
                 except Exception as exc:
@@ -267,7 +267,7 @@ class ProbeLoop:
                     delay = 1.0
                 self.state = "restarting"
                 self.failures += 1
-                self.last_error = _describe(failure)
+                self.last_error = describe_failure(failure)
                 log.error(
                     "the probe loop failed (%s); starting it again in %.0f s",
                     self.last_error,
@@ -276,7 +276,7 @@ class ProbeLoop:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_delay)
         finally:
-            if _cancelling():
+            if cancelling():
                 self.state = "stopped"
 
     async def run(self) -> None:
@@ -306,7 +306,7 @@ class ProbeLoop:
                     ):
                         await self._send(self._publish())
         except asyncio.CancelledError:
-            if _cancelling():
+            if cancelling():
                 await self._final_checkpoint()
             raise
         finally:
@@ -328,11 +328,11 @@ class ProbeLoop:
             await self._checkpoint()
             await self._settle()
         except asyncio.CancelledError as exc:
-            if _cancelling():
+            if cancelling():
                 raise
-            log.warning("probe checkpoint %s failed: %s", when, _describe(exc))
+            log.warning("probe checkpoint %s failed: %s", when, describe_failure(exc))
         except Exception as exc:
-            log.warning("probe checkpoint %s failed: %s", when, _describe(exc))
+            log.warning("probe checkpoint %s failed: %s", when, describe_failure(exc))
 
     async def _close(self, timeout: float = 10.0) -> None:
         """Stop both clients and forget the run's partitions; never raises a client's error.
@@ -349,12 +349,12 @@ class ProbeLoop:
             try:
                 await asyncio.wait_for(client.stop(), timeout)
             except asyncio.CancelledError as exc:
-                if _cancelling():
+                if cancelling():
                     stopping = exc  # the other client is still closed first
                 else:
-                    log.warning("closing a probe-loop Kafka client: %s", _describe(exc))
+                    log.warning("closing a probe-loop Kafka client: %s", describe_failure(exc))
             except Exception as exc:
-                log.warning("closing a probe-loop Kafka client: %s", _describe(exc))
+                log.warning("closing a probe-loop Kafka client: %s", describe_failure(exc))
         self.consumer = self.producer = None
         self.assigned = set()
         self._positions.clear()
@@ -551,13 +551,13 @@ class ProbeLoop:
             self._changelog_end[p] = ends[p]
 
 
-def _cancelling() -> bool:
+def cancelling() -> bool:
     """Whether the running task was asked to stop (not a ``CancelledError`` from elsewhere)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     """One line naming a failure (a bare ``CancelledError`` says where it came from)."""
     if isinstance(exc, asyncio.CancelledError):
         return "CancelledError raised inside the Kafka client"
