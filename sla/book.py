@@ -13,11 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sla.model import Claim, Contract, IncidentVersion
 from sla.months import Month, month_bounds, month_of_minute
 from sla.probes import MinuteSource, MinuteStates, ProbeLedger, ProbePolicy
 from sla.timeutil import EPOCH
+
+if TYPE_CHECKING:
+    from sla.summaries import Evaluator
 
 Rank = tuple[int, bytes, bytes]
 
@@ -39,6 +43,13 @@ class Book:
         self.ledgers: dict[tuple[str, Month], MinuteSource] = {}
         self.incidents: dict[str, dict[Rank, IncidentVersion]] = defaultdict(dict)
         self.incidents_by_service: dict[str, set[str]] = defaultdict(set)
+        #: raised whenever an incident version naming the service is added, so
+        #: shared results (:mod:`sla.summaries`) know when to recompute
+        self.incident_stamp: dict[str, int] = {}
+        self._stamp = 0
+        self._versions: dict[str, tuple[int, list[list[IncidentVersion]]]] = {}
+        #: the shared results of this book (:func:`sla.summaries.evaluator`)
+        self.evaluator: Evaluator | None = None
         self.contracts: dict[str, dict[Rank, Contract]] = defaultdict(dict)
         self.claims: dict[str, dict[tuple[datetime, bytes, bytes], Claim]] = defaultdict(dict)
         self._month_of_minute: dict[int, tuple[Month, int, int]] = {}
@@ -96,9 +107,18 @@ class Book:
 
     def add_incident(self, version: IncidentVersion) -> None:
         """Fold one incident revision (an upsert; every version is kept)."""
-        self.incidents[version.incident_id][version.rank] = version
-        for s in version.services:
+        versions = self.incidents[version.incident_id]
+        if version.rank in versions:
+            return
+        versions[version.rank] = version
+        # a new version can change every service the incident ever named
+        self._stamp += 1
+        named = set(version.services)
+        for v in versions.values():
+            named.update(v.services)
+        for s in named:
             self.incidents_by_service[s].add(version.incident_id)
+            self.incident_stamp[s] = self._stamp
 
     def add_contract(self, contract: Contract) -> None:
         """Fold one contract revision (an upsert)."""
@@ -122,11 +142,20 @@ class Book:
         return versions[max(versions)]
 
     def incident_versions(self, service: str) -> list[list[IncidentVersion]]:
-        """Every incident that ever named ``service``: all its versions, best first."""
+        """Every incident that ever named ``service``: all its versions, best first.
+
+        The list is shared until the next incident version for ``service``
+        arrives: callers must not change it.
+        """
+        stamp = self.incident_stamp.get(service, 0)
+        held = self._versions.get(service)
+        if held is not None and held[0] == stamp:
+            return held[1]
         out = []
         for iid in sorted(self.incidents_by_service.get(service, ())):
             versions = self.incidents[iid]
             out.append([versions[k] for k in sorted(versions, reverse=True)])
+        self._versions[service] = (stamp, out)
         return out
 
     def probe_months(self) -> list[tuple[str, Month]]:

@@ -13,8 +13,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-
 from sla.book import Book
 from sla.credit import (
     charge_share,
@@ -27,11 +25,28 @@ from sla.credit import (
 )
 from sla.model import Claim, CreditBasis
 from sla.months import months_overlapping
-from sla.statements import ContractEval, evaluate_contract
+from sla.statements import contract_windows, in_force
+from sla.summaries import ServiceWindow, overlap, union
 from sla.timeutil import format_instant, format_minute, minute_start, round_minute
 
 JSON = dict[str, Any]
 CLAIM_SUBJECT = "sla credit request"
+
+
+class _MonthEval:
+    """A contract's services over its in-force minutes of one month, and their counted union."""
+
+    __slots__ = ("counted", "end", "first", "services")
+
+    def __init__(self, first: int, end: int, services: tuple[ServiceWindow, ...]) -> None:
+        self.first = first
+        self.end = end
+        self.services = services
+        self.counted = union([w.counted for w in services])
+
+    @property
+    def minutes(self) -> int:
+        return self.end - self.first
 
 
 def _rejected(claim: Claim, reason: str, as_of: datetime, client_id: str | None) -> JSON:
@@ -60,18 +75,24 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
     if claim.subject.strip().lower() != CLAIM_SUBJECT:
         return _rejected(claim, "bad_subject", as_of, contract.client_id)
 
-    evals: dict[str, ContractEval | None] = {}
+    evals: dict[str, _MonthEval | None] = {}
 
-    def months_of(a: int, b: int) -> list[ContractEval]:
-        seen: dict[str, ContractEval] = {}
+    def months_of(a: int, b: int) -> list[_MonthEval]:
+        seen: list[_MonthEval] = []
         for month in months_overlapping(a, b, contract.timezone):
             key = str(month)
             if key not in evals:
-                evals[key] = evaluate_contract(book, contract, month, as_of)
+                span = in_force(contract, month)
+                windows = contract_windows(book, contract, month, as_of)
+                evals[key] = (
+                    None
+                    if span is None or windows is None
+                    else _MonthEval(span[0], span[1], windows)
+                )
             ev = evals[key]
             if ev is not None:
-                seen[key] = ev
-        return list(seen.values())
+                seen.append(ev)
+        return seen
 
     verdicts = []
     accepted: list[tuple[int, int]] = []
@@ -89,11 +110,7 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
         if claim.submitted_at > minute_start(b) + window:
             rec["reason"] = "out_of_window"
         else:
-            counted = 0
-            for ev in months_of(a, b):
-                lo, hi = max(a, ev.first), min(b, ev.end)
-                if hi > lo:
-                    counted += int(ev.counted()[lo - ev.first : hi - ev.first].sum())
+            counted = sum(overlap(ev.counted, [(a, b)]) for ev in months_of(a, b) if b > a)
             if counted == 0:
                 rec["reason"] = "no_matching_downtime"
             else:
@@ -109,14 +126,16 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
         if month_ev is None:
             continue
         ev = month_ev
-        mask = np.zeros(ev.minutes, dtype=bool)
-        for a, b in accepted:
-            lo, hi = max(a, ev.first), min(b, ev.end)
-            if hi > lo:
-                mask[lo - ev.first : hi - ev.first] = True
-        if not mask.any():
+        mask = union(
+            [
+                [(max(a, ev.first), min(b, ev.end))]
+                for a, b in accepted
+                if min(b, ev.end) > max(a, ev.first)
+            ]
+        )
+        if not mask:
             continue
-        claimed_c = int((ev.counted() & mask).sum())
+        claimed_c = overlap(ev.counted, mask)
         if claimed_c == 0:
             continue
         total_minutes += claimed_c
@@ -124,13 +143,13 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
         if contract.credit_basis is CreditBasis.PLATFORM:
             pct = credit_percent(uptime(ev.minutes, claimed_c), contract.credit_tiers)
             for s in ev.services:
-                if (s.counted & mask).any():
+                if overlap(s.counted, mask):
                     amount += charge_share(pct, contract.charge(s.service))
         else:
             pct = Decimal(0)
             for s in ev.services:
                 own = credit_percent(
-                    uptime(ev.minutes, int((s.counted & mask).sum())), contract.credit_tiers
+                    uptime(ev.minutes, overlap(s.counted, mask)), contract.credit_tiers
                 )
                 pct = max(pct, own)
                 amount += charge_share(own, contract.charge(s.service))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 
 from sla.model import CreditTier
@@ -91,11 +91,14 @@ def minutes_until_tier(minutes: int, counted_down: int, below: Decimal) -> int:
     return max(0, first_bad - counted_down)
 
 
+#: wide enough that a percentage of a charge is never rounded (both are short decimals)
+_EXACT = Context(prec=80)
+_HUNDRED = Decimal(100)
+
+
 def charge_share(percent: Decimal, charge: Decimal) -> Decimal:
     """``percent`` of ``charge``, exactly (no rounding)."""
-    with localcontext() as ctx:
-        ctx.prec = 80
-        return percent * charge / 100
+    return _EXACT.divide(_EXACT.multiply(percent, charge), _HUNDRED)
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:

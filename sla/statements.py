@@ -11,13 +11,12 @@ of content caused by an incident version recorded after it adds a revision
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
-
-import numpy as np
 
 from sla.book import Book
 from sla.credit import (
@@ -31,15 +30,7 @@ from sla.credit import (
     round_money,
     uptime,
 )
-from sla.evaluate import (
-    NO_CAUSE,
-    ServiceEval,
-    Span,
-    Terms,
-    cause_of,
-    evaluate_service,
-    runs,
-)
+from sla.evaluate import Terms
 from sla.model import (
     CAUSE_PRECEDENCE,
     DEFAULT_EXCLUDED,
@@ -47,9 +38,11 @@ from sla.model import (
     Cause,
     Contract,
     CreditBasis,
+    CreditTier,
     NoDataPolicy,
 )
 from sla.months import Month, month_bounds, months_overlapping
+from sla.summaries import ServiceWindow, contract_figures, evaluator, excluded_by_cause
 from sla.timeutil import (
     epoch_minute,
     epoch_minute_ceil,
@@ -78,211 +71,134 @@ def in_force(contract: Contract, month: Month) -> tuple[int, int] | None:
     return (a, b) if b > a else None
 
 
-# -- evaluation of one contract-month ------------------------------------------
+# -- one contract-month from shared service windows --------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ContractEval:
-    """Every service of a contract classified over its in-force minutes of a month."""
-
-    contract: Contract
-    month: Month
-    first: int
-    end: int
-    services: tuple[ServiceEval, ...]
-
-    @property
-    def minutes(self) -> int:
-        return self.end - self.first
-
-    def counted(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Contract-level counted minutes: any service counted-down."""
-        out = np.zeros(self.minutes, dtype=bool)
-        for s in self.services:
-            out |= s.counted
-        return out
+@lru_cache(maxsize=65_536)
+def _percent_text(minutes: int, counted: int) -> str:
+    return format_percent(uptime(minutes, counted))
 
 
-def evaluate_contract(
+@lru_cache(maxsize=65_536)
+def _tier(minutes: int, counted: int, tiers: tuple[CreditTier, ...]) -> Decimal:
+    return credit_percent(uptime(minutes, counted), tiers)
+
+
+@lru_cache(maxsize=65_536)
+def _meets(minutes: int, counted: int, target: Decimal) -> bool:
+    return meets_target(minutes, counted, target)
+
+
+def contract_windows(
     book: Book,
     contract: Contract,
     month: Month,
     as_of: datetime,
     known_by: datetime | None = None,
-) -> ContractEval | None:
-    """Classify the contract's services over ``month``; None when not in force."""
+) -> tuple[ServiceWindow, ...] | None:
+    """The contract's services over its in-force minutes of ``month`` (None: not in force).
+
+    Shared: every contract with the same window and terms gets the same objects.
+    """
     span = in_force(contract, month)
     if span is None:
         return None
-    first, end = span
+    ev = evaluator(book)
     terms = terms_of(contract)
-    evals = tuple(
-        evaluate_service(book, s, first, end, as_of, terms, known_by)
-        for s in sorted(contract.service_names)
+    first, end = span
+    return tuple(
+        ev.window(s, first, end, terms, as_of, known_by) for s in sorted(contract.service_names)
     )
-    return ContractEval(contract, month, first, end, evals)
-
-
-def _excluded_by_cause(
-    code: np.ndarray[Any, np.dtype[np.int8]], causes: frozenset[Cause]
-) -> dict[str, int]:
-    counts = np.bincount(code[code != NO_CAUSE].astype(np.int64), minlength=len(CAUSE_PRECEDENCE))
-    out = {c.value: int(counts[i]) for i, c in enumerate(CAUSE_PRECEDENCE) if c in causes}
-    for i, c in enumerate(CAUSE_PRECEDENCE):
-        if counts[i] and c.value not in out:
-            out[c.value] = int(counts[i])
-    return out
-
-
-def _downtime_incidents(ev: ServiceEval) -> list[JSON]:
-    out = []
-    for a, b in runs(ev.counted):
-        start, end = ev.first + a, ev.first + b
-        over = [sp for sp in ev.spans if sp.start < end and sp.end > start]
-        out.append(_period(ev.service, start, end, over))
-    return out
-
-
-def _excluded_periods(ev: ServiceEval) -> list[JSON]:
-    out = []
-    excluded = ev.excluded
-    for a, b in runs(excluded):
-        # split the run where the reported cause changes
-        codes = ev.cause_code[a:b]
-        cuts = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), b - a]
-        for i in range(len(cuts) - 1):
-            start, end = ev.first + a + cuts[i], ev.first + a + cuts[i + 1]
-            over = [sp for sp in ev.spans if sp.start < end and sp.end > start]
-            rec = _period(ev.service, start, end, over)
-            rec["excluded_cause"] = cause_of(int(codes[cuts[i]])).value
-            out.append(rec)
-    return out
-
-
-def _period(service: str, start: int, end: int, over: list[Span]) -> JSON:
-    return {
-        "service": service,
-        "start": format_minute(start),
-        "end": format_minute(end),
-        "duration_minutes": end - start,
-        "causes": sorted({sp.cause.value for sp in over}),
-        "incident_ids": sorted({sp.incident_id for sp in over}),
-    }
-
-
-def _minutes_runs(mask: np.ndarray[Any, np.dtype[np.bool_]], first: int) -> list[list[str]]:
-    return [[format_minute(first + a), format_minute(first + b)] for a, b in runs(mask)]
 
 
 @dataclass(frozen=True, slots=True)
-class _ServiceFigures:
-    up: int
-    down: int
-    counted: int
-    no_data: int
-    excluded: dict[str, int]
+class _Credit:
+    """The credit of one contract-month: per service, then in total."""
+
+    platform_percent: Decimal
+    top_percent: Decimal
+    total: Decimal
+    per_service: tuple[tuple[Decimal, Decimal], ...]
 
 
-def _figures(ev: ServiceEval, causes: frozenset[Cause]) -> _ServiceFigures:
-    return _ServiceFigures(
-        up=int(ev.up.sum()),
-        down=int(ev.down.sum()),
-        counted=int(ev.counted.sum()),
-        no_data=int(ev.no_data.sum()),
-        excluded=_excluded_by_cause(ev.cause_code, causes),
-    )
-
-
-def compute_contract_month(ev: ContractEval) -> JSON:
-    """The statement's content (no status, revision, time or readings)."""
-    c = ev.contract
-    m = ev.minutes
-    causes = c.excluded_causes
-    figs = {s.service: _figures(s, causes) for s in ev.services}
-
-    counted_c = ev.counted()
-    code_c = np.full(m, NO_CAUSE, dtype=np.int8)
-    nodata_all = np.ones(m, dtype=bool)
-    for s in ev.services:
-        np.minimum(code_c, s.cause_code, out=code_c)
-        nodata_all &= s.no_data
-    code_c[counted_c] = NO_CAUSE
-    excluded_c = code_c != NO_CAUSE
-    nodata_c = nodata_all & ~counted_c & ~excluded_c
-    up_c = np.ones(m, dtype=bool)
-    for s in ev.services:
-        up_c &= s.up | (s.no_data & ~s.down)
-    up_c &= ~nodata_all
-    d = int(counted_c.sum())
-    up_pct = uptime(m, d)
-
-    affected = sorted(s for s, f in figs.items() if f.counted > 0)
-    services: JSON = {}
+def _credit(c: Contract, m: int, counted: int, windows: Sequence[ServiceWindow]) -> _Credit:
+    platform = _tier(m, counted, c.credit_tiers)
+    per: list[tuple[Decimal, Decimal]] = []
     total = Decimal(0)
-    top_percent = Decimal(0)
-    platform_percent = credit_percent(up_pct, c.credit_tiers)
-    for name in sorted(figs):
-        f = figs[name]
-        own_pct = uptime(m, f.counted)
+    top = Decimal(0)
+    for w in windows:
         if c.credit_basis is CreditBasis.PLATFORM:
-            pct = platform_percent if f.counted > 0 else Decimal(0)
+            pct = platform if w.n_counted > 0 else Decimal(0)
         else:
-            pct = credit_percent(own_pct, c.credit_tiers)
-        amount = charge_share(pct, c.charge(name))
+            pct = _tier(m, w.n_counted, c.credit_tiers)
+        amount = charge_share(pct, c.charge(w.service)) if pct else Decimal(0)
         total += amount
-        top_percent = max(top_percent, pct)
-        services[name] = {
-            "monthly_charge": format_money(c.charge(name), c.currency),
-            "up_minutes": f.up,
-            "down_minutes": f.down,
-            "counted_downtime_minutes": f.counted,
-            "excluded_minutes": f.excluded,
-            "no_data_minutes": f.no_data,
-            "uptime_percent": format_percent(own_pct),
-            "meets_target": meets_target(m, f.counted, c.uptime_target),
+        top = max(top, pct)
+        per.append((pct, amount))
+    if c.credit_basis is CreditBasis.PLATFORM:
+        top = platform if any(w.n_counted for w in windows) else Decimal(0)
+    return _Credit(platform, top, total, tuple(per))
+
+
+def compute_contract_month(
+    contract: Contract, month: Month, first: int, end: int, windows: Sequence[ServiceWindow]
+) -> JSON:
+    """The statement's content (no status, revision, time or readings)."""
+    c = contract
+    m = end - first
+    causes = c.excluded_causes
+    figs = contract_figures(first, end, windows)
+    d = figs.counted
+    credit = _credit(c, m, d, windows)
+    services: JSON = {}
+    for w, (pct, amount) in zip(windows, credit.per_service, strict=True):
+        services[w.service] = {
+            "monthly_charge": format_money(c.charge(w.service), c.currency),
+            "up_minutes": w.n_up,
+            "down_minutes": w.n_down,
+            "counted_downtime_minutes": w.n_counted,
+            "excluded_minutes": w.excluded_minutes(),
+            "no_data_minutes": w.n_no_data,
+            "uptime_percent": _percent_text(m, w.n_counted),
+            "meets_target": _meets(m, w.n_counted, c.uptime_target),
             "credit_percent": format_decimal(pct),
             "credit_amount": format_money(amount, c.currency),
         }
-    if c.credit_basis is CreditBasis.PLATFORM:
-        top_percent = platform_percent if affected else Decimal(0)
-
     budget = error_budget(m, c.uptime_target)
-    downtime = [rec for s in ev.services for rec in _downtime_incidents(s)]
-    excluded_periods = [rec for s in ev.services for rec in _excluded_periods(s)]
     return {
         "kind": "contract_month",
         "contract_id": c.contract_id,
         "client_id": c.client_id,
         "contract_revision": c.revision,
-        "month": str(ev.month),
+        "month": str(month),
         "timezone": c.timezone,
-        "period_start": format_minute(ev.first),
-        "period_end": format_minute(ev.end),
+        "period_start": format_minute(first),
+        "period_end": format_minute(end),
         "minutes_in_month": m,
-        "up_minutes": int(up_c.sum()),
-        "down_minutes": d + int(excluded_c.sum()),
+        "up_minutes": figs.up,
+        "down_minutes": figs.down,
         "counted_downtime_minutes": d,
-        "excluded_minutes": _excluded_by_cause(code_c, causes),
-        "no_data_minutes": int(nodata_c.sum()),
-        "uptime_percent": format_percent(up_pct),
+        "excluded_minutes": excluded_by_cause(figs.excluded_by_code, causes),
+        "no_data_minutes": figs.no_data,
+        "uptime_percent": _percent_text(m, d),
         "uptime_target": format_decimal(c.uptime_target),
         "credit_tiers": [
             {"below": format_decimal(t.below), "credit_percent": format_decimal(t.credit_percent)}
             for t in c.credit_tiers
         ],
-        "meets_target": meets_target(m, d, c.uptime_target),
+        "meets_target": _meets(m, d, c.uptime_target),
         "error_budget_minutes": budget,
         "error_budget_remaining_minutes": budget - d,
-        "credit_percent": format_decimal(top_percent),
+        "credit_percent": format_decimal(credit.top_percent),
         "credit_basis": c.credit_basis.value,
         "excluded_causes": [x.value for x in CAUSE_PRECEDENCE if x in causes],
         "no_data_policy": c.no_data_policy.value,
         "declared_outage_counts": c.declared_outage_counts,
-        "affected_services": affected,
-        "credit_amount": format(round_money(total, c.currency), "f"),
+        "affected_services": [w.service for w in windows if w.n_counted > 0],
+        "credit_amount": format(round_money(credit.total, c.currency), "f"),
         "currency": c.currency,
-        "downtime_incidents": downtime,
-        "excluded_periods": excluded_periods,
+        "downtime_incidents": [rec for w in windows for rec in w.downtime_incidents()],
+        "excluded_periods": [rec for w in windows for rec in w.excluded_periods()],
         "services": services,
     }
 
@@ -328,25 +244,31 @@ def readings_of(contract: Contract) -> list[tuple[str, str, Contract]]:
 
 
 def compute_readings(
-    book: Book, contract: Contract, month: Month, as_of: datetime, own: JSON
+    contract: Contract,
+    month: Month,
+    own_amount: Decimal,
+    alternatives: Sequence[Reading],
 ) -> list[JSON]:
-    """The statement recomputed under each alternative reading, with the credit difference."""
+    """The statement under each alternative reading, with the credit difference.
+
+    ``alternatives`` are :func:`readings_of` with each reading's windows
+    (readings that put the contract out of force in ``month`` are left out).
+    """
+    del month
     out = []
-    own_amount = Decimal(own["credit_amount"])
-    for name, text, alt in readings_of(contract):
-        ev = evaluate_contract(book, alt, month, as_of)
-        if ev is None:
-            continue
-        st = compute_contract_month(ev)
-        amount = Decimal(st["credit_amount"])
+    for name, text, alt, (first, end), windows in alternatives:
+        m = end - first
+        d = contract_figures(first, end, windows).counted
+        credit = _credit(alt, m, d, windows)
+        amount = round_money(credit.total, alt.currency)
         out.append(
             {
                 "reading": name,
                 "description": text,
-                "uptime_percent": st["uptime_percent"],
-                "counted_downtime_minutes": st["counted_downtime_minutes"],
-                "credit_percent": st["credit_percent"],
-                "credit_amount": st["credit_amount"],
+                "uptime_percent": _percent_text(m, d),
+                "counted_downtime_minutes": d,
+                "credit_percent": format_decimal(credit.top_percent),
+                "credit_amount": format(amount, "f"),
                 "difference": format(amount - own_amount, "f"),
                 "differs": amount != own_amount,
             }
@@ -358,25 +280,36 @@ def compute_readings(
 
 
 def _versioned(
-    compute: Callable[[datetime], JSON],
+    compute: Callable[[datetime], tuple[Any, Callable[[], JSON]]],
     period_end: int,
     as_of: datetime,
     change_instants: list[datetime],
     finalize_after: Any,
 ) -> JSON:
+    """Status and revision of an output (SPEC section 6).
+
+    ``compute(at)`` returns a signature of what the content at ``at`` is made
+    of and a builder of that content: equal signatures mean equal content, so
+    a revision instant that changes nothing for this output costs a
+    comparison, not a build.
+    """
     final_at = minute_start(period_end) + finalize_after
     if as_of < final_at:
-        out = compute(as_of)
+        out = dict(compute(as_of)[1]())
         out.update(status="provisional", revision=0)
     else:
-        prev = compute(final_at)
+        sig, build = compute(final_at)
+        prev = build()
         revision = 0
         for t in sorted({t for t in change_instants if final_at < t <= as_of}):
-            cur = compute(t)
+            cur_sig, cur_build = compute(t)
+            if cur_sig == sig:
+                continue
+            sig, cur = cur_sig, cur_build()
             if cur != prev:
                 revision += 1
             prev = cur
-        out = prev
+        out = dict(prev)
         out.update(status="final" if revision == 0 else "revised", revision=revision)
     out["finalizes_at"] = format_instant(final_at)
     out["computed_at"] = format_instant(as_of)
@@ -384,11 +317,51 @@ def _versioned(
 
 
 def _change_instants(book: Book, services: tuple[str, ...]) -> list[datetime]:
+    ev = evaluator(book)
+    if len(services) == 1:
+        return ev.known_instants(services[0])
     seen: set[datetime] = set()
     for s in services:
-        for versions in book.incident_versions(s):
-            seen.update(v.known_at for v in versions)
+        seen.update(ev.known_instants(s))
     return sorted(seen)
+
+
+Reading = tuple[str, str, Contract, tuple[int, int], tuple[ServiceWindow, ...]]
+
+
+class _Contents:
+    """Statement contents of one book, kept while the windows they came from are current."""
+
+    def __init__(self) -> None:
+        self.readings: dict[str, tuple[Contract, list[tuple[str, str, Contract]]]] = {}
+        self.held: dict[tuple[str, Month], list[tuple[Contract, Any, JSON]]] = {}
+
+    def readings_of(self, contract: Contract) -> list[tuple[str, str, Contract]]:
+        held = self.readings.get(contract.contract_id)
+        if held is not None and held[0] is contract:
+            return held[1]
+        alts = readings_of(contract)
+        self.readings[contract.contract_id] = (contract, alts)
+        return alts
+
+    def get(self, contract: Contract, month: Month, sig: Any) -> JSON | None:
+        for c, s, content in self.held.get((contract.contract_id, month), ()):
+            if c is contract and s == sig:
+                return content
+        return None
+
+    def put(self, contract: Contract, month: Month, sig: Any, content: JSON) -> None:
+        entries = self.held.setdefault((contract.contract_id, month), [])
+        entries.insert(0, (contract, sig, content))
+        del entries[4:]
+
+
+def _contents(book: Book) -> _Contents:
+    ev = evaluator(book)
+    held = ev.extra.get("contents")
+    if not isinstance(held, _Contents):
+        held = ev.extra["contents"] = _Contents()
+    return held
 
 
 def contract_month_statement(
@@ -398,80 +371,113 @@ def contract_month_statement(
     span = in_force(contract, month)
     if span is None:
         return None
+    first, end = span
+    contents = _contents(book)
+    alts = contents.readings_of(contract) if with_readings else []
 
-    def compute(at: datetime) -> JSON:
-        ev = evaluate_contract(book, contract, month, at)
-        assert ev is not None
-        st = compute_contract_month(ev)
-        if with_readings:
-            st["readings"] = compute_readings(book, contract, month, at, st)
-        return st
+    def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
+        own = contract_windows(book, contract, month, at)
+        assert own is not None
+        readings: list[Reading] = []
+        for name, text, alt in alts:
+            alt_span = in_force(alt, month)
+            windows = contract_windows(book, alt, month, at)
+            if alt_span is not None and windows is not None:
+                readings.append((name, text, alt, alt_span, windows))
+        sig = (own, tuple(r[4] for r in readings))
+
+        def build() -> JSON:
+            held = contents.get(contract, month, sig)
+            if held is not None:
+                return held
+            st = compute_contract_month(contract, month, first, end, own)
+            if with_readings:
+                st["readings"] = compute_readings(
+                    contract, month, Decimal(st["credit_amount"]), readings
+                )
+            contents.put(contract, month, sig, st)
+            return st
+
+        return sig, build
 
     changes = _change_instants(book, contract.service_names)
-    return _versioned(compute, span[1], as_of, changes, book.settings.finalize_after)
+    return _versioned(compute, end, as_of, changes, book.settings.finalize_after)
 
 
 def service_month_record(book: Book, service: str, month: Month, as_of: datetime) -> JSON:
     """The service-month record (UTC month, default terms) with its minute intervals."""
     first, end = month_bounds(month)
+    ev = evaluator(book)
 
-    def compute(at: datetime) -> JSON:
-        ev = evaluate_service(book, service, first, end, at, DEFAULT_TERMS)
-        f = _figures(ev, DEFAULT_EXCLUDED)
-        m = end - first
-        up_pct = uptime(m, f.counted)
-        budget = error_budget(m, DEFAULT_TARGET)
-        excluded = [
-            {"start": p["start"], "end": p["end"], "cause": p["excluded_cause"]}
-            for p in _excluded_periods(ev)
-        ]
-        return {
-            "kind": "service_month",
-            "service": service,
-            "month": str(month),
-            "timezone": "UTC",
-            "minutes_in_month": m,
-            "up_minutes": f.up,
-            "down_minutes": f.down,
-            "counted_downtime_minutes": f.counted,
-            "excluded_minutes": f.excluded,
-            "no_data_minutes": f.no_data,
-            "uptime_percent": format_percent(up_pct),
-            "meets_target": meets_target(m, f.counted, DEFAULT_TARGET),
-            "credit_percent": format_decimal(credit_percent(up_pct, DEFAULT_TIERS)),
-            "error_budget_minutes": budget,
-            "error_budget_remaining_minutes": budget - f.counted,
-            "downtime_incidents": _downtime_incidents(ev),
-            "intervals": {
-                "counted": _minutes_runs(ev.counted, first),
-                "excluded": excluded,
-                "no_data": _minutes_runs(ev.no_data, first),
-            },
-        }
+    def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
+        w = ev.window(service, first, end, DEFAULT_TERMS, at)
+
+        def build() -> JSON:
+            m = end - first
+            budget = error_budget(m, DEFAULT_TARGET)
+            excluded = [
+                {"start": p["start"], "end": p["end"], "cause": p["excluded_cause"]}
+                for p in w.excluded_periods()
+            ]
+            return {
+                "kind": "service_month",
+                "service": service,
+                "month": str(month),
+                "timezone": "UTC",
+                "minutes_in_month": m,
+                "up_minutes": w.n_up,
+                "down_minutes": w.n_down,
+                "counted_downtime_minutes": w.n_counted,
+                "excluded_minutes": w.excluded_minutes(),
+                "no_data_minutes": w.n_no_data,
+                "uptime_percent": _percent_text(m, w.n_counted),
+                "meets_target": _meets(m, w.n_counted, DEFAULT_TARGET),
+                "credit_percent": format_decimal(_tier(m, w.n_counted, DEFAULT_TIERS)),
+                "error_budget_minutes": budget,
+                "error_budget_remaining_minutes": budget - w.n_counted,
+                "downtime_incidents": w.downtime_incidents(),
+                "intervals": {
+                    "counted": _minutes_runs(w.counted),
+                    "excluded": excluded,
+                    "no_data": _minutes_runs(w.no_data),
+                },
+            }
+
+        return w, build
 
     changes = _change_instants(book, (service,))
     return _versioned(compute, end, as_of, changes, book.settings.finalize_after)
 
 
+def _minutes_runs(rs: Sequence[tuple[int, int]]) -> list[list[str]]:
+    return [[format_minute(a), format_minute(b)] for a, b in rs]
+
+
 # -- which months exist ----------------------------------------------------------
 
 
-def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[int, int] | None:
+def _first_data(book: Book, service: str, as_of: datetime) -> int | None:
+    """The first minute of ``service`` with a probe or an incident known by ``as_of``."""
+    ev = evaluator(book)
     lo: int | None = None
-    for (s, _m), led in book.ledgers.items():
-        if s in services:
-            r = led.data_range()
-            if r is not None:
-                lo = r[0] if lo is None else min(lo, r[0])
-    for s in services:
-        for versions in book.incident_versions(s):
-            for v in versions:
-                if v.known_at <= as_of:
-                    start = epoch_minute(v.started_at)
-                    lo = start if lo is None else min(lo, start)
-    if lo is None:
+    for month in ev.months_with_states(service):
+        first = ev.first_data_minute(service, month)
+        if first is not None:
+            lo = first
+            break
+    for versions in book.incident_versions(service):
+        for v in versions:
+            if v.known_at <= as_of:
+                start = epoch_minute(v.started_at)
+                lo = start if lo is None else min(lo, start)
+    return lo
+
+
+def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[int, int] | None:
+    firsts = [f for f in (_first_data(book, s, as_of) for s in services) if f is not None]
+    if not firsts:
         return None
-    return lo, epoch_minute_ceil(as_of)
+    return min(firsts), epoch_minute_ceil(as_of)
 
 
 def contract_months(book: Book, contract: Contract, as_of: datetime) -> list[Month]:
@@ -495,11 +501,11 @@ def contract_months(book: Book, contract: Contract, as_of: datetime) -> list[Mon
 
 def service_months(book: Book, as_of: datetime) -> list[tuple[str, Month]]:
     """Every (service, UTC month) with probes or incident minutes up to ``as_of``."""
-    keys = {k for k, led in book.ledgers.items() if led.data_range() is not None}
+    ev = evaluator(book)
+    keys = {(s, m) for s, m in list(book.ledgers) if ev.first_data_minute(s, m) is not None}
     now = epoch_minute_ceil(as_of)
     for service in book.incidents_by_service:
-        span = _data_span(book, (service,), as_of)
-        if span is None:
+        if _first_data(book, service, as_of) is None:
             continue
         for versions in book.incident_versions(service):
             for v in versions:

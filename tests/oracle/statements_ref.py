@@ -1,0 +1,525 @@
+"""Contract-month statements and service-month records (SPEC sections 4-6, 9).
+
+Pure functions of the book and ``as_of``. A statement is a JSON-ready dict
+with the field names of SPEC section 6. Finality: a month is ``provisional``
+until ``finalize_after`` past its end; after that the statement computed from
+what was known at that moment is revision 0 ``final``, and every later change
+of content caused by an incident version recorded after it adds a revision
+(``revised``). Replay and the streaming worker share these rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from sla.book import Book
+from sla.credit import (
+    charge_share,
+    credit_percent,
+    error_budget,
+    format_decimal,
+    format_money,
+    format_percent,
+    meets_target,
+    round_money,
+    uptime,
+)
+from sla.evaluate import (
+    NO_CAUSE,
+    ServiceEval,
+    Span,
+    Terms,
+    cause_of,
+    evaluate_service,
+    runs,
+)
+from sla.model import (
+    CAUSE_PRECEDENCE,
+    DEFAULT_EXCLUDED,
+    DEFAULT_TIERS,
+    Cause,
+    Contract,
+    CreditBasis,
+    NoDataPolicy,
+)
+from sla.months import Month, month_bounds, months_overlapping
+from sla.timeutil import (
+    epoch_minute,
+    epoch_minute_ceil,
+    format_instant,
+    format_minute,
+    minute_start,
+)
+
+JSON = dict[str, Any]
+
+DEFAULT_TERMS = Terms(DEFAULT_EXCLUDED, NoDataPolicy.UP, True)
+DEFAULT_TARGET = Decimal("99.9")
+
+
+def terms_of(contract: Contract) -> Terms:
+    return Terms(contract.excluded_causes, contract.no_data_policy, contract.declared_outage_counts)
+
+
+def in_force(contract: Contract, month: Month) -> tuple[int, int] | None:
+    """Epoch minutes ``[first, end)`` of ``month`` during which ``contract`` is in force."""
+    a, b = month_bounds(month, contract.timezone)
+    if contract.effective_from is not None:
+        a = max(a, epoch_minute_ceil(contract.effective_from))
+    if contract.effective_to is not None:
+        b = min(b, epoch_minute_ceil(contract.effective_to))
+    return (a, b) if b > a else None
+
+
+# -- evaluation of one contract-month ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContractEval:
+    """Every service of a contract classified over its in-force minutes of a month."""
+
+    contract: Contract
+    month: Month
+    first: int
+    end: int
+    services: tuple[ServiceEval, ...]
+
+    @property
+    def minutes(self) -> int:
+        return self.end - self.first
+
+    def counted(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Contract-level counted minutes: any service counted-down."""
+        out = np.zeros(self.minutes, dtype=bool)
+        for s in self.services:
+            out |= s.counted
+        return out
+
+
+def evaluate_contract(
+    book: Book,
+    contract: Contract,
+    month: Month,
+    as_of: datetime,
+    known_by: datetime | None = None,
+) -> ContractEval | None:
+    """Classify the contract's services over ``month``; None when not in force."""
+    span = in_force(contract, month)
+    if span is None:
+        return None
+    first, end = span
+    terms = terms_of(contract)
+    evals = tuple(
+        evaluate_service(book, s, first, end, as_of, terms, known_by)
+        for s in sorted(contract.service_names)
+    )
+    return ContractEval(contract, month, first, end, evals)
+
+
+def _excluded_by_cause(
+    code: np.ndarray[Any, np.dtype[np.int8]], causes: frozenset[Cause]
+) -> dict[str, int]:
+    counts = np.bincount(code[code != NO_CAUSE].astype(np.int64), minlength=len(CAUSE_PRECEDENCE))
+    out = {c.value: int(counts[i]) for i, c in enumerate(CAUSE_PRECEDENCE) if c in causes}
+    for i, c in enumerate(CAUSE_PRECEDENCE):
+        if counts[i] and c.value not in out:
+            out[c.value] = int(counts[i])
+    return out
+
+
+def _downtime_incidents(ev: ServiceEval) -> list[JSON]:
+    out = []
+    for a, b in runs(ev.counted):
+        start, end = ev.first + a, ev.first + b
+        over = [sp for sp in ev.spans if sp.start < end and sp.end > start]
+        out.append(_period(ev.service, start, end, over))
+    return out
+
+
+def _excluded_periods(ev: ServiceEval) -> list[JSON]:
+    out = []
+    excluded = ev.excluded
+    for a, b in runs(excluded):
+        # split the run where the reported cause changes
+        codes = ev.cause_code[a:b]
+        cuts = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), b - a]
+        for i in range(len(cuts) - 1):
+            start, end = ev.first + a + cuts[i], ev.first + a + cuts[i + 1]
+            over = [sp for sp in ev.spans if sp.start < end and sp.end > start]
+            rec = _period(ev.service, start, end, over)
+            rec["excluded_cause"] = cause_of(int(codes[cuts[i]])).value
+            out.append(rec)
+    return out
+
+
+def _period(service: str, start: int, end: int, over: list[Span]) -> JSON:
+    return {
+        "service": service,
+        "start": format_minute(start),
+        "end": format_minute(end),
+        "duration_minutes": end - start,
+        "causes": sorted({sp.cause.value for sp in over}),
+        "incident_ids": sorted({sp.incident_id for sp in over}),
+    }
+
+
+def _minutes_runs(mask: np.ndarray[Any, np.dtype[np.bool_]], first: int) -> list[list[str]]:
+    return [[format_minute(first + a), format_minute(first + b)] for a, b in runs(mask)]
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceFigures:
+    up: int
+    down: int
+    counted: int
+    no_data: int
+    excluded: dict[str, int]
+
+
+def _figures(ev: ServiceEval, causes: frozenset[Cause]) -> _ServiceFigures:
+    return _ServiceFigures(
+        up=int(ev.up.sum()),
+        down=int(ev.down.sum()),
+        counted=int(ev.counted.sum()),
+        no_data=int(ev.no_data.sum()),
+        excluded=_excluded_by_cause(ev.cause_code, causes),
+    )
+
+
+def compute_contract_month(ev: ContractEval) -> JSON:
+    """The statement's content (no status, revision, time or readings)."""
+    c = ev.contract
+    m = ev.minutes
+    causes = c.excluded_causes
+    figs = {s.service: _figures(s, causes) for s in ev.services}
+
+    counted_c = ev.counted()
+    code_c = np.full(m, NO_CAUSE, dtype=np.int8)
+    nodata_all = np.ones(m, dtype=bool)
+    for s in ev.services:
+        np.minimum(code_c, s.cause_code, out=code_c)
+        nodata_all &= s.no_data
+    code_c[counted_c] = NO_CAUSE
+    excluded_c = code_c != NO_CAUSE
+    nodata_c = nodata_all & ~counted_c & ~excluded_c
+    up_c = np.ones(m, dtype=bool)
+    for s in ev.services:
+        up_c &= s.up | (s.no_data & ~s.down)
+    up_c &= ~nodata_all
+    d = int(counted_c.sum())
+    up_pct = uptime(m, d)
+
+    affected = sorted(s for s, f in figs.items() if f.counted > 0)
+    services: JSON = {}
+    total = Decimal(0)
+    top_percent = Decimal(0)
+    platform_percent = credit_percent(up_pct, c.credit_tiers)
+    for name in sorted(figs):
+        f = figs[name]
+        own_pct = uptime(m, f.counted)
+        if c.credit_basis is CreditBasis.PLATFORM:
+            pct = platform_percent if f.counted > 0 else Decimal(0)
+        else:
+            pct = credit_percent(own_pct, c.credit_tiers)
+        amount = charge_share(pct, c.charge(name))
+        total += amount
+        top_percent = max(top_percent, pct)
+        services[name] = {
+            "monthly_charge": format_money(c.charge(name), c.currency),
+            "up_minutes": f.up,
+            "down_minutes": f.down,
+            "counted_downtime_minutes": f.counted,
+            "excluded_minutes": f.excluded,
+            "no_data_minutes": f.no_data,
+            "uptime_percent": format_percent(own_pct),
+            "meets_target": meets_target(m, f.counted, c.uptime_target),
+            "credit_percent": format_decimal(pct),
+            "credit_amount": format_money(amount, c.currency),
+        }
+    if c.credit_basis is CreditBasis.PLATFORM:
+        top_percent = platform_percent if affected else Decimal(0)
+
+    budget = error_budget(m, c.uptime_target)
+    downtime = [rec for s in ev.services for rec in _downtime_incidents(s)]
+    excluded_periods = [rec for s in ev.services for rec in _excluded_periods(s)]
+    return {
+        "kind": "contract_month",
+        "contract_id": c.contract_id,
+        "client_id": c.client_id,
+        "contract_revision": c.revision,
+        "month": str(ev.month),
+        "timezone": c.timezone,
+        "period_start": format_minute(ev.first),
+        "period_end": format_minute(ev.end),
+        "minutes_in_month": m,
+        "up_minutes": int(up_c.sum()),
+        "down_minutes": d + int(excluded_c.sum()),
+        "counted_downtime_minutes": d,
+        "excluded_minutes": _excluded_by_cause(code_c, causes),
+        "no_data_minutes": int(nodata_c.sum()),
+        "uptime_percent": format_percent(up_pct),
+        "uptime_target": format_decimal(c.uptime_target),
+        "credit_tiers": [
+            {"below": format_decimal(t.below), "credit_percent": format_decimal(t.credit_percent)}
+            for t in c.credit_tiers
+        ],
+        "meets_target": meets_target(m, d, c.uptime_target),
+        "error_budget_minutes": budget,
+        "error_budget_remaining_minutes": budget - d,
+        "credit_percent": format_decimal(top_percent),
+        "credit_basis": c.credit_basis.value,
+        "excluded_causes": [x.value for x in CAUSE_PRECEDENCE if x in causes],
+        "no_data_policy": c.no_data_policy.value,
+        "declared_outage_counts": c.declared_outage_counts,
+        "affected_services": affected,
+        "credit_amount": format(round_money(total, c.currency), "f"),
+        "currency": c.currency,
+        "downtime_incidents": downtime,
+        "excluded_periods": excluded_periods,
+        "services": services,
+    }
+
+
+# -- readings (SPEC section 9) ---------------------------------------------------
+
+
+def readings_of(contract: Contract) -> list[tuple[str, str, Contract]]:
+    """The alternative readings of an ambiguous contract, one setting flipped each."""
+    alt_tz = "UTC" if contract.timezone != "UTC" else "Europe/London"
+    fm = Cause.FORCE_MAJEURE
+    if fm in contract.excluded_causes:
+        fm_name, fm_text = "force_majeure_counted", "force-majeure minutes count as downtime"
+        fm_causes = contract.excluded_causes - {fm}
+    else:
+        fm_name, fm_text = "force_majeure_excluded", "force-majeure minutes are excluded"
+        fm_causes = contract.excluded_causes | {fm}
+    other_basis = (
+        CreditBasis.PER_SERVICE
+        if contract.credit_basis is CreditBasis.PLATFORM
+        else CreditBasis.PLATFORM
+    )
+    other_nd = NoDataPolicy.DOWN if contract.no_data_policy is NoDataPolicy.UP else NoDataPolicy.UP
+    rep = dataclasses.replace
+    return [
+        (
+            f"timezone_{alt_tz}",
+            f"months are calendar months in {alt_tz}",
+            rep(contract, timezone=alt_tz),
+        ),
+        (
+            f"credit_basis_{other_basis.value}",
+            f"credit basis {other_basis.value}",
+            rep(contract, credit_basis=other_basis),
+        ),
+        (fm_name, fm_text, rep(contract, excluded_causes=fm_causes)),
+        (
+            f"no_data_{other_nd.value}",
+            f"minutes without data count as {other_nd.value}",
+            rep(contract, no_data_policy=other_nd),
+        ),
+    ]
+
+
+def compute_readings(
+    book: Book, contract: Contract, month: Month, as_of: datetime, own: JSON
+) -> list[JSON]:
+    """The statement recomputed under each alternative reading, with the credit difference."""
+    out = []
+    own_amount = Decimal(own["credit_amount"])
+    for name, text, alt in readings_of(contract):
+        ev = evaluate_contract(book, alt, month, as_of)
+        if ev is None:
+            continue
+        st = compute_contract_month(ev)
+        amount = Decimal(st["credit_amount"])
+        out.append(
+            {
+                "reading": name,
+                "description": text,
+                "uptime_percent": st["uptime_percent"],
+                "counted_downtime_minutes": st["counted_downtime_minutes"],
+                "credit_percent": st["credit_percent"],
+                "credit_amount": st["credit_amount"],
+                "difference": format(amount - own_amount, "f"),
+                "differs": amount != own_amount,
+            }
+        )
+    return out
+
+
+# -- finality and revisions ------------------------------------------------------
+
+
+def _versioned(
+    compute: Callable[[datetime], JSON],
+    period_end: int,
+    as_of: datetime,
+    change_instants: list[datetime],
+    finalize_after: Any,
+) -> JSON:
+    final_at = minute_start(period_end) + finalize_after
+    if as_of < final_at:
+        out = compute(as_of)
+        out.update(status="provisional", revision=0)
+    else:
+        prev = compute(final_at)
+        revision = 0
+        for t in sorted({t for t in change_instants if final_at < t <= as_of}):
+            cur = compute(t)
+            if cur != prev:
+                revision += 1
+            prev = cur
+        out = prev
+        out.update(status="final" if revision == 0 else "revised", revision=revision)
+    out["finalizes_at"] = format_instant(final_at)
+    out["computed_at"] = format_instant(as_of)
+    return out
+
+
+def _change_instants(book: Book, services: tuple[str, ...]) -> list[datetime]:
+    seen: set[datetime] = set()
+    for s in services:
+        for versions in book.incident_versions(s):
+            seen.update(v.known_at for v in versions)
+    return sorted(seen)
+
+
+def contract_month_statement(
+    book: Book, contract: Contract, month: Month, as_of: datetime, with_readings: bool = True
+) -> JSON | None:
+    """The full contract-month statement as of ``as_of`` (None when not in force)."""
+    span = in_force(contract, month)
+    if span is None:
+        return None
+
+    def compute(at: datetime) -> JSON:
+        ev = evaluate_contract(book, contract, month, at)
+        assert ev is not None
+        st = compute_contract_month(ev)
+        if with_readings:
+            st["readings"] = compute_readings(book, contract, month, at, st)
+        return st
+
+    changes = _change_instants(book, contract.service_names)
+    return _versioned(compute, span[1], as_of, changes, book.settings.finalize_after)
+
+
+def service_month_record(book: Book, service: str, month: Month, as_of: datetime) -> JSON:
+    """The service-month record (UTC month, default terms) with its minute intervals."""
+    first, end = month_bounds(month)
+
+    def compute(at: datetime) -> JSON:
+        ev = evaluate_service(book, service, first, end, at, DEFAULT_TERMS)
+        f = _figures(ev, DEFAULT_EXCLUDED)
+        m = end - first
+        up_pct = uptime(m, f.counted)
+        budget = error_budget(m, DEFAULT_TARGET)
+        excluded = [
+            {"start": p["start"], "end": p["end"], "cause": p["excluded_cause"]}
+            for p in _excluded_periods(ev)
+        ]
+        return {
+            "kind": "service_month",
+            "service": service,
+            "month": str(month),
+            "timezone": "UTC",
+            "minutes_in_month": m,
+            "up_minutes": f.up,
+            "down_minutes": f.down,
+            "counted_downtime_minutes": f.counted,
+            "excluded_minutes": f.excluded,
+            "no_data_minutes": f.no_data,
+            "uptime_percent": format_percent(up_pct),
+            "meets_target": meets_target(m, f.counted, DEFAULT_TARGET),
+            "credit_percent": format_decimal(credit_percent(up_pct, DEFAULT_TIERS)),
+            "error_budget_minutes": budget,
+            "error_budget_remaining_minutes": budget - f.counted,
+            "downtime_incidents": _downtime_incidents(ev),
+            "intervals": {
+                "counted": _minutes_runs(ev.counted, first),
+                "excluded": excluded,
+                "no_data": _minutes_runs(ev.no_data, first),
+            },
+        }
+
+    changes = _change_instants(book, (service,))
+    return _versioned(compute, end, as_of, changes, book.settings.finalize_after)
+
+
+# -- which months exist ----------------------------------------------------------
+
+
+def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[int, int] | None:
+    lo: int | None = None
+    for (s, _m), led in book.ledgers.items():
+        if s in services:
+            r = led.data_range()
+            if r is not None:
+                lo = r[0] if lo is None else min(lo, r[0])
+    for s in services:
+        for versions in book.incident_versions(s):
+            for v in versions:
+                if v.known_at <= as_of:
+                    start = epoch_minute(v.started_at)
+                    lo = start if lo is None else min(lo, start)
+    if lo is None:
+        return None
+    return lo, epoch_minute_ceil(as_of)
+
+
+def contract_months(book: Book, contract: Contract, as_of: datetime) -> list[Month]:
+    """Months of ``contract`` to state, once any of its services has data.
+
+    From ``effective_from`` (else the first data, or the last month in force
+    when that is earlier) to the month containing ``as_of`` (or
+    ``effective_to``).
+    """
+    span = _data_span(book, contract.service_names, as_of)
+    if span is None:
+        return []
+    first, end = span
+    if contract.effective_to is not None:
+        end = min(end, epoch_minute_ceil(contract.effective_to))
+        first = min(first, end - 1)
+    if contract.effective_from is not None:
+        first = epoch_minute_ceil(contract.effective_from)
+    return months_overlapping(first, end, contract.timezone)
+
+
+def service_months(book: Book, as_of: datetime) -> list[tuple[str, Month]]:
+    """Every (service, UTC month) with probes or incident minutes up to ``as_of``."""
+    keys = {k for k, led in book.ledgers.items() if led.data_range() is not None}
+    now = epoch_minute_ceil(as_of)
+    for service in book.incidents_by_service:
+        span = _data_span(book, (service,), as_of)
+        if span is None:
+            continue
+        for versions in book.incident_versions(service):
+            for v in versions:
+                if v.known_at > as_of or service not in v.services:
+                    continue
+                a = epoch_minute(v.started_at)
+                b = epoch_minute(v.ended_at) + 1 if v.ended_at is not None else now
+                for m in months_overlapping(a, min(b, now)):
+                    keys.add((service, m))
+    return sorted(keys)
+
+
+def all_statements(book: Book, as_of: datetime) -> Iterator[JSON]:
+    """Every contract-month statement, then every service-month record, in key order."""
+    for cid in sorted(book.contracts):
+        contract = book.contract(cid)
+        assert contract is not None
+        for month in contract_months(book, contract, as_of):
+            st = contract_month_statement(book, contract, month, as_of)
+            if st is not None:
+                yield st
+    for service, month in service_months(book, as_of):
+        yield service_month_record(book, service, month, as_of)
