@@ -921,10 +921,26 @@ class Worker:
         rows are written: it pauses and retries with a capped backoff (see
         ``sinks.writer``), so the stage that called waits here, its offsets
         uncommitted, while the event loop goes on.
+
+        Cancelled while it waits (the worker is stopping with rows not
+        written), the process exits at once with status 75, as a kill would:
+        Faust acknowledges the batch of an agent that ends, however it ends,
+        and commits on the way out, and the probe loop checkpoints, so a
+        graceful stop would commit offsets whose rows were never written.
+        Everything after the last commit is read again at the next start.
         """
         if self.sink is None:
             return
-        self._rows_written += await write(self.sink)
+        try:
+            self._rows_written += await write(self.sink)
+        except asyncio.CancelledError:
+            log.error(
+                "stopping while the store has rows not written (%s): exiting without "
+                "committing; they are read again at the next start",
+                self.sink.store_error or "store call in progress",
+            )
+            logging.shutdown()
+            os._exit(75)
 
 
 class _TableStore(MutableMapping[str, bytes]):
