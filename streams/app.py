@@ -776,6 +776,7 @@ class Worker:
                     bootstrap_servers=self.cfg.bootstrap,
                     client_id="availability-lag",
                     request_timeout_ms=int(self.cfg.lag_timeout * 1000),
+                    bootstrap_timeout_ms=int(self.cfg.lag_timeout * 1000),
                     **self.cfg.security.kafka_python(),
                 ),
                 KafkaConsumer(
@@ -784,6 +785,7 @@ class Worker:
                     enable_auto_commit=False,
                     client_id="availability-lag",
                     request_timeout_ms=int(self.cfg.lag_timeout * 1000),
+                    bootstrap_timeout_ms=int(self.cfg.lag_timeout * 1000),
                     **self.cfg.security.kafka_python(),
                 ),
             )
@@ -796,11 +798,13 @@ class Worker:
             topics.CLAIMS,
             topics.TICKETS,
         )
-        tps = [
-            TopicPartition(spec.name, p)
-            for spec in inputs
-            for p in sorted(consumer.partitions_for_topic(spec.name) or ())
-        ]
+        tps: list[Any] = []
+        for spec in inputs:
+            found = consumer.partitions_for_topic(spec.name)
+            if not found:
+                # unknown is not empty: a topic left out would count as read to its end
+                raise RuntimeError(f"no partitions known yet for {spec.name}")
+            tps.extend(TopicPartition(spec.name, p) for p in sorted(found))
         # the statement stage's group (Faust) and the probe loop's, one request each;
         # committed offsets before end offsets: the minute states a probe commit
         # covers were delivered before that commit, so they are inside the ends

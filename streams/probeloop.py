@@ -138,8 +138,11 @@ class ProbeLoop:
         checkpoint_interval: float = 2.0,
         publish_interval: float = 0.5,
         audit: Audit | None = None,
+        start_timeout: float = 10.0,
     ) -> None:
         self.bootstrap = bootstrap
+        #: the set-up clients give up on a broker that does not answer after this long
+        self.start_timeout = start_timeout
         self.app_id = app_id
         self.group_id = f"{app_id}-probes"
         self.security = security or KafkaSecurity()
@@ -198,9 +201,11 @@ class ProbeLoop:
         """Blocking: the probe topic's partition count; create the changelog if missing."""
         from kafka import KafkaConsumer
 
+        bounded = int(self.start_timeout * 1000)
         probe = KafkaConsumer(
             bootstrap_servers=self.bootstrap,
             client_id=f"{self.app_id}-probes-setup",
+            bootstrap_timeout_ms=bounded,
             **self.security.kafka_python(),
         )
         try:
@@ -209,7 +214,10 @@ class ProbeLoop:
             probe.close()
         n = len(found) if found else topics.PROBES.partitions
         topics.ensure_topics(
-            self.bootstrap, specs=[ledger_topic(self.app_id, n)], **self.security.kafka_python()
+            self.bootstrap,
+            specs=[ledger_topic(self.app_id, n)],
+            bootstrap_timeout_ms=bounded,
+            **self.security.kafka_python(),
         )
         return n
 
@@ -217,7 +225,6 @@ class ProbeLoop:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
         loop = asyncio.get_running_loop()
-        self.partitions = await loop.run_in_executor(None, self._prepare)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             client_id=f"{self.app_id}-probes",
@@ -227,7 +234,10 @@ class ProbeLoop:
             max_request_size=8 << 20,
             **self.security.aiokafka(),
         )
+        # the producer first: it fails at once on a broker that is down, where the
+        # set-up's kafka-python clients would wait for it and leave sockets behind
         await self.producer.start()
+        self.partitions = await loop.run_in_executor(None, self._prepare)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
