@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -276,11 +277,16 @@ def broker() -> Iterator[str]:
 
 
 def _health(port: int) -> tuple[float, dict[str, Any] | None]:
-    """Seconds ``/health`` took to answer, and its body (None if it did not within 5 s)."""
+    """Seconds ``/health`` took to answer, and its body (None if it did not within 5 s).
+
+    A degraded worker answers 503 with the same body: an answer all the same.
+    """
     started = time.monotonic()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
             body: dict[str, Any] = json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read())
     except OSError:
         return time.monotonic() - started, None
     return time.monotonic() - started, body
