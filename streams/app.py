@@ -104,6 +104,8 @@ def api_token_from_env(env: Mapping[str, str]) -> str | None:
     return read_secret("AVAILABILITY_API_TOKEN", env)
 
 
+#: the dead-letter detail of a null value on an input topic
+TOMBSTONE = "a null value (tombstone) is not an event"
 #: the pages that answer without the API token (probes and scrapers)
 OPEN_PAGES = frozenset({"/health", "/metrics"})
 
@@ -682,13 +684,12 @@ class Worker:
         self._last_input = loop.time()
         busy = self._busy["statements"] = [loop.time(), "fold"]
         items: list[tuple[str, bytes, dict[str, Any]]] = []
-        letters: list[Outgoing] = []
+        tombstones: list[dict[str, Any]] = []
         received: list[Received] = []
         for e in events:
             src = _source(e)
             if e.value is None:
-                rej = Rejected("invalid_json", "a null value (tombstone) is not an event", b"")
-                letters.append(dead_letter_message(self.stage2.folder.reject(rej, src)))
+                tombstones.append(src)
                 continue
             raw = bytes(e.value)
             items.append((e.message.topic, raw, src))
@@ -701,7 +702,13 @@ class Worker:
                 try:
                     if out is None:
                         busy[1] = "fold"
-                        out = letters + self.stage2.process(items)
+                        out = self.stage2.process(items)
+                        # after process(), whose first call builds the folder that counts them
+                        rej = Rejected("invalid_json", TOMBSTONE, b"")
+                        out[:0] = [
+                            dead_letter_message(self.stage2.folder.reject(rej, src))
+                            for src in tombstones
+                        ]
                     busy[1] = "send"
                     await self._send_all(out)
                     busy[1] = "table changelogs"
