@@ -47,6 +47,7 @@ import faust
 from schemas.codec import Rejected
 from sla.book import Settings
 from streams import logfilter, topics
+from streams.deadletters import DeadLetterTally
 from streams.kafkaconf import KafkaSecurity
 from streams.pipeline import Outgoing, StatementStage, dead_letter_message
 from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure
@@ -208,6 +209,7 @@ class Worker:
             audit=self._audit if cfg.store_dsn else None,
         )
         self.stage1 = self.probes.stage
+        self.dead_letter_tally = DeadLetterTally(cfg.bootstrap, cfg.security)
         self.stage2 = StatementStage(self._stores[0], self._stores[1], cfg.settings)
         self._emit_lock = asyncio.Lock()
         #: agent -> [monotonic start, step] of the batch it is working on
@@ -290,6 +292,10 @@ class Worker:
             # logging is configured by now: the Kafka clients' retries log once per 30 s
             logfilter.install()
             await self.probes.run_forever()
+
+        @app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
+        async def count_dead_letters() -> None:
+            await self.dead_letter_tally.run_forever()
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
@@ -411,11 +417,8 @@ class Worker:
         async def dead_letters(web: Any, request: Any) -> Any:
             if not self._authorized(request):
                 return _unauthorized(web)
-            counts: dict[str, int] = {}
-            for stats in (self.stage1.folder.stats, self.stage2.folder.stats):
-                for reason, n in stats.dead_letters.items():
-                    counts[reason] = counts.get(reason, 0) + n
-            return web.json({"dead_letters": counts})
+            # from the topic: every worker's, and not reset when a worker restarts
+            return web.json({"dead_letters": self.dead_letter_tally.counts()})
 
     def _watchdog(self, now: float) -> None:
         """Log, once per batch, an agent stuck on one batch for over a minute, with every stack."""
