@@ -34,7 +34,8 @@ evaluation).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -46,7 +47,11 @@ from sla.evaluate import NO_CAUSE, Span, Terms, cause_of, evaluate_service, runs
 from sla.model import CAUSE_PRECEDENCE, Cause
 from sla.months import Month, month_bounds, months_overlapping
 from sla.probes import NO_DATA
-from sla.timeutil import epoch_minute_ceil, format_minute, round_minute
+from sla.timeutil import epoch_minute_ceil, round_minute
+from sla.timeutil import format_minute as _format_minute
+
+#: period ends recur across every window of a month: format each once
+format_minute = lru_cache(maxsize=65_536)(_format_minute)
 
 if TYPE_CHECKING:
     from sla.book import Book
@@ -171,7 +176,7 @@ def excluded_by_cause(by_code: Sequence[int], causes: frozenset[Cause]) -> dict[
     return out
 
 
-class _Bounded(dict[Any, Any]):
+class Bounded(dict[Any, Any]):
     """A dict that forgets its older half when it grows past ``cap`` entries."""
 
     def __init__(self, cap: int) -> None:
@@ -266,7 +271,7 @@ class ContractFigures:
         return self.counted + sum(self.excluded_by_code)
 
 
-_FIGURES = _Bounded(262_144)
+_FIGURES = Bounded(262_144)
 
 
 def contract_figures(first: int, end: int, windows: Sequence[ServiceWindow]) -> ContractFigures:
@@ -338,7 +343,7 @@ def _utc_months(first: int, end: int) -> tuple[Month, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _minutes_of(at: datetime) -> tuple[int, int]:
+def minutes_of(at: datetime) -> tuple[int, int]:
     """``at`` rounded to the nearest minute, and the first minute starting at or after it."""
     return round_minute(at), epoch_minute_ceil(at)
 
@@ -355,14 +360,17 @@ class Evaluator:
 
     def __init__(self, book: Book) -> None:
         self.book = book
-        self._parts = _Bounded(self.PART_CAP)
-        self._windows = _Bounded(self.WINDOW_CAP)
-        self._asked = _Bounded(self.WINDOW_CAP)
+        self._parts = Bounded(self.PART_CAP)
+        self._windows = Bounded(self.WINDOW_CAP)
+        self._asked = Bounded(self.WINDOW_CAP)
         self._known: dict[str, tuple[int, list[datetime]]] = {}
         self._data_from: dict[int, tuple[Any, int | None]] = {}
         self._months: tuple[int, dict[str, list[Month]]] = (-1, {})
         #: results of later layers (statement contents), kept by their modules
         self.extra: dict[str, Any] = {}
+        self._pass: dict[tuple[str, tuple[Month, ...]], Inputs] | None = None
+        #: answers valid for the current :meth:`one_pass` only (None outside one)
+        self.pass_memo: dict[Any, Any] | None = None
         #: how often each layer was computed rather than shared (for benchmarks and tests)
         self.computed = {"parts": 0, "windows": 0}
 
@@ -418,6 +426,38 @@ class Evaluator:
         self._data_from[id(states)] = (states, first)
         return first
 
+    @contextmanager
+    def one_pass(self) -> Iterator[None]:
+        """A stretch of reads during which the book does not change.
+
+        :meth:`inputs` answers each question once inside it.
+        """
+        self._pass = {}
+        self.pass_memo = {}
+        try:
+            yield
+        finally:
+            self._pass = None
+            self.pass_memo = None
+
+    def inputs(self, service: str, first: int, end: int) -> Inputs:
+        """What every result of ``service`` over ``[first, end)`` is computed from.
+
+        Its incident stamp and the probe states of each UTC month overlapping
+        the span (compared by identity, so equal answers mean equal inputs).
+        """
+        months = _utc_months(first, end)
+        held = None if self._pass is None else self._pass.get((service, months))
+        if held is not None:
+            return held
+        answer = Inputs(
+            self.book.incident_stamp.get(service, 0),
+            tuple(self._states(service, m) for m in months),
+        )
+        if self._pass is not None:
+            self._pass[(service, months)] = answer
+        return answer
+
     # -- layer 1 ------------------------------------------------------------------
 
     def part(
@@ -425,7 +465,7 @@ class Evaluator:
     ) -> MonthPart:
         """``service`` over UTC ``month``; computed once per distinct set of facts."""
         ma, mb = month_bounds(month)
-        rounded, ceil = _minutes_of(as_of)
+        rounded, ceil = minutes_of(as_of)
         key = (
             service,
             month,
@@ -510,6 +550,31 @@ class Evaluator:
         win = ServiceWindow(service, first, end, terms.excluded_causes, parts)
         self._windows.put(key, win)
         return win
+
+
+class Inputs:
+    """A service's incident stamp and probe-state arrays; equal only to the same inputs.
+
+    Arrays compare by identity: a changed service-month gets a new array.
+    """
+
+    __slots__ = ("stamp", "states")
+
+    def __init__(self, stamp: int, states: tuple[Any, ...]) -> None:
+        self.stamp = stamp
+        self.states = states
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Inputs):
+            return NotImplemented
+        return (
+            self.stamp == other.stamp
+            and len(self.states) == len(other.states)
+            and all(a is b for a, b in zip(self.states, other.states, strict=True))
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.stamp, *map(id, self.states)))
 
 
 def evaluator(book: Book) -> Evaluator:
