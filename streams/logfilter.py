@@ -63,7 +63,7 @@ class RepeatFilter(logging.Filter):
                 f"{record.getMessage()} ({last[1]} more like this in the last "
                 f"{now - last[0]:.0f} s were not logged)"
             )
-            record.args = None
+            record.args = ()  # the count is in the text now; nothing left to format
         return True
 
 
