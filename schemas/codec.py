@@ -17,7 +17,9 @@ from schemas.events import EVENT_ADAPTER, Event
 
 MAX_EVENT_BYTES: Final = 64 * 1024
 
-#: Dead-letter reasons, a closed set (metrics label them).
+#: Dead-letter reasons, a closed set (metrics label them). :func:`decode` gives
+#: every one but ``processing_error``, which the fold gives to a valid event it
+#: could not process (SPEC section 10).
 REASONS: Final = (
     "invalid_json",
     "not_an_object",
@@ -30,6 +32,8 @@ REASONS: Final = (
     "unknown_enum",
     "bad_value",
     "impossible_value",
+    "out_of_range",
+    "processing_error",
 )
 
 _TYPE_REASONS: Final = {
@@ -55,6 +59,7 @@ _TYPE_REASONS: Final = {
     "too_short": "bad_value",
     "string_too_short": "bad_value",
     "string_pattern_mismatch": "bad_value",
+    "out_of_range": "out_of_range",
 }
 
 

@@ -36,6 +36,7 @@ from schemas.events import (
     TicketRespondedEvent,
     TicketSeverityChangedEvent,
 )
+from sla.timeutil import END_MINUTE, FIRST_MINUTE
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -81,7 +82,6 @@ EdgeEvent = Annotated[
     Field(discriminator="type"),
 ]
 _EDGE: TypeAdapter[EdgeEvent] = TypeAdapter(EdgeEvent)
-_EDGE_LIST: TypeAdapter[list[EdgeEvent]] = TypeAdapter(list[EdgeEvent])
 _DAYS: dict[str, int] = {}
 
 Decoded = tuple["ProbeRecord", int] | Event | Rejected
@@ -91,7 +91,9 @@ def probe_minute(text: str) -> int:
     """The epoch minute of RFC 3339 ``text`` already matching :data:`InstantText`.
 
     Raises ``ValueError`` for an impossible date, hour, minute, second or
-    offset; the caller then defers to the canonical decoder.
+    offset, and for an instant outside the accepted range
+    (:data:`sla.timeutil.FIRST_MINUTE` to :data:`sla.timeutil.END_MINUTE`);
+    the caller then defers to the canonical decoder, which says why.
     """
     day = _DAYS.get(text[:10])
     if day is None:
@@ -102,12 +104,17 @@ def probe_minute(text: str) -> int:
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"impossible time of day in {text!r}")
     if text[-1] == "Z":
-        return day * 1440 + hour * 60 + minute
-    oh, om = int(text[-5:-3]), int(text[-2:])
-    if oh > 23 or om > 59:
-        raise ValueError(f"impossible offset in {text!r}")
-    off = oh * 60 + om
-    return day * 1440 + hour * 60 + minute + (off if text[-6] == "-" else -off)
+        at = day * 1440 + hour * 60 + minute
+    else:
+        oh, om = int(text[-5:-3]), int(text[-2:])
+        if oh > 23 or om > 59:
+            raise ValueError(f"impossible offset in {text!r}")
+        off = oh * 60 + om
+        at = day * 1440 + hour * 60 + minute + (off if text[-6] == "-" else -off)
+    # both bounds are minute starts: the instant is in range exactly when its minute is
+    if not FIRST_MINUTE <= at < END_MINUTE:
+        raise ValueError(f"{text!r} is outside the accepted range")
+    return at
 
 
 def decode_edge(raw: bytes) -> Decoded:
@@ -136,29 +143,15 @@ def _validate_one(raw: bytes) -> ProbeRecord | Event | Rejected:
 
 
 def validate_batch(raws: list[bytes]) -> list[ProbeRecord | Event | Rejected]:
-    """Validate many events with one validator call, one result per line.
+    """Validate many events, one result per line, each line on its own.
 
     Probes come back as :class:`ProbeRecord` dicts whose minute the caller
     reads with :func:`probe_minute` (deferring to :func:`schemas.codec.decode`
     if that raises); everything else as models or :class:`Rejected`, with
-    the verdicts of :func:`decode_edge`. The lines are validated as one JSON
-    array; when that fails the batch is split around the failing element (or
-    halved when the JSON itself is broken) so only bad lines take the slow
-    path. A line holding more than one JSON value would shift the array, so
-    a count mismatch falls back to line-by-line validation.
+    the verdicts of :func:`decode_edge`. Lines are never joined into one
+    JSON document: a line that is not one complete JSON value could then
+    borrow from its neighbour (an unterminated string closed by the next
+    line, two objects on one line making up for a line swallowed), and
+    invalid lines would come back as valid events.
     """
-    if len(raws) <= 4 or max(map(len, raws)) > MAX_EVENT_BYTES:
-        return [_validate_one(r) for r in raws]
-    try:
-        evs = _EDGE_LIST.validate_json(b"[" + b",".join(raws) + b"]")
-    except ValidationError as exc:
-        loc = exc.errors(include_url=False, include_input=False)[0]["loc"]
-        if loc and isinstance(loc[0], int) and 0 <= loc[0] < len(raws):
-            i = loc[0]
-            head = validate_batch(raws[:i])
-            return [*head, _validate_one(raws[i]), *validate_batch(raws[i + 1 :])]
-        mid = len(raws) // 2
-        return [*validate_batch(raws[:mid]), *validate_batch(raws[mid:])]
-    if len(evs) != len(raws):
-        return [_validate_one(r) for r in raws]
-    return list(evs)
+    return [_validate_one(r) for r in raws]

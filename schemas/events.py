@@ -1,7 +1,8 @@
 """Wire models of the input events (SPEC section 2).
 
 Frozen, strict pydantic models: a string ``"no"`` is not a boolean, a JSON
-number is not money, a timestamp without an offset is rejected. Unknown
+number is not money, a timestamp without an offset or outside the accepted
+range (:data:`Instant`) is rejected. Unknown
 fields are ignored. :data:`EVENT_ADAPTER` validates any event by its
 ``type`` discriminator; :mod:`schemas.codec` turns failures into dead letters.
 """
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -22,8 +24,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from sla.model import Cause, CreditBasis, Impact, IncidentStatus, NoDataPolicy
+from sla.timeutil import in_range
 
 #: Ids, services and regions: 1-128 chars of letters, digits and ``._:/-``.
 Ident = Annotated[
@@ -31,8 +35,30 @@ Ident = Annotated[
 ]
 #: Free text fields are capped at 4 KiB (SPEC section 10).
 Text = Annotated[str, StringConstraints(max_length=4096)]
-#: An instant: RFC 3339 with an explicit offset.
-Instant = AwareDatetime
+
+
+def _in_range(dt: datetime) -> datetime:
+    if not in_range(dt):
+        raise PydanticCustomError(
+            "out_of_range",
+            "instant is outside the accepted range [{first}, {end})",
+            {"first": "1970-01-01T00:00:00Z", "end": "2200-01-01T00:00:00Z"},
+        )
+    return dt
+
+
+#: An instant: RFC 3339 with an explicit offset, in ``[1970-01-01T00:00:00Z,
+#: 2200-01-01T00:00:00Z)`` (SPEC section 10: outside it, reason ``out_of_range``).
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_range),
+    Field(
+        description=(
+            "RFC 3339 with an explicit offset; from 1970-01-01T00:00:00Z (inclusive) "
+            "to 2200-01-01T00:00:00Z (exclusive) once converted to UTC"
+        )
+    ),
+]
 #: Money and percentages travel as decimal strings, never floats.
 DecimalText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,9})?$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]

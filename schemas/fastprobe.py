@@ -62,13 +62,15 @@ import numpy.typing as npt
 
 from schemas.edge import probe_minute
 from sla.probes import probe_digests_and_lengths
+from sla.timeutil import END_MINUTE, FIRST_MINUTE
 
 #: Longest line the fast path takes (see the module docstring).
 LINE_LIMIT: Final = 4096
 #: Most opening brackets a line may hold on the fast path.
 DEPTH_LIMIT: Final = 150
-#: Years the fast path parses; probes outside take the canonical path.
-YEARS: Final = (1900, 2199)
+#: Years the fast path parses; probes outside take the canonical path. Within
+#: them, an instant must also lie in the accepted range (checked by minute).
+YEARS: Final = (1969, 2200)
 #: Most names the decoders list as known (see :func:`_typed_decoders`).
 TYPED_LIMIT: Final = 4096
 #: Distinct services and regions remembered between batches (codes stay < 2**20).
@@ -379,9 +381,10 @@ def instant_minutes(texts: list[str]) -> tuple[I64, npt.NDArray[np.bool_]]:
     A text is accepted when it matches :data:`schemas.edge.InstantText`, its
     year lies in :data:`YEARS` and :func:`schemas.edge.probe_minute` would not
     raise (a real date, hour <= 23, minute and second <= 59, offset hour <= 23
-    and minute <= 59); its minute is then ``probe_minute``'s. A batch whose
-    texts all share one shape (length, ``Z`` or offset) is parsed as one
-    fixed-width table; any other batch row by row (still vectorised).
+    and minute <= 59, an instant in the accepted range); its minute is then
+    ``probe_minute``'s. A batch whose texts all share one shape (length,
+    ``Z`` or offset) is parsed as one fixed-width table; any other batch row
+    by row (still vectorised).
     """
     n = len(texts)
     if n == 0:
@@ -391,13 +394,15 @@ def instant_minutes(texts: list[str]) -> tuple[I64, npt.NDArray[np.bool_]]:
         return _minutes_one_by_one(texts)
     buf = np.frombuffer(joined.encode("ascii"), np.uint8)
     width = len(texts[0])
+    got = None
     if 20 <= width <= 32 and buf.shape[0] == n * (width + 1):
         grid = buf.reshape(n, width + 1)
         if (grid[:, width] == 10).all():
             got = _fixed_minutes(grid, texts[0])
-            if got is not None:
-                return got
-    return _row_minutes(buf)
+    minutes, valid = got if got is not None else _row_minutes(buf)
+    # the range's bounds are minute starts: an instant is in range exactly when its minute is
+    valid &= (minutes >= FIRST_MINUTE) & (minutes < END_MINUTE)
+    return minutes, valid
 
 
 def _fixed_minutes(

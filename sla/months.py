@@ -68,12 +68,16 @@ def month_bounds(month: Month, tz: str = "UTC") -> tuple[int, int]:
     """Epoch minutes ``[first, end)`` of the minutes whose start lies in ``month`` in ``tz``.
 
     The local midnights are converted to UTC with ``zoneinfo``; a local
-    midnight that falls in a gap or fold resolves with ``fold=0``.
+    midnight that falls in a gap or fold resolves with ``fold=0``. Raises
+    ``ValueError`` for a month whose bounds ``datetime`` cannot represent.
     """
     z = zone(tz)
-    start = datetime(month.year, month.month, 1, tzinfo=z).astimezone(UTC)
     nxt = month.next()
-    end = datetime(nxt.year, nxt.month, 1, tzinfo=z).astimezone(UTC)
+    try:
+        start = datetime(month.year, month.month, 1, tzinfo=z).astimezone(UTC)
+        end = datetime(nxt.year, nxt.month, 1, tzinfo=z).astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{month} in {tz} has no representable bounds") from exc
     return epoch_minute_ceil(start), epoch_minute_ceil(end)
 
 
@@ -84,8 +88,17 @@ def minutes_in_month(month: Month, tz: str = "UTC") -> int:
 
 
 def month_of_minute(minute: int, tz: str = "UTC") -> Month:
-    """The month (in ``tz``) that contains the start of epoch minute ``minute``."""
-    local = minute_start(minute).astimezone(zone(tz))
+    """The month (in ``tz``) that contains the start of epoch minute ``minute``.
+
+    Raises ``ValueError`` (never ``OverflowError``) when that month lies
+    beyond what ``datetime`` can represent; the pipeline never asks for one,
+    since it rejects instants outside :data:`sla.timeutil.END_INSTANT` and
+    :data:`sla.timeutil.FIRST_INSTANT` as bad input.
+    """
+    try:
+        local = minute_start(minute).astimezone(zone(tz))
+    except OverflowError as exc:
+        raise ValueError(f"epoch minute {minute} has no representable month") from exc
     return Month(local.year, local.month)
 
 

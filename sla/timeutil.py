@@ -4,6 +4,10 @@ Everything inside the core is UTC. A *minute* is identified by its epoch
 minute: the whole number of minutes from 1970-01-01T00:00Z to its start. All
 conversions here are exact integer arithmetic on ``timedelta`` values, never
 float seconds, so a probe at ``10:03:59.999999`` can never slip into 10:04.
+
+The pipeline accepts instants in ``[FIRST_INSTANT, END_INSTANT)`` (SPEC
+section 10): epoch minutes ``[FIRST_MINUTE, END_MINUTE)``. Both bounds are
+minute starts, so an instant is in range exactly when its (floor) minute is.
 """
 
 from __future__ import annotations
@@ -13,6 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
+
+#: The first instant an event may carry (inclusive).
+FIRST_INSTANT = EPOCH
+#: The first instant past the accepted range (exclusive).
+END_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+#: Epoch minutes of the accepted range: ``[FIRST_MINUTE, END_MINUTE)``.
+FIRST_MINUTE = 0
+END_MINUTE = (END_INSTANT - EPOCH) // MINUTE
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -28,6 +40,34 @@ def require_aware(dt: datetime) -> datetime:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise NaiveDatetimeError(f"naive datetime {dt.isoformat()} has no UTC offset")
     return dt
+
+
+class OutOfRangeError(ValueError):
+    """An instant lies outside ``[FIRST_INSTANT, END_INSTANT)``."""
+
+
+def in_range(dt: datetime) -> bool:
+    """Whether the aware instant ``dt`` lies in ``[FIRST_INSTANT, END_INSTANT)``.
+
+    Compares instants, never converting ``dt`` to UTC, so it cannot overflow
+    for ``0001-01-01T00:00:00+01:00`` or ``9999-12-31T23:59:59-01:00``.
+    """
+    return FIRST_INSTANT <= require_aware(dt) < END_INSTANT
+
+
+def require_in_range(dt: datetime) -> datetime:
+    """Return ``dt`` unchanged; raise :class:`OutOfRangeError` outside the accepted range."""
+    if not in_range(dt):
+        raise OutOfRangeError(
+            f"{dt.isoformat()} is outside [{FIRST_INSTANT:%Y-%m-%dT%H:%M:%SZ}, "
+            f"{END_INSTANT:%Y-%m-%dT%H:%M:%SZ})"
+        )
+    return dt
+
+
+def minute_in_range(minute: int) -> bool:
+    """Whether epoch minute ``minute`` lies in ``[FIRST_MINUTE, END_MINUTE)``."""
+    return FIRST_MINUTE <= minute < END_MINUTE
 
 
 def epoch_minute(dt: datetime) -> int:

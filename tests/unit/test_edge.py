@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import Rejected, decode
 from schemas.edge import decode_edge, probe_minute, validate_batch
+from schemas.events import ProbeEvent
+from sla.book import Book
 from sla.timeutil import epoch_minute
-from streams.replay import dumps, replay_lines
-from tests.helpers import contract, probe
+from streams.replay import Folder, dumps, replay_lines
+from tests.helpers import claim, contract, incident, probe
 
 timestamps = st.one_of(
     st.builds(
@@ -31,6 +33,22 @@ timestamps = st.one_of(
             "2026-03-29 01:30:00+01:00",
             "2026-03-05T10:00Z",
             "now",
+        ]
+    ),
+    st.sampled_from(  # around the accepted range [1970-01-01T00:00Z, 2200-01-01T00:00Z)
+        [
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:00Z",
+            "9999-12-31T23:59:59-01:00",
+            "1969-12-31T23:59:59.999999Z",
+            "1969-12-31T23:30:00-01:00",
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:30:00+01:00",
+            "2199-12-31T23:59:59.999999Z",
+            "2199-12-31T23:30:00-01:00",
+            "2200-01-01T00:00:00Z",
+            "2200-01-01T00:30:00+01:00",
         ]
     ),
 )
@@ -122,3 +140,131 @@ def test_non_ascii_digits_in_a_timestamp_get_the_canonical_verdict() -> None:
         for got in (decode_edge(raw), *validate_batch([raw] * 6)):
             assert isinstance(got, Rejected)
             assert got.reason == canonical.reason
+
+
+# -- lines are decoded each on its own ------------------------------------------------
+
+VALID_EVENTS = [
+    contract(services={"api": "10.00", "web": "10.00"}),
+    incident("I-1", ["api"], "2026-03-05T10:00:00Z", "2026-03-05T10:30:00Z"),
+    claim(
+        "C-1", "PO-1", "2026-04-02T09:00:00Z", [("2026-03-05T10:00:00Z", "2026-03-05T10:30:00Z")]
+    ),
+    {
+        "type": "ticket_opened",
+        "event_id": "t-1",
+        "ticket_id": "T-1",
+        "client_id": "client-1",
+        "opened_at": "2026-03-05T10:00:00Z",
+        "severity": "low",
+        "channel": "email",
+    },
+]
+
+valid_lines = st.one_of(
+    st.builds(
+        lambda svc, reg, minute, ok, eid, err: json.dumps(
+            probe(svc, reg, f"2026-03-05T1{minute // 60}:{minute % 60:02d}:30Z", ok, eid)
+            | ({"error": err} if err is not None else {}),
+            separators=(",", ":"),
+        ).encode(),
+        st.sampled_from(["api", "web"]),
+        st.sampled_from(["eu", "us"]),
+        st.integers(0, 599),
+        st.booleans(),
+        st.text("abcdef0123-", min_size=1, max_size=8),
+        st.one_of(st.none(), st.text('abc{}[],":y ', max_size=12)),
+    ),
+    st.sampled_from([json.dumps(e).encode() for e in VALID_EVENTS]),
+)
+
+
+@st.composite
+def torn_lines(draw: st.DrawFn) -> list[bytes]:
+    """Valid lines, some cut in two, glued to a neighbour, or spliced with one."""
+    valid = draw(st.lists(valid_lines, min_size=5, max_size=30))
+    out: list[bytes] = []
+    i = 0
+    while i < len(valid):
+        line = valid[i]
+        nxt = valid[i + 1] if i + 1 < len(valid) else None
+        op = draw(st.sampled_from(["keep"] * 4 + ["split", "tear", "tear", "join", "splice"]))
+        if op == "tear" and line.endswith(b'"}') and b'":"' in line:
+            # cut inside the last string: glued back with "," the head's string is closed
+            # by the tail; two values on the next line make up for the line count
+            opening = line.rindex(b'":"') + 2
+            at = draw(st.integers(opening + 1, len(line) - 2))
+            out += [line[:at], line[at:]]
+            if i + 2 < len(valid) and draw(st.booleans()):
+                out.append(valid[i + 1] + b"," + valid[i + 2])
+                i += 2
+        elif op in ("split", "tear") and len(line) > 2:
+            at = draw(st.integers(1, len(line) - 1))
+            out += [line[:at], line[at:]]
+        elif op == "join" and nxt is not None:
+            out.append(line + draw(st.sampled_from([b"", b",", b" ", b", "])) + nxt)
+            i += 1
+        elif op == "splice" and nxt is not None and len(line) > 2 and len(nxt) > 2:
+            a = draw(st.integers(1, len(line) - 1))
+            b = draw(st.integers(1, len(nxt) - 1))
+            out += [line[:a] + nxt[b:], nxt[:b]]
+            i += 1
+        else:
+            out.append(line)
+        i += 1
+    return out
+
+
+def _same_verdict(raw: bytes, got: object) -> None:
+    """``got`` (an edge result for ``raw``) is the canonical verdict on ``raw`` alone."""
+    canonical = decode(raw)
+    minute = None
+    if isinstance(got, tuple):  # decode_edge: (probe, epoch minute)
+        got, minute = got
+    if isinstance(canonical, Rejected):
+        assert isinstance(got, Rejected), (raw, got)
+        assert got.reason == canonical.reason, raw
+    elif isinstance(got, dict):
+        assert isinstance(canonical, ProbeEvent), raw
+        assert ProbeEvent.model_validate_json(json.dumps(got)) == canonical
+        assert probe_minute(got["observed_at"]) == epoch_minute(canonical.observed_at)
+        assert minute in (None, epoch_minute(canonical.observed_at))
+    else:
+        assert got == canonical, raw
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=torn_lines())
+def test_no_split_or_join_of_lines_is_ever_accepted(batch: list[bytes]) -> None:
+    got = validate_batch(batch)
+    assert len(got) == len(batch)
+    for raw, one in zip(batch, got, strict=True):
+        _same_verdict(raw, one)
+        _same_verdict(raw, decode_edge(raw))
+    # the whole edge: every line is dead-lettered exactly when the canonical codec rejects it
+    folder = Folder(Book())
+    dead = folder.ingest_batch(batch, [{"line": n} for n in range(len(batch))])
+    rejected = [n for n, raw in enumerate(batch) if isinstance(decode(raw), Rejected)]
+    assert [d.source["line"] for d in dead] == rejected
+    assert [d.reason for d in dead] == [decode(batch[n]).reason for n in rejected]  # type: ignore[union-attr]
+    accepted = len(batch) - len(rejected)
+    assert sum(folder.stats.events.values()) == accepted
+
+
+def test_the_lines_of_issue_13_are_three_dead_letters() -> None:
+    """An unterminated string, its ``y"}`` and two objects on a line: joined, three probes."""
+    one = {"type": "probe", "service": "api", "region": "eu", "ok": False}
+    a = json.dumps(one | {"event_id": "a", "observed_at": "2026-03-05T10:00:00Z"}).encode()
+    b = json.dumps(one | {"event_id": "b", "observed_at": "2026-03-05T10:01:00Z"}).encode()
+    cut = json.dumps(probe("api", "eu", "2026-03-05T10:02:00Z", False, "c") | {"error": "xy"})
+    torn = [cut.encode()[:-3], b'y"}', a + b"," + b]  # cut inside its last string
+    good = [
+        json.dumps(probe("api", "eu", f"2026-03-05T11:0{i}:00Z", True, f"g{i}")).encode()
+        for i in range(6)
+    ]
+    batch = [*good[:3], *torn, *good[3:]]
+    got = validate_batch(batch)
+    assert [type(g) for g in got] == [dict] * 3 + [Rejected] * 3 + [dict] * 3
+    assert [g.reason for g in got if isinstance(g, Rejected)] == ["invalid_json"] * 3
+    dead = Folder(Book()).ingest_batch(batch, [{"line": n} for n in range(len(batch))])
+    assert [(d.source["line"], d.reason) for d in dead] == [(n, "invalid_json") for n in (3, 4, 5)]

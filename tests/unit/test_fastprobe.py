@@ -39,7 +39,9 @@ names = st.one_of(st.sampled_from(["api", "web", "eu", "us-east-1"]), idents, ba
 @st.composite
 def timestamps(draw: st.DrawFn) -> str:
     """RFC 3339-ish texts around every edge the fast path checks."""
-    year = draw(st.sampled_from([1899, 1900, 1970, 2024, 2026, 2100, 2199, 2200, 999, 10]))
+    year = draw(
+        st.sampled_from([1899, 1900, 1969, 1970, 2024, 2026, 2100, 2199, 2200, 2201, 999, 10, 1])
+    )
     month = draw(st.integers(0, 13))
     day = draw(st.integers(0, 32))
     hour = draw(st.integers(0, 25))
@@ -72,7 +74,30 @@ good_timestamps = st.builds(
     st.sampled_from(["", ".5", ".123456"]),
     st.sampled_from(["Z", "+00:00", "-05:30", "+01:00"]),
 )
-any_timestamp = st.one_of(good_timestamps, timestamps(), st.sampled_from(["now", "", "2026"]))
+#: Around the accepted range [1970-01-01T00:00Z, 2200-01-01T00:00Z), in UTC and with offsets.
+range_edges = st.sampled_from(
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:00Z",
+        "9999-12-31T23:59:59-01:00",
+        "1969-12-31T23:59:59.999999Z",
+        "1969-12-31T23:59:59-00:00",
+        "1969-12-31T23:30:00-01:00",
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T00:00:00+00:01",
+        "1970-01-01T00:30:00+01:00",
+        "2199-12-31T23:59:59.999999Z",
+        "2199-12-31T23:59:00-00:01",
+        "2199-12-31T23:30:00-01:00",
+        "2200-01-01T00:00:00Z",
+        "2200-01-01T00:30:00+01:00",
+        "2200-01-01T00:00:00+00:00",
+    ]
+)
+any_timestamp = st.one_of(
+    good_timestamps, timestamps(), range_edges, st.sampled_from(["now", "", "2026"])
+)
 
 # -- probe lines -----------------------------------------------------------------
 
@@ -485,3 +510,26 @@ def test_new_names_are_learnt_and_never_cost_a_verdict() -> None:
     rejected = decode(bad)  # the canonical path decides the odd one
     assert isinstance(rejected, Rejected)
     assert rejected.reason == "bad_value"
+
+
+def test_instants_outside_the_accepted_range_take_the_canonical_path() -> None:
+    outside = [
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00",
+        "2200-01-01T00:00:00Z",
+        "2199-12-31T23:30:00-01:00",
+    ]
+    inside = ["1970-01-01T00:00:00Z", "1969-12-31T23:30:00-01:00", "2199-12-31T23:59:59Z"]
+    for batch in (outside, inside, [*outside, *inside], outside[:1] * 4, inside[2:] * 4):
+        minutes, valid = instant_minutes(batch)
+        for text, minute, ok in zip(batch, minutes.tolist(), valid.tolist(), strict=True):
+            assert ok == (text in inside), text
+            assert _canonical_minute(text) == (minute if ok else None), text
+    lines = [
+        json.dumps(probe("api", "eu", t, False, event_id=f"e{k}")).encode()
+        for k, t in enumerate(outside)
+    ]
+    fast = ProbeDecoder().decode(lines * 2)
+    assert (len(fast), fast.slow) == (0, list(range(2 * len(outside))))
+    dead = Folder(Book()).ingest_batch(lines, [{}] * len(lines))
+    assert [d.reason for d in dead] == ["out_of_range"] * len(outside)
