@@ -198,14 +198,26 @@ class DeadLetterSource(_Out):
 
 
 class DeadLetterRecord(_Out):
-    """A rejected input (SPEC section 10)."""
+    """A rejected input (SPEC section 10); one always fits a Kafka message.
+
+    ``raw_base64`` holds at most the first 256 KiB of the raw bytes;
+    ``raw_truncated`` says when that is less than the whole, whose length and
+    SHA-256 are ``raw_size`` and ``raw_sha256`` either way.
+    """
 
     kind: Literal["dead_letter"]
     reason: str
-    detail: str
+    detail: Annotated[str, Field(max_length=4096)]
     source: DeadLetterSource
-    raw_base64: str
-    raw_preview: str
+    raw_base64: Annotated[
+        str, Field(max_length=349_528, description="base64 of the first 262,144 raw bytes at most")
+    ]
+    raw_preview: Annotated[str, Field(max_length=512)]
+    raw_size: Annotated[int, Field(ge=0, description="bytes in the whole raw input")]
+    raw_truncated: Annotated[bool, Field(description="raw_base64 holds only the first raw bytes")]
+    raw_sha256: Annotated[
+        str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the whole raw input, hex")
+    ]
 
 
 MinutesText = Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]{2}$")]

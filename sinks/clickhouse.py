@@ -62,6 +62,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _DIRECTIVE = re.compile(r"\{\{\s*(\w+)(?:\s+([^}]*?))?\s*\}\}")
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS \{\{db\}\}\.(\w+)")
+_ALTER_TABLE = re.compile(r"ALTER TABLE \{\{db\}\}\.(\w+) ")
 
 
 class MigrationError(RuntimeError):
@@ -183,7 +184,8 @@ def render_statement(stmt: str, settings: StoreSettings) -> list[str]:
     setting), ``{{dedup_window}}`` and ``{{shard_by expr}}`` (the
     Distributed sharding key; renders to nothing). Without a cluster the
     table is created as named; with one it becomes ``<table>_local`` and a
-    ``Distributed`` table takes the name.
+    ``Distributed`` table takes the name, and an ``ALTER TABLE`` (of a
+    sharded table) alters both.
     """
     m = _CREATE_TABLE.search(stmt)
     table = m.group(1) if m else None
@@ -215,6 +217,10 @@ def render_statement(stmt: str, settings: StoreSettings) -> list[str]:
 
     body = _DIRECTIVE.sub(sub, stmt)
     body = "\n".join(ln.rstrip() for ln in body.splitlines() if ln.strip())
+    altered = _ALTER_TABLE.search(stmt)
+    if cluster and altered is not None:
+        name = f"{settings.database}.{altered.group(1)}"
+        return [body.replace(f"ALTER TABLE {name} ", f"ALTER TABLE {name}_local ", 1), body]
     if not (cluster and table and distributed):
         return [body]
     db = settings.database

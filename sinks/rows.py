@@ -169,6 +169,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "kafka_offset",
         "file",
         "line",
+        "raw_size",
+        "raw_truncated",
+        "raw_sha256",
     ),
 }
 
@@ -478,11 +481,19 @@ def raw_event_row(ev: RawEvent) -> Row:
 
 
 def dead_letter_row(dead: Mapping[str, Any]) -> Row:
-    """The ``dead_letters`` row of a ``DeadLetter.to_json()`` dict."""
+    """The ``dead_letters`` row of a ``DeadLetter.to_json()`` dict.
+
+    ``raw`` is the raw copy the dead letter carries (its first 256 KiB for a
+    larger input); ``raw_size``, ``raw_truncated`` and ``raw_sha256`` describe
+    the whole input, and are derived from ``raw`` for a record written before
+    dead letters carried them. The id hashes the raw copy and the source, so
+    one input read twice is one row after merges.
+    """
     raw = base64.b64decode(dead["raw_base64"]) if "raw_base64" in dead else b""
     source = dict(dead.get("source") or {})
     kind, cols, lineage = _lineage(source)
     digest = hashlib.sha256(raw + b"\x00" + lineage.encode()).hexdigest()
+    size = int(dead.get("raw_size", len(raw)))
     return (
         digest,
         str(dead["reason"]),
@@ -491,6 +502,9 @@ def dead_letter_row(dead: Mapping[str, Any]) -> Row:
         kind,
         dumps(source),
         *cols,
+        size,
+        bool(dead.get("raw_truncated", size > len(raw))),
+        str(dead.get("raw_sha256") or hashlib.sha256(raw).hexdigest()),
     )
 
 

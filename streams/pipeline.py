@@ -28,7 +28,7 @@ from schemas.codec import Rejected, decode
 from schemas.events import ProbeEvent
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
-from sla.months import Month
+from sla.months import Month, month_bounds
 from sla.probes import MinuteStates, ProbeLedger
 from streams import topics
 from streams.replay import (
@@ -69,13 +69,15 @@ class LedgerStore(MutableMapping[str, bytes]):
     """``service|YYYY-MM|region|DD -> bytes`` in memory, with the keys changed since the last save.
 
     Keys are indexed by their ``service|YYYY-MM|`` prefix, so loading one
-    service-month does not scan every key.
+    service-month does not scan every key. ``unreadable`` counts the keys a
+    restore (:meth:`load`) skipped.
     """
 
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
         self._by_prefix: dict[str, set[str]] = {}
         self._dirty: set[str] = set()
+        self.unreadable = 0
 
     @staticmethod
     def _prefix(key: str) -> str:
@@ -86,11 +88,11 @@ class LedgerStore(MutableMapping[str, bytes]):
         return self._data[key]
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        self.load(key, value)
+        self._put(key, value)
         self._dirty.add(key)
 
     def __delitem__(self, key: str) -> None:
-        self.load(key, None)
+        self._put(key, None)
         self._dirty.add(key)
 
     def __iter__(self) -> Iterator[str]:
@@ -102,8 +104,23 @@ class LedgerStore(MutableMapping[str, bytes]):
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
-    def load(self, key: str, value: bytes | None) -> None:
-        """Set (or, with None, delete) a key without marking it changed (a restore)."""
+    def load(self, key: str, value: bytes | None) -> bool:
+        """Set (or, with None, delete) a key without marking it changed (a restore).
+
+        A key that is not ``service|YYYY-MM|region[|DD]`` with a month in the
+        accepted range (a value written before that range was enforced, or
+        not by this pipeline) is skipped, logged and counted in
+        :attr:`unreadable`, never raised: a value in the changelog must not
+        stop a worker from starting. Returns whether the key was kept.
+        """
+        if not _ledger_key_ok(key):
+            self.unreadable += 1
+            log.warning("probe ledger store: skipped unreadable key %r", key[:200])
+            return False
+        self._put(key, value)
+        return True
+
+    def _put(self, key: str, value: bytes | None) -> None:
         prefix = self._prefix(key)
         if value is None:
             if self._data.pop(key, None) is not None:
@@ -133,9 +150,27 @@ class LedgerStore(MutableMapping[str, bytes]):
         """Drop (without marking changed) every key whose service ``keep`` rejects."""
         gone = [k for k in self._data if not keep(service_of_key(k))]
         for k in gone:
-            self.load(k, None)
+            self._put(k, None)
             self._dirty.discard(k)
         return len(gone)
+
+
+#: The months a ledger key may name: those of the accepted range of instants.
+_FIRST_MONTH, _LAST_MONTH = Month(1970, 1), Month(2199, 12)
+
+
+def _ledger_key_ok(key: str) -> bool:
+    """Whether ``key`` is ``service|YYYY-MM|region`` or ``...|DD`` with a month in range."""
+    parts = key.split("|")
+    if len(parts) not in (3, 4) or not parts[0] or not parts[2]:
+        return False
+    try:
+        month = Month.parse(parts[1])
+    except ValueError:
+        return False
+    if len(parts) == 4 and not (len(parts[3]) == 2 and parts[3].isascii() and parts[3].isdigit()):
+        return False
+    return _FIRST_MONTH <= month <= _LAST_MONTH
 
 
 class ProbeStage:
@@ -183,8 +218,19 @@ class ProbeStage:
         return self.owner is not None and not self.owner(service)
 
     def _load(self, service: str, month: Month, led: ProbeLedger) -> None:
+        """Restore a service-month's ledger; skip (log, count) a value it cannot read.
+
+        A stored value that does not load (another format, another month,
+        corrupt bytes) is left out of the ledger and counted in
+        ``stats.unreadable_state``: the probes it held are lost to this
+        ledger, but the stage goes on and every other value is restored.
+        """
         for key in self.store.with_prefix(f"{service}|{month}|"):
-            led.load_bytes(self.store[key])
+            try:
+                led.load_bytes(self.store[key])
+            except Exception as exc:
+                self.stats.unreadable_state += 1
+                log.warning("probe ledger %s: skipped unreadable stored value: %s", key, exc)
 
     def _forward(self, raw: bytes, event: Any) -> None:
         """A valid non-probe event on the probe topic goes to its own topic."""
@@ -199,12 +245,22 @@ class ProbeStage:
     ) -> list[Outgoing]:
         """Fold one batch; return what to produce (minute states, forwards, dead letters).
 
+        Never raises for an event: bad input and events that fail to fold
+        (``processing_error``) come back as dead letters, the rest is folded.
         With ``publish`` false the minute states of the touched service-months
         wait for :meth:`publish` (one message per service-month however many
         batches touched it in between).
         """
         self.folder.touched.clear()
-        dead = self.folder.ingest_batch(raws, sources)
+        try:
+            dead = self.folder.ingest_batch(raws, sources)
+        except Exception as exc:  # a fault of the batch path itself: every line on its own
+            log.warning("probe batch failed, folding its lines one at a time: %s", exc)
+            dead = [
+                d
+                for raw, source in zip(raws, sources, strict=True)
+                if (d := self.folder.ingest(raw, source)) is not None
+            ]
         out = [dead_letter_message(d) for d in dead]
         out.extend(self._forwarded)
         self._forwarded = []
@@ -323,32 +379,62 @@ class StatementStage:
         self.ready = False
 
     def rebuild(self) -> None:
-        """Refold every stored event and minute state (after start-up or a rebalance)."""
+        """Refold every stored event and minute state (after start-up or a rebalance).
+
+        A stored value that cannot be read or folded (written before a rule
+        that now rejects it, or corrupt) is skipped, logged and counted in
+        ``folder.stats.unreadable_state``: a value in a state topic never
+        stops a worker from starting.
+        """
         self.reset()
         for key in list(self.events):
-            self._apply_stored(key, self.events[key])
+            try:
+                self._apply_stored(key, self.events[key])
+            except Exception as exc:
+                self.folder.stats.unreadable_state += 1
+                log.warning("stored value %r skipped: %s", key[:200], exc)
         self.ready = True
         self.dirty = True
 
     def _apply_stored(self, key: str, raw: bytes) -> None:
+        """Refold one stored value; raises when it cannot be read or folded."""
         if key.startswith("states|"):
             self._apply_states(raw)
-        else:
-            ev = decode(raw)
-            if not isinstance(ev, Rejected):
-                self.folder.fold(ev)
+            return
+        ev = decode(raw)
+        if isinstance(ev, Rejected):
+            raise ValueError(f"stored event is now bad input ({ev.reason}: {ev.detail})")
+        self.folder.apply(ev)
 
     def _apply_states(self, raw: bytes) -> tuple[str, Month] | None:
+        """Keep one minute-states message (``{"service", "month"}\\n`` + states).
+
+        Raises (any exception) when the message is unreadable or does not
+        describe a UTC month of the accepted range exactly.
+        """
         head, _, body = raw.partition(b"\n")
         meta = json.loads(head)
-        month = Month.parse(meta["month"])
+        service, month = meta["service"], Month.parse(meta["month"])
+        if not isinstance(service, str) or not service:
+            raise ValueError("minute states without a service")
+        if not _FIRST_MONTH <= month <= _LAST_MONTH:
+            raise ValueError(f"minute states for {month}, outside the accepted range")
         states = MinuteStates.from_bytes(body)
-        if self.book.set_minute_states(meta["service"], month, states):
-            return meta["service"], month
+        first, end = month_bounds(month)
+        if (states.first_minute, states.minutes) != (first, end - first):
+            raise ValueError(f"minute states do not cover {month} exactly")
+        if self.book.set_minute_states(service, month, states):
+            return service, month
         return None
 
     def process(self, items: Iterable[tuple[str, bytes, dict[str, Any]]]) -> list[Outgoing]:
-        """Fold ``(topic, raw, source)`` items; return dead letters to produce."""
+        """Fold ``(topic, raw, source)`` items; return dead letters to produce.
+
+        Never raises for an item: bad input, an unreadable minute-states
+        message and an event whose fold fails (``processing_error``) are
+        dead-lettered and the rest are still folded. An event is stored only
+        once it is folded, so a rebuild never meets it again.
+        """
         if not self.ready:
             self.rebuild()
         out: list[Outgoing] = []
@@ -356,8 +442,8 @@ class StatementStage:
             if topic == topics.MINUTE_STATES.name:
                 try:
                     changed = self._apply_states(raw)
-                except (ValueError, KeyError) as exc:
-                    log.error("unreadable minute-state message at %s: %s", source, exc)
+                except Exception as exc:
+                    out.append(dead_letter_message(self.folder.failed(raw, source, exc)))
                     continue
                 if changed is not None:
                     service, month = changed
@@ -373,8 +459,11 @@ class StatementStage:
                 continue
             key = _event_store_key(ev)
             if key not in self.events:
+                dead = self.folder.fold(ev, raw, source)
+                if dead is not None:
+                    out.append(dead_letter_message(dead))
+                    continue
                 self.events[key] = raw
-                self.folder.fold(ev)
                 self.dirty = True
         return out
 

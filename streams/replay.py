@@ -9,13 +9,15 @@ as of ``as_of``. The streaming worker must produce the same statements.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +42,20 @@ from sla.timeutil import epoch_minute, format_instant, parse_instant
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Days from 0001-01-01 to 1970-01-01: keeps a fast-path day number positive.
 _DAY0 = 719_163
+
+
+#: Most raw bytes a dead letter carries. Base64 makes them 342 KiB; with the
+#: capped detail and preview a dead letter stays far below the broker's default
+#: message limit of 1 MiB, whatever the size of the input (SPEC section 10).
+RAW_KEEP: Final = 256 * 1024
+#: Most characters of a dead letter's ``detail`` (an exception's text can be any size).
+DETAIL_KEEP: Final = 4096
+#: Characters of the raw bytes shown as text.
+PREVIEW_CHARS: Final = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,24 +68,47 @@ class DeadLetter:
     source: dict[str, Any]
 
     def to_json(self) -> JSON:
-        text = self.raw.decode("utf-8", errors="replace")
+        """The dead-letter record (``schemas.outputs.DeadLetterRecord``); always fits a message.
+
+        ``raw_base64`` holds the first :data:`RAW_KEEP` raw bytes;
+        ``raw_truncated`` says whether that is less than the whole, which
+        ``raw_size`` (bytes) and ``raw_sha256`` (hex digest) always describe.
+        """
+        raw = self.raw
+        kept = raw[:RAW_KEEP]
+        # 4 bytes per character at most: the first 512 characters lie in 2,048 bytes
+        text = kept[: 4 * PREVIEW_CHARS].decode("utf-8", errors="replace")
         return {
             "kind": "dead_letter",
             "reason": self.reason,
-            "detail": self.detail,
+            "detail": self.detail[:DETAIL_KEEP],
             "source": self.source,
-            "raw_base64": base64.b64encode(self.raw).decode("ascii"),
-            "raw_preview": text[:512],
+            "raw_base64": base64.b64encode(kept).decode("ascii"),
+            "raw_preview": text[:PREVIEW_CHARS],
+            "raw_size": len(raw),
+            "raw_truncated": len(kept) < len(raw),
+            "raw_sha256": hashlib.sha256(raw).hexdigest(),
         }
 
 
 @dataclass
 class FoldStats:
-    """What a fold saw, by event type."""
+    """What a fold saw, by event type.
+
+    ``unreadable_state`` counts stored values (ledger slices, stored events,
+    minute states) that a restore could not read and skipped.
+    """
 
     events: dict[str, int] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)
     not_yet_known: int = 0
+    unreadable_state: int = 0
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception, capped (it ends up in a dead letter)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 1024 else text[:1021] + "..."
 
 
 class Folder:
@@ -117,25 +153,36 @@ class Folder:
         return True
 
     def ingest(self, raw: bytes, source: dict[str, Any]) -> DeadLetter | None:
-        """Decode and fold one raw event; return its dead letter when it is bad input."""
+        """Decode and fold one raw event; return its dead letter when it is bad input.
+
+        Never raises for one event: a valid event whose fold fails is
+        dead-lettered with reason ``processing_error`` (:meth:`failed`).
+        """
+        try:
+            return self._ingest(raw, source)
+        except Exception as exc:
+            return self.failed(raw, source, exc)
+
+    def _ingest(self, raw: bytes, source: dict[str, Any]) -> DeadLetter | None:
         ev = decode_edge(raw)
         if type(ev) is tuple:
             rec, minute = ev
             if self._rerouted(rec["service"], raw):
                 return None
             events = self.stats.events
-            events["probe"] = events.get("probe", 0) + 1
             if minute >= self._as_of_minute and self._later_than_as_of(rec["observed_at"]):
+                events["probe"] = events.get("probe", 0) + 1
                 self.stats.not_yet_known += 1
                 return None
             self.book.add_probe_minute(
                 rec["service"], rec["region"], minute, rec["ok"], rec["event_id"]
             )
+            self.touched.add(self.book.ledger_for(rec["service"], minute))
+            events["probe"] = events.get("probe", 0) + 1
             return None
         if isinstance(ev, Rejected):
             return self.reject(ev, source)
-        self.fold(ev)
-        return None
+        return self.fold(ev, raw, source)
 
     def ingest_batch(
         self, raws: list[bytes], sources: Sequence[dict[str, Any]]
@@ -146,18 +193,40 @@ class Folder:
         faster: :class:`~schemas.fastprobe.ProbeDecoder` takes the probes it can
         vouch for as columns, folded a batch at a time
         (:meth:`_fold_fast`); every other line takes the canonical path
-        (:meth:`_ingest_canonical`), in order, so dead letters keep their order.
+        (:meth:`_ingest_canonical`). Dead letters come in line order. Never
+        raises for one event: when folding the fast path's probes as one
+        batch fails, they are folded again one at a time, so only the line
+        that fails is dead-lettered (``processing_error``); folding a probe
+        twice changes nothing.
         """
-        fast = self._decoder.decode(raws)
-        dead: list[DeadLetter] = []
-        if len(fast.slow) == len(raws):
-            self._ingest_canonical(raws, sources, dead)
-        elif fast.slow:
-            slow = fast.slow
-            self._ingest_canonical([raws[i] for i in slow], [sources[i] for i in slow], dead)
+        try:
+            fast = self._decoder.decode(raws)
+        except Exception as exc:  # the canonical path still decides every line
+            log.info("bulk probe decoder failed, lines decoded one by one: %s", exc, exc_info=exc)
+            self._decoder = ProbeDecoder()
+            return [dl for _, dl in self._ingest_canonical(raws, sources)]
+        dead: list[tuple[int, DeadLetter]] = []
+        slow = fast.slow
+        if len(slow) == len(raws):
+            dead = self._ingest_canonical(raws, sources)
+        elif slow:
+            got = self._ingest_canonical([raws[i] for i in slow], [sources[i] for i in slow])
+            dead = [(slow[k], dl) for k, dl in got]
         if len(fast):
-            self._fold_fast(fast, raws)
-        return dead
+            stats = self.stats
+            probes, late = stats.events.get("probe", 0), stats.not_yet_known
+            try:
+                self._fold_fast(fast, raws)
+            except Exception as exc:
+                log.info("probe batch fold failed, folding its lines one at a time: %s", exc)
+                stats.events["probe"], stats.not_yet_known = probes, late
+                for k in range(len(fast)):
+                    i = fast.line(k)
+                    dl = self.ingest(raws[i], sources[i])
+                    if dl is not None:
+                        dead.append((i, dl))
+                dead.sort(key=lambda pair: pair[0])
+        return [dl for _, dl in dead]
 
     def _fold_fast(self, fast: FastProbes, raws: list[bytes]) -> None:
         """Fold the fast path's probes: one key array per ledger and region."""
@@ -213,79 +282,112 @@ class Folder:
             touched.add(led)
 
     def _ingest_canonical(
-        self, raws: list[bytes], sources: Sequence[dict[str, Any]], dead: list[DeadLetter]
-    ) -> None:
-        """The canonical edge: one pydantic call per batch, the codec for bad lines."""
+        self, raws: list[bytes], sources: Sequence[dict[str, Any]]
+    ) -> list[tuple[int, DeadLetter]]:
+        """The canonical edge, each line validated on its own; the codec for bad lines.
+
+        Returns ``(position in raws, dead letter)`` pairs in order. A line
+        whose fold fails is dead-lettered (``processing_error``) and the
+        rest are still folded.
+        """
         book = self.book
         minutes = self._minutes
         sinks = self._sinks
         touched: set[ProbeLedger] = set()
+        dead: list[tuple[int, DeadLetter]] = []
         probes = 0
         as_of_minute = self._as_of_minute
-        for raw, source, ev in zip(raws, sources, validate_batch(raws), strict=True):
-            if type(ev) is dict:
-                text = ev["observed_at"]
-                prefix = text[:16] if text[-1] == "Z" else text[:16] + text[-6:]
-                minute = minutes.get(prefix)
-                if minute is None or text[17] > "5":
-                    try:
-                        minute = probe_minute(text)
-                    except ValueError:
-                        slow = self.ingest(raw, source)
-                        if slow is not None:
-                            dead.append(slow)
+        for k, (raw, source, ev) in enumerate(
+            zip(raws, sources, validate_batch(raws), strict=True)
+        ):
+            try:
+                if type(ev) is dict:
+                    text = ev["observed_at"]
+                    prefix = text[:16] if text[-1] == "Z" else text[:16] + text[-6:]
+                    minute = minutes.get(prefix)
+                    if minute is None or text[17] > "5":
+                        try:
+                            minute = probe_minute(text)
+                        except ValueError:
+                            slow = self.ingest(raw, source)
+                            if slow is not None:
+                                dead.append((k, slow))
+                            continue
+                        if len(minutes) > 1_000_000:
+                            minutes.clear()
+                        minutes[prefix] = minute
+                    if self.reroute is not None and self._rerouted(ev["service"], raw):
                         continue
-                    if len(minutes) > 1_000_000:
-                        minutes.clear()
-                    minutes[prefix] = minute
-                if self.reroute is not None and self._rerouted(ev["service"], raw):
-                    continue
-                probes += 1
-                if minute >= as_of_minute and self._later_than_as_of(text):
-                    self.stats.not_yet_known += 1
-                    continue
-                skey = (ev["service"], ev["region"], minute // 1440)
-                sink = sinks.get(skey)
-                if sink is None:
-                    led = book.ledger_for(ev["service"], minute)
-                    sink = sinks[skey] = (led.pending_sink(ev["region"]).append, led)
-                    touched.add(led)
-                append, led = sink
-                if led not in touched:
-                    touched.add(led)
-                digest = int.from_bytes(ev["event_id"].encode(), "little") % DIGEST_PRIME
-                append(((minute - led.first_minute) << 48) | (digest << 1) | ev["ok"])
-            elif isinstance(ev, Rejected):
-                dead.append(self.reject(ev, source))
-            else:
-                self.fold(ev, raw)
+                    if minute >= as_of_minute and self._later_than_as_of(text):
+                        probes += 1
+                        self.stats.not_yet_known += 1
+                        continue
+                    skey = (ev["service"], ev["region"], minute // 1440)
+                    sink = sinks.get(skey)
+                    if sink is None:
+                        led = book.ledger_for(ev["service"], minute)
+                        sink = sinks[skey] = (led.pending_sink(ev["region"]).append, led)
+                        touched.add(led)
+                    append, led = sink
+                    if led not in touched:
+                        touched.add(led)
+                    digest = int.from_bytes(ev["event_id"].encode(), "little") % DIGEST_PRIME
+                    append(((minute - led.first_minute) << 48) | (digest << 1) | ev["ok"])
+                    probes += 1
+                elif isinstance(ev, Rejected):
+                    dead.append((k, self.reject(ev, source)))
+                else:
+                    dl = self.fold(ev, raw, source)
+                    if dl is not None:
+                        dead.append((k, dl))
+            except Exception as exc:
+                dead.append((k, self.failed(raw, source, exc)))
         for led in touched:
             led.sync()
         self.touched |= touched
         events = self.stats.events
         events["probe"] = events.get("probe", 0) + probes
+        return dead
 
     def _later_than_as_of(self, text: str) -> bool:
         return self.as_of is not None and parse_instant(text) > self.as_of
 
-    def fold(self, event: Any, raw: bytes | None = None) -> None:
-        """Fold one decoded event model (any type of :data:`schemas.events.Event`)."""
+    def fold(
+        self, event: Any, raw: bytes | None = None, source: dict[str, Any] | None = None
+    ) -> DeadLetter | None:
+        """Fold one decoded event model (any type of :data:`schemas.events.Event`).
+
+        Never raises: when folding fails, the event is dead-lettered with
+        reason ``processing_error`` (its ``raw`` bytes, else its JSON) and
+        that dead letter is returned for the caller to publish; None when
+        the event was folded.
+        """
+        try:
+            self.apply(event, raw)
+        except Exception as exc:
+            data = raw if raw is not None else event.model_dump_json().encode()
+            return self.failed(data, source or {}, exc)
+        return None
+
+    def apply(self, event: Any, raw: bytes | None = None) -> None:
+        """Fold one decoded event model; raises whatever folding it raises (see :meth:`fold`).
+
+        The event is counted in ``stats.events`` once it is folded.
+        """
         kind: str = event.type
         if isinstance(event, ProbeEvent) and self._rerouted(event.service, raw, event):
             return
-        events = self.stats.events
-        events[kind] = events.get(kind, 0) + 1
         if self.forward is not None and not isinstance(event, ProbeEvent):
             self.forward(raw if raw is not None else event.model_dump_json().encode(), event)
-            return
-        if isinstance(event, ProbeEvent):
+        elif isinstance(event, ProbeEvent):
             if self.as_of is not None and event.observed_at > self.as_of:
                 self.stats.not_yet_known += 1
-                return
-            self.book.add_probe(
-                event.service, event.region, event.observed_at, event.ok, event.event_id
-            )
-            self.touched.add(self.book.ledger_for(event.service, epoch_minute(event.observed_at)))
+            else:
+                self.book.add_probe(
+                    event.service, event.region, event.observed_at, event.ok, event.event_id
+                )
+                minute = epoch_minute(event.observed_at)
+                self.touched.add(self.book.ledger_for(event.service, minute))
         elif isinstance(event, IncidentEvent):
             self.book.add_incident(domain.incident_version(event))
         elif isinstance(event, ContractEvent):
@@ -294,10 +396,22 @@ class Folder:
             self.book.add_claim(domain.claim(event))
         else:
             self.tickets.append(event)
+        events = self.stats.events
+        events[kind] = events.get(kind, 0) + 1
 
     def reject(self, rej: Rejected, source: dict[str, Any]) -> DeadLetter:
+        """The dead letter of bad input, counted by reason."""
         self.stats.dead_letters[rej.reason] = self.stats.dead_letters.get(rej.reason, 0) + 1
         return DeadLetter(rej.reason, rej.detail, rej.raw, source)
+
+    def failed(self, raw: bytes, source: dict[str, Any], exc: BaseException) -> DeadLetter:
+        """The dead letter of an event that could not be processed (``processing_error``).
+
+        Its detail names the exception; the traceback is logged at INFO.
+        """
+        detail = _exception_text(exc)
+        log.info("event from %s not processed: %s", source, detail, exc_info=exc)
+        return self.reject(Rejected("processing_error", detail, raw), source)
 
 
 @dataclass
