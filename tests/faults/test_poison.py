@@ -1,0 +1,151 @@
+"""Poison input on a real broker never stops the worker (SPEC section 10, issue 13).
+
+The poison is the real thing: probes at 0001-01-01 and 9999-12-31 (which
+crashed month arithmetic), a 900 kB probe (whose dead letter was once over
+the broker's 1 MiB message limit), the torn lines that once came back as
+valid probes when lines were joined, an incident from year 1, and, already
+in the state topics before the worker starts, values it cannot read: a
+corrupt probe-ledger slice and a ledger key from year 1 in the probe
+changelog, a stored incident from year 1 and corrupt minute states in the
+statement stage's table changelog, a corrupt minute-states message.
+
+What must hold: the worker starts and stays up (``/health`` answers), every
+poison input is dead-lettered with its reason (a dead letter is found by the
+SHA-256 of the whole input, so a truncated copy is found too), each fits a
+message, and the statements equal ``replay`` of the valid events alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from streams import topics
+from streams.probeloop import ledger_topic, service_partition
+from streams.produce import consume_outputs, produce_lines
+from tests.helpers import contract, incident, probes_every_minute
+from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+AS_OF = "2026-05-01T00:00:00Z"
+APP = "poison"
+
+
+def _line(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def _poison() -> dict[bytes, str]:
+    """Each poison input line and the reason it must be dead-lettered with."""
+    one = {"type": "probe", "service": "api", "region": "eu-west-1", "ok": False}
+    a = _line(one | {"event_id": "x-a", "observed_at": "2026-03-10T00:20:00Z"})
+    b = _line(one | {"event_id": "x-b", "observed_at": "2026-03-10T00:21:00Z"})
+    cut = _line(one | {"event_id": "x-c", "observed_at": "2026-03-10T00:22:00Z", "error": "xy"})
+    big = one | {"event_id": "x-big", "observed_at": "2026-03-10T00:23:00Z", "error": "e" * 900_000}
+    return {
+        _line(one | {"event_id": "x-0001", "observed_at": "0001-01-01T00:00:00Z"}): "out_of_range",
+        _line(one | {"event_id": "x-9999", "observed_at": "9999-12-31T23:59:00Z"}): "out_of_range",
+        _line(big): "oversize",
+        cut[:-3]: "invalid_json",  # an unterminated string ...
+        b'y"}': "invalid_json",  # ... this line would close ...
+        a + b"," + b: "invalid_json",  # ... and two objects on one line
+        _line(incident("I-0001", ["api"], "0001-01-01T00:00:00Z", None)): "out_of_range",
+    }
+
+
+def _poison_state(bootstrap: str) -> bytes:
+    """Values the worker cannot read, put in its state topics before it starts.
+
+    Returns the corrupt minute-states message (it is an input of the
+    statement stage, so it is dead-lettered rather than skipped).
+    """
+    from kafka import KafkaProducer
+
+    events = topics.TopicSpec(
+        f"{APP}-stage2-events-changelog", "key", 1, {"cleanup.policy": "compact"}, "stage 2"
+    )
+    ledgers = ledger_topic(APP)
+    topics.ensure_topics(bootstrap)
+    topics.ensure_topics(bootstrap, specs=[ledgers, events])
+    part = service_partition("api", ledgers.partitions)
+    states = json.dumps({"service": "api", "month": "2026-03"}).encode() + b"\nnot states"
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for key, value in (
+            (b"api|2026-03|eu-west-1|20", b"\x02 not a ledger slice"),  # a day without probes
+            (b"api|0001-01|eu-west-1|01", b"\x02 from year 1"),
+        ):
+            producer.send(ledgers.name, key=key, value=value, partition=part)
+        stored = _line(incident("I-OLD", ["api"], "0001-01-01T00:00:00Z", None))
+        for key, value in (
+            (b"incident|I-OLD|0|e-old", stored),
+            (b"states|web|2026-03", states),
+        ):
+            producer.send(events.name, key=key, value=value, partition=0)
+        producer.send(topics.MINUTE_STATES.name, key=b"api|2026-03", value=states)
+        producer.flush(30)
+    finally:
+        producer.close()
+    return states
+
+
+def _health(worker: WorkerProcess) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/health", timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:  # a degraded worker still answers
+        return int(exc.code)
+
+
+def test_poison_input_and_poisoned_state_never_stop_the_worker(
+    broker: str, workers: Callable[..., WorkerProcess]
+) -> None:
+    valid = [
+        _line(contract("PO-P", services={"api": "800.00"})),
+        *(_line(e) for e in probes_every_minute("api", "2026-03-10T00:00:00Z", 45, ok=False)),
+        *(_line(e) for e in probes_every_minute("api", "2026-03-10T00:45:00Z", 15, ok=True)),
+    ]
+    poison = _poison()
+    bad_states = _poison_state(broker)
+    # the poison among the valid events, so it shares batches with them
+    produce_lines([*valid[:20], *poison, *valid[20:]], broker)
+    expected = _expected(valid, AS_OF)
+    worker = workers(broker, AS_OF, app_id=APP)
+    got = _wait_for(broker, expected, timeout=150)
+    assert worker.proc.poll() is None, worker.log_path.read_text()[-3000:]
+    assert _health(worker) in (200, 503)
+    assert got == expected
+    wanted = {hashlib.sha256(raw).hexdigest(): reason for raw, reason in poison.items()}
+    wanted[hashlib.sha256(bad_states).hexdigest()] = "processing_error"
+    deadline = time.monotonic() + 60
+    letters: dict[str, dict[str, Any]] = {}
+    while time.monotonic() < deadline and set(letters) != set(wanted):
+        msgs = consume_outputs(broker, [topics.DEAD_LETTERS.name], timeout_ms=1500)
+        letters = {d["raw_sha256"]: d for d in (json.loads(v) for _, _, v in msgs)}
+        time.sleep(1)
+    assert {h: d["reason"] for h, d in letters.items()} == wanted
+    big = next(d for d in letters.values() if d["reason"] == "oversize")
+    assert big["raw_truncated"] is True
+    assert len(json.dumps(big)) < 512 * 1024
+    inputs = {topics.PROBES.name, topics.INCIDENTS.name, topics.MINUTE_STATES.name}
+    assert {d["source"]["topic"] for d in letters.values()} <= inputs
+    log = worker.log_path.read_text(errors="replace")
+    # the restores skipped (and logged) every poisoned value instead of failing
+    for skipped in (
+        "skipped unreadable key 'api|0001-01|eu-west-1|01'",
+        "probe ledger api|2026-03|eu-west-1|20: skipped unreadable stored value",
+        "stored value 'incident|I-OLD|0|e-old' skipped",
+        "stored value 'states|web|2026-03' skipped",
+    ):
+        assert skipped in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    assert worker.proc.poll() is None
+    assert _health(worker) in (200, 503)
