@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -147,6 +148,15 @@ def test_worker_and_clients_work_over_sasl_ssl_and_never_log_the_password(
             worker.get("/statements/PO-1/2026-03", token="not-" + TOKEN)
         st = worker.get("/statements/PO-1/2026-03", token=TOKEN)
         assert st["contract_id"] == "PO-1"
+        # Faust's own views too: the index, the router and the tables
+        for page in ("/", "/router/", "/table/stage2-events/"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                worker.get(page)
+            refused.value.close()  # the error holds the response's socket
+            assert refused.value.code == 401, page
+        url = f"http://127.0.0.1:{worker.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert b"availability_worker_degraded" in r.read()
     finally:
         worker.stop()
     log = worker.log_path.read_text(errors="replace")
