@@ -4,8 +4,10 @@ Probes are nearly all the traffic. Building a frozen model per probe costs
 more than validating it, so at the edge probes validate into a
 :class:`ProbeRecord` (a ``TypedDict`` with the same constraints as
 :class:`~schemas.events.ProbeEvent`, its timestamp kept as RFC 3339 text) and
-their minute is read straight from the text by :func:`probe_minute`. Every
-other event type is the canonical model.
+their minute is read straight from the text by :func:`probe_minute` (which
+refuses an instant outside the accepted range, as the canonical ``Instant``
+does). Every other event type is the canonical model, and every line is
+validated on its own.
 
 The canonical models stay the contract: whenever the fast path refuses
 something, :func:`decode_edge` asks :func:`schemas.codec.decode` for the

@@ -268,3 +268,15 @@ def test_the_lines_of_issue_13_are_three_dead_letters() -> None:
     assert [g.reason for g in got if isinstance(g, Rejected)] == ["invalid_json"] * 3
     dead = Folder(Book()).ingest_batch(batch, [{"line": n} for n in range(len(batch))])
     assert [(d.source["line"], d.reason) for d in dead] == [(n, "invalid_json") for n in (3, 4, 5)]
+
+
+def test_a_long_batch_of_lines_the_edge_refuses_is_decoded_line_by_line() -> None:
+    # a timestamp only the canonical model reads (a space for "T"); splitting a joined
+    # batch around each refused line once recursed past Python's limit at ~1,000 lines
+    odd = [
+        json.dumps(probe("api", "eu", "2026-03-05 10:00:00Z", True, f"o{i}")).encode()
+        for i in range(1500)
+    ]
+    got = validate_batch(odd)
+    assert len(got) == len(odd)
+    assert all(isinstance(g, ProbeEvent) for g in got)
