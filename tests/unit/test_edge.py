@@ -189,10 +189,10 @@ def torn_lines(draw: st.DrawFn) -> list[bytes]:
         line = valid[i]
         nxt = valid[i + 1] if i + 1 < len(valid) else None
         op = draw(st.sampled_from(["keep"] * 4 + ["split", "tear", "tear", "join", "splice"]))
-        if op == "tear" and line.endswith(b'"}') and b'":"' in line:
+        opening = line.rindex(b'":"') + 2 if b'":"' in line else len(line)
+        if op == "tear" and line.endswith(b'"}') and opening + 1 <= len(line) - 2:
             # cut inside the last string: glued back with "," the head's string is closed
             # by the tail; two values on the next line make up for the line count
-            opening = line.rindex(b'":"') + 2
             at = draw(st.integers(opening + 1, len(line) - 2))
             out += [line[:at], line[at:]]
             if i + 2 < len(valid) and draw(st.booleans()):
