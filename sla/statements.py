@@ -168,6 +168,18 @@ class _Terms:
         return counted < self._table(m)[0]
 
 
+def _minute_figures(w: ServiceWindow, m: int) -> JSON:
+    """A service's minute counts and uptime over a window of ``m`` minutes (SPEC section 6)."""
+    return {
+        "up_minutes": w.n_up,
+        "down_minutes": w.n_down,
+        "counted_downtime_minutes": w.n_counted,
+        "excluded_minutes": w.excluded_minutes(),
+        "no_data_minutes": w.n_no_data,
+        "uptime_percent": _percent_text(m, w.n_counted),
+    }
+
+
 def contract_windows(
     book: Book,
     contract: Contract,
@@ -249,12 +261,7 @@ def compute_contract_month(
     for w, (pct, amount) in zip(windows, credit.per_service, strict=True):
         services[w.service] = {
             "monthly_charge": format_money(c.charge(w.service), c.currency),
-            "up_minutes": w.n_up,
-            "down_minutes": w.n_down,
-            "counted_downtime_minutes": w.n_counted,
-            "excluded_minutes": w.excluded_minutes(),
-            "no_data_minutes": w.n_no_data,
-            "uptime_percent": _percent_text(m, w.n_counted),
+            **_minute_figures(w, m),
             "meets_target": t.meets(m, w.n_counted),
             "credit_percent": format_decimal(pct),
             "credit_amount": format_money(amount, c.currency),
@@ -532,12 +539,7 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
                 "month": str(month),
                 "timezone": "UTC",
                 "minutes_in_month": m,
-                "up_minutes": w.n_up,
-                "down_minutes": w.n_down,
-                "counted_downtime_minutes": w.n_counted,
-                "excluded_minutes": w.excluded_minutes(),
-                "no_data_minutes": w.n_no_data,
-                "uptime_percent": _percent_text(m, w.n_counted),
+                **_minute_figures(w, m),
                 "meets_target": meets_target(m, w.n_counted, DEFAULT_TARGET),
                 "credit_percent": format_decimal(
                     credit_percent(uptime(m, w.n_counted), DEFAULT_TIERS)

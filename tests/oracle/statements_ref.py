@@ -1,16 +1,16 @@
-"""Contract-month statements and service-month records (SPEC sections 4-6, 9).
+"""The per-minute evaluation of statements, kept as the reference for the shared one.
 
-Pure functions of the book and ``as_of``. A statement is a JSON-ready dict
-with the field names of SPEC section 6. Finality: a month is ``provisional``
-until ``finalize_after`` past its end; after that the statement computed from
-what was known at that moment is revision 0 ``final``, and every later change
-of content caused by an incident version recorded after it adds a revision
-(``revised``). Replay and the streaming worker share these rules.
+This is how contract-month statements, service-month records and (in
+``claims_ref``) claim decisions were computed before results were shared
+(``sla/summaries.py``): every contract, reading and revision instant
+evaluates its services again over numpy arrays, with no cache of any kind.
+``tests/unit/test_shared_evaluation.py`` holds the shared path to it. The
+rule definitions both use (terms, readings, the in-force window) come from
+``sla.statements``; what is kept here is the evaluation.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +35,6 @@ from sla.evaluate import (
     NO_CAUSE,
     ServiceEval,
     Span,
-    Terms,
     cause_of,
     evaluate_service,
     runs,
@@ -47,9 +46,9 @@ from sla.model import (
     Cause,
     Contract,
     CreditBasis,
-    NoDataPolicy,
 )
 from sla.months import Month, month_bounds, months_overlapping
+from sla.statements import DEFAULT_TARGET, DEFAULT_TERMS, in_force, readings_of, terms_of
 from sla.timeutil import (
     epoch_minute,
     epoch_minute_ceil,
@@ -59,26 +58,6 @@ from sla.timeutil import (
 )
 
 JSON = dict[str, Any]
-
-DEFAULT_TERMS = Terms(DEFAULT_EXCLUDED, NoDataPolicy.UP, True)
-DEFAULT_TARGET = Decimal("99.9")
-
-
-def terms_of(contract: Contract) -> Terms:
-    return Terms(contract.excluded_causes, contract.no_data_policy, contract.declared_outage_counts)
-
-
-def in_force(contract: Contract, month: Month) -> tuple[int, int] | None:
-    """Epoch minutes ``[first, end)`` of ``month`` during which ``contract`` is in force."""
-    a, b = month_bounds(month, contract.timezone)
-    if contract.effective_from is not None:
-        a = max(a, epoch_minute_ceil(contract.effective_from))
-    if contract.effective_to is not None:
-        b = min(b, epoch_minute_ceil(contract.effective_to))
-    return (a, b) if b > a else None
-
-
-# -- evaluation of one contract-month ------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,43 +267,6 @@ def compute_contract_month(ev: ContractEval) -> JSON:
 
 
 # -- readings (SPEC section 9) ---------------------------------------------------
-
-
-def readings_of(contract: Contract) -> list[tuple[str, str, Contract]]:
-    """The alternative readings of an ambiguous contract, one setting flipped each."""
-    alt_tz = "UTC" if contract.timezone != "UTC" else "Europe/London"
-    fm = Cause.FORCE_MAJEURE
-    if fm in contract.excluded_causes:
-        fm_name, fm_text = "force_majeure_counted", "force-majeure minutes count as downtime"
-        fm_causes = contract.excluded_causes - {fm}
-    else:
-        fm_name, fm_text = "force_majeure_excluded", "force-majeure minutes are excluded"
-        fm_causes = contract.excluded_causes | {fm}
-    other_basis = (
-        CreditBasis.PER_SERVICE
-        if contract.credit_basis is CreditBasis.PLATFORM
-        else CreditBasis.PLATFORM
-    )
-    other_nd = NoDataPolicy.DOWN if contract.no_data_policy is NoDataPolicy.UP else NoDataPolicy.UP
-    rep = dataclasses.replace
-    return [
-        (
-            f"timezone_{alt_tz}",
-            f"months are calendar months in {alt_tz}",
-            rep(contract, timezone=alt_tz),
-        ),
-        (
-            f"credit_basis_{other_basis.value}",
-            f"credit basis {other_basis.value}",
-            rep(contract, credit_basis=other_basis),
-        ),
-        (fm_name, fm_text, rep(contract, excluded_causes=fm_causes)),
-        (
-            f"no_data_{other_nd.value}",
-            f"minutes without data count as {other_nd.value}",
-            rep(contract, no_data_policy=other_nd),
-        ),
-    ]
 
 
 def compute_readings(
