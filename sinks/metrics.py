@@ -52,7 +52,7 @@ verdicts say whether each target was met.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -133,6 +133,8 @@ SINK_INSERT_SECONDS_TOTAL = "availability_sink_insert_seconds_total"  # sink
 CONSUMER_LAG_MESSAGES = "availability_consumer_lag_messages"  # topic, partition
 LAST_EVENT_TIMESTAMP = "availability_last_event_timestamp_seconds"
 WORKER_DEGRADED = "availability_worker_degraded"  # reason
+EVENT_LOOP_LAG_SECONDS = "availability_event_loop_lag_seconds"  # histogram
+UNREADABLE_STATE_TOTAL = "availability_unreadable_state_total"
 
 #: Every name above, as exposed (counters with their ``_total`` suffix).
 METRIC_NAMES: frozenset[str] = frozenset(
@@ -149,8 +151,14 @@ STATUSES = ("provisional", "final", "revised")
 #: is not running (``probe_stage_down``: the probe loop is starting or
 #: restarting after a failure; ``statement_stage_down``: the statement stage
 #: is retrying a batch or its outputs cannot be published) and inputs whose
-#: lag cannot be measured (``inputs_unreachable``: the broker does not answer).
-DEGRADED_REASONS = ("inputs_unreachable", "probe_stage_down", "statement_stage_down")
+#: lag cannot be measured (``inputs_unreachable``: the broker does not answer),
+#: and a store that cannot be written (``store_unavailable``: the stages pause).
+DEGRADED_REASONS = (
+    "inputs_unreachable",
+    "probe_stage_down",
+    "statement_stage_down",
+    "store_unavailable",
+)
 #: Values of the ``ticket_severity`` label. Not ``severity``: alerting rules
 #: set their own ``severity`` label (warning, critical), which would replace it.
 TICKET_SEVERITIES = ("high", "low", "medium")
@@ -225,6 +233,14 @@ _HELP: dict[str, str] = {
     WORKER_DEGRADED: (
         "1 while the worker is degraded for the reason (a stage down, inputs unreachable), else 0."
     ),
+    UNREADABLE_STATE_TOTAL: (
+        "Stored state values a restore skipped because they could not be read (a poison value "
+        "in a state topic)."
+    ),
+    EVENT_LOOP_LAG_SECONDS: (
+        "How late the worker's event loop ran a callback due every 50 ms (heartbeats, timers "
+        "and the HTTP API wait as long)."
+    ),
 }
 
 
@@ -251,6 +267,11 @@ class PipelineStats:
       was processed, None before the first one.
     - ``degraded``: the :data:`DEGRADED_REASONS` that hold now (a gauge:
       every reason is exported, 1 when it holds, else 0).
+    - ``unreadable_state``: stored values (table or changelog) a restore
+      skipped because they could not be read.
+    - ``loop_lag_buckets``, ``loop_lag_sum``: the event loop's lag samples as
+      ``(upper bound, cumulative count)`` pairs ending with ``+Inf``, and
+      their sum in seconds (a histogram; none before the first sample).
     """
 
     events_by_type: Mapping[str, int] = field(default_factory=dict)
@@ -264,6 +285,9 @@ class PipelineStats:
     consumer_lag: Mapping[tuple[str, int], int] = field(default_factory=dict)
     last_event_unixtime: float | None = None
     degraded: frozenset[str] = frozenset()
+    loop_lag_buckets: Sequence[tuple[float, int]] = ()
+    loop_lag_sum: float = 0.0
+    unreadable_state: int = 0
 
 
 class PipelineState(Protocol):
@@ -781,6 +805,14 @@ class AvailabilityCollector(Collector):
             _add(fam[LAST_EVENT_TIMESTAMP], [], p.last_event_unixtime)
         for reason in DEGRADED_REASONS:
             _add(fam[WORKER_DEGRADED], [reason], 1 if reason in p.degraded else 0)
+        _add(fam[UNREADABLE_STATE_TOTAL], [], p.unreadable_state)
+        loop_lag = fam[EVENT_LOOP_LAG_SECONDS]
+        if p.loop_lag_buckets and isinstance(loop_lag, HistogramMetricFamily):
+            bounds = [
+                ("+Inf" if le == float("inf") else repr(le), float(n))
+                for le, n in p.loop_lag_buckets
+            ]
+            loop_lag.add_metric([], bounds, p.loop_lag_sum)
         yield from fam.values()
 
 
@@ -825,6 +857,8 @@ _LABELS: dict[str, tuple[str, ...]] = {
     CONSUMER_LAG_MESSAGES: ("topic", "partition"),
     LAST_EVENT_TIMESTAMP: (),
     WORKER_DEGRADED: ("reason",),
+    EVENT_LOOP_LAG_SECONDS: (),
+    UNREADABLE_STATE_TOTAL: (),
 }
 
 _CONTRACT_FAMILIES = tuple(n for n in _LABELS if n.startswith("availability_contract_"))
@@ -836,7 +870,7 @@ _PIPELINE_FAMILIES = tuple(
     if n not in _CONTRACT_FAMILIES and n not in _SERVICE_FAMILIES and n not in _SUPPORT_FAMILIES
 )
 #: Families exported as histograms (``_bucket``, ``_sum`` and ``_count`` series).
-HISTOGRAMS: frozenset[str] = frozenset({SUPPORT_FIRST_RESPONSE_SECONDS})
+HISTOGRAMS: frozenset[str] = frozenset({SUPPORT_FIRST_RESPONSE_SECONDS, EVENT_LOOP_LAG_SECONDS})
 #: The names of the series a scrape holds: the metric names, with each
 #: histogram's ``_bucket``, ``_sum`` and ``_count`` in place of its own name.
 #: Rules and dashboards select these.

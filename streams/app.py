@@ -38,6 +38,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,7 @@ from sla.book import Settings
 from streams import logfilter, topics
 from streams.deadletters import DeadLetterTally
 from streams.kafkaconf import KafkaSecurity
+from streams.looplag import LoopLag
 from streams.pipeline import Outgoing, StatementStage, dead_letter_message
 from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure
 from streams.secrets import read_secret
@@ -212,6 +214,12 @@ class Worker:
         self.dead_letter_tally = DeadLetterTally(cfg.bootstrap, cfg.security)
         self.stage2 = StatementStage(self._stores[0], self._stores[1], cfg.settings)
         self._emit_lock = asyncio.Lock()
+        #: held while the statement stage folds (on the loop) or recomputes (on its
+        #: thread): the book is never read and changed at once
+        self._stage_lock = asyncio.Lock()
+        #: the statement stage's recomputation runs here, off the event loop
+        self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statements")
+        self.loop_lag = LoopLag()
         #: agent -> [monotonic start, step] of the batch it is working on
         self._busy: dict[str, list[Any]] = {}
         self._stuck_reported: set[tuple[str, float]] = set()
@@ -297,6 +305,10 @@ class Worker:
         async def count_dead_letters() -> None:
             await self.dead_letter_tally.run_forever()
 
+        @app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
+        async def event_loop_lag() -> None:
+            await self.loop_lag.run()
+
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
             async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
@@ -306,6 +318,8 @@ class Worker:
         async def refresh() -> None:
             if not self._owns_stage2() or self.app.in_recovery:
                 return
+            if self._emit_lock.locked():
+                return  # a recomputation is running on its thread: the next tick looks again
             loop = asyncio.get_running_loop()
             force = loop.time() - self._last_refresh >= self.cfg.refresh_interval
             due = self._next_due
@@ -372,6 +386,10 @@ class Worker:
                         "state": self.probes.state,
                     },
                     "statements": {"failures": self.stage2_failures},
+                    "event_loop": {
+                        **self.loop_lag.recent(),
+                        "max_since_start_seconds": round(self.loop_lag.max_ever, 4),
+                    },
                 },
                 status=503 if degraded else 200,
             )
@@ -588,6 +606,13 @@ class Worker:
             sink_insert_seconds={"clickhouse": sink.insert_seconds_total if sink else 0.0},
             consumer_lag=dict(self.lag) if self._lag_fresh() else {},
             degraded=frozenset(self.degraded()),
+            loop_lag_buckets=self.loop_lag.buckets() if self.loop_lag.count else (),
+            loop_lag_sum=self.loop_lag.total,
+            unreadable_state=(
+                self.stage1.stats.unreadable_state
+                + self.stage1.store.unreadable
+                + self.stage2.folder.stats.unreadable_state
+            ),
             last_event_unixtime=max(
                 (t for t in (self._last_event_unixtime, self.probes.last_event_unixtime) if t),
                 default=None,
@@ -656,6 +681,8 @@ class Worker:
         stage2 = self._stage2_error or self._emit_error
         if stage2 is not None:
             found["statement_stage_down"] = stage2
+        if self.sink is not None and not self.sink.store_ok:
+            found["store_unavailable"] = f"the store cannot be written: {self.sink.store_error}"
         if not self._lag_fresh():
             found["inputs_unreachable"] = (
                 f"the input lag cannot be measured: {self._lag_error}"
@@ -705,7 +732,8 @@ class Worker:
                 try:
                     if out is None:
                         busy[1] = "fold"
-                        out = self.stage2.process(items)
+                        async with self._stage_lock:
+                            out = self.stage2.process(items)
                         # after process(), whose first call builds the folder that counts them
                         rej = Rejected("invalid_json", TOMBSTONE, b"")
                         out[:0] = [
@@ -877,12 +905,18 @@ class Worker:
                 return
             self._last_emit = loop.time()
             recompute = force or self.stage2.dirty or not self.stage2.ready
-            changed = self.stage2.emit(
-                self.cfg.clock(),
-                mono=loop.time(),
-                force=force,
-                settle=self.cfg.settle_seconds,
-                hold_final=not self.caught_up,
+            if recompute:
+                if not self.stage2.ready:
+                    self.stage2.rebuild()  # reads the tables: on the loop, once per assignment
+                now = self.cfg.clock()
+                async with self._stage_lock:
+                    # the costly part, on the stage's own thread: heartbeats, timers,
+                    # the probe loop and the HTTP API go on meanwhile
+                    await loop.run_in_executor(
+                        self._cpu, self.stage2.refresh, now, loop.time(), force
+                    )
+            changed = self.stage2.ready_outputs(
+                loop.time(), settle=self.cfg.settle_seconds, hold_final=not self.caught_up
             )
             if recompute:
                 self._next_due = self.stage2.next_due(self.cfg.clock())

@@ -330,8 +330,16 @@ def _content_digest(out: JSON) -> str:
 
 
 def _held_until_caught_up(out: JSON) -> bool:
-    """Outputs a consumer acts on for good: final (or revised) statements and claim decisions."""
-    return out.get("status") in ("final", "revised") or out.get("kind") == "claim_decision"
+    """Outputs a consumer acts on for good, held until every input is read to its end.
+
+    Final (or revised) statements, claim decisions and ticket alerts: an
+    at-risk or breach alert computed before the ticket's response was read
+    would page someone for nothing, and it stays on its topic.
+    """
+    return out.get("status") in ("final", "revised") or out.get("kind") in (
+        "claim_decision",
+        "ticket_alert",
+    )
 
 
 def _event_store_key(event: Any) -> str:
@@ -370,12 +378,17 @@ class StatementStage:
         self._pending: dict[str, tuple[str, float, JSON]] = {}
         #: digests of outputs emitted but not yet confirmed, by output key
         self._unconfirmed: dict[str, str] = {}
+        #: what was last published per output key (``emitted``, parsed; see :meth:`_emitted`)
+        self._records: dict[str, JSON] = {}
+        #: per output key, the nested content last digested and its digest
+        self._digests: dict[str, tuple[Any, str]] = {}
         self.reset()
 
     def reset(self) -> None:
         """Forget the in-memory fold; :meth:`rebuild` reloads it from the stores."""
         self.book = Book(self.settings)
         self.folder = Folder(self.book)
+        self._digests = {}
         self.ready = False
 
     def rebuild(self) -> None:
@@ -393,6 +406,12 @@ class StatementStage:
             except Exception as exc:
                 self.folder.stats.unreadable_state += 1
                 log.warning("stored value %r skipped: %s", key[:200], exc)
+        self._records = {}
+        for ekey in list(self.emitted):
+            try:
+                self._records[ekey] = json.loads(self.emitted[ekey])
+            except (ValueError, KeyError) as exc:
+                log.warning("record of published output %r skipped: %s", ekey[:200], exc)
         self.ready = True
         self.dirty = True
 
@@ -494,26 +513,58 @@ class StatementStage:
         """
         if not self.ready:
             self.rebuild()
-        self._unconfirmed.clear()
-        if self.dirty or force:
-            self.dirty = False
-            for out in compute_outputs(self.book, now, self.folder.tickets, self.calendar):
-                key = topics.output_key(out)
-                ekey = f"{out['kind']}|{key.decode()}"
+        self.refresh(now, mono, force)
+        return self.ready_outputs(mono, settle, hold_final)
+
+    def refresh(self, now: datetime, mono: float = 0.0, force: bool = False) -> int:
+        """The costly half of :meth:`emit`: recompute the outputs when needed; how many changed.
+
+        Reads the book and the record of what was published and updates only
+        this stage's own bookkeeping (``latest`` and the outputs waiting to be
+        published); it touches no table and no event loop, so the worker runs
+        it on a thread of its own, while nothing folds into this stage
+        (:meth:`process`) or confirms (:meth:`confirm`). Call :meth:`rebuild`
+        first if the stage is not ready.
+        """
+        if not (self.dirty or force):
+            return 0
+        self.dirty = False
+        changed = 0
+        digests = self._digests
+        for out in compute_outputs(self.book, now, self.folder.tickets, self.calendar):
+            key = topics.output_key(out)
+            ekey = f"{out['kind']}|{key.decode()}"
+            # an output whose nested content is the very object seen last time (the
+            # rules reuse it while nothing it depends on changed) has the same digest
+            anchor = out.get("services", out.get("intervals"))
+            held_digest = digests.get(ekey)
+            if anchor is not None and held_digest is not None and held_digest[0] is anchor:
+                digest = held_digest[1]
+            else:
                 digest = _content_digest(out)
-                self.latest.setdefault(key, out)
-                prev = self._emitted(ekey)
-                if (
-                    prev is not None
-                    and prev["digest"] == digest
-                    and prev.get("status") in (out.get("status"), "revised")
-                ):
-                    self._pending.pop(ekey, None)
-                    self.latest[key] = self._with_revision(out, prev)
-                    continue
-                held = self._pending.get(ekey)
-                since = held[1] if held is not None and held[0] == digest else mono
-                self._pending[ekey] = (digest, since, out)
+                if anchor is not None:
+                    digests[ekey] = (anchor, digest)
+            self.latest.setdefault(key, out)
+            prev = self._emitted(ekey)
+            if (
+                prev is not None
+                and prev["digest"] == digest
+                and prev.get("status") in (out.get("status"), "revised")
+            ):
+                self._pending.pop(ekey, None)
+                self.latest[key] = self._with_revision(out, prev)
+                continue
+            held = self._pending.get(ekey)
+            since = held[1] if held is not None and held[0] == digest else mono
+            self._pending[ekey] = (digest, since, out)
+            changed += 1
+        return changed
+
+    def ready_outputs(
+        self, mono: float = 0.0, settle: float = 0.0, hold_final: bool = False
+    ) -> list[tuple[Outgoing, JSON]]:
+        """The other half of :meth:`emit`: the outputs to publish now (cheap; on the loop)."""
+        self._unconfirmed.clear()
         ready = []
         for ekey, (digest, since, out) in list(self._pending.items()):
             if _held_until_caught_up(out) and (hold_final or mono - since < settle):
@@ -548,13 +599,21 @@ class StatementStage:
         for out in published:
             ekey = f"{out['kind']}|{topics.output_key(out).decode()}"
             digest = self._unconfirmed.pop(ekey)
-            self.emitted[ekey] = json.dumps(
-                {"digest": digest, "revision": out.get("revision"), "status": out.get("status")}
-            ).encode()
+            record = {
+                "digest": digest,
+                "revision": out.get("revision"),
+                "status": out.get("status"),
+            }
+            self.emitted[ekey] = json.dumps(record).encode()
+            self._records[ekey] = record
 
     def _emitted(self, ekey: str) -> JSON | None:
-        raw = self.emitted.get(ekey)
-        return json.loads(raw) if raw is not None else None
+        """What was last published under ``ekey``, from the record read at :meth:`rebuild`.
+
+        Kept in memory (and updated by :meth:`confirm`) so :meth:`refresh`
+        never reads the table, which belongs to the event loop.
+        """
+        return self._records.get(ekey)
 
     @staticmethod
     def _with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:

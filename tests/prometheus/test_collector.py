@@ -104,8 +104,16 @@ def test_pipeline_stats(small_replay: ReplayResult) -> None:
         sink_rows_written={"contract_months": 5},
         consumer_lag={("availability.probes", 2): 7},
         last_event_unixtime=1_773_000_000.5,
+        loop_lag_buckets=((0.005, 90), (0.05, 99), (float("inf"), 100)),
+        loop_lag_sum=1.25,
+        unreadable_state=2,
     )
     reg, _ = registry_for(ReplayState(small_replay, pipeline=stats))
+    assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_bucket", le="0.005") == 90
+    assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_bucket", le="+Inf") == 100
+    assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_count") == 100
+    assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_sum") == 1.25
+    assert value(reg, m.UNREADABLE_STATE_TOTAL) == 2
     assert value(reg, m.EVENTS_TOTAL, type="incident") == 2
     assert value(reg, m.DEAD_LETTERS_TOTAL, reason="invalid_json") == 1
     assert value(reg, m.LATE_EVENTS_TOTAL) == 3
@@ -255,6 +263,8 @@ def test_metric_names_are_the_closed_set(small_replay: ReplayResult) -> None:
         sink_insert_seconds={"clickhouse": 0.0},
         consumer_lag={("t", 0): 0},
         last_event_unixtime=1.0,
+        loop_lag_buckets=((0.005, 3), (0.01, 4), (float("inf"), 5)),
+        loop_lag_sum=0.5,
     )
     text = render(ReplayState(small_replay, pipeline=stats), lambda: NOW).decode()
     assert exposed_families(text) == m.METRIC_NAMES

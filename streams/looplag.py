@@ -1,0 +1,84 @@
+"""How long the worker's event loop keeps a ready callback waiting (its lag).
+
+Heartbeats, timers, the probe loop and the HTTP API all run on one asyncio
+loop: anything that holds it (a long computation, blocking I/O) delays every
+one of them. :class:`LoopLag` wakes every ``interval`` seconds and records
+how late it woke; the worker exports the samples as a histogram
+(``availability_event_loop_lag_seconds``) and shows the recent p99 and
+maximum in ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections import deque
+from collections.abc import Callable
+
+#: histogram bucket upper bounds, seconds (Prometheus ``le``)
+BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class LoopLag:
+    """Samples of the event loop's lag; cumulative buckets and a recent window.
+
+    ``clock`` is a monotonic clock (seconds). Not thread-safe: call from the
+    loop it measures.
+    """
+
+    def __init__(
+        self,
+        interval: float = 0.05,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = interval
+        self.window = window
+        self.clock = clock
+        #: cumulative counts per bucket of :data:`BUCKETS` (not cumulative across buckets)
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.count = 0
+        self.total = 0.0
+        self.max_ever = 0.0
+        self._recent: deque[tuple[float, float]] = deque()
+
+    def record(self, lag: float, now: float) -> None:
+        """Count one sample of ``lag`` seconds taken at monotonic ``now``."""
+        lag = max(0.0, lag)
+        self.counts[bisect.bisect_left(BUCKETS, lag)] += 1
+        self.count += 1
+        self.total += lag
+        self.max_ever = max(self.max_ever, lag)
+        self._recent.append((now, lag))
+        while self._recent and self._recent[0][0] < now - self.window:
+            self._recent.popleft()
+
+    def buckets(self) -> list[tuple[float, int]]:
+        """``(le, cumulative count)`` pairs, ending with ``+Inf``."""
+        out = []
+        running = 0
+        for le, n in zip((*BUCKETS, float("inf")), self.counts, strict=True):
+            running += n
+            out.append((le, running))
+        return out
+
+    def recent(self) -> dict[str, float | int]:
+        """p50, p99 and maximum lag over the last ``window`` seconds, and how many samples."""
+        lags = sorted(lag for _, lag in self._recent)
+        if not lags:
+            return {"samples": 0, "p50_seconds": 0.0, "p99_seconds": 0.0, "max_seconds": 0.0}
+        return {
+            "samples": len(lags),
+            "p50_seconds": round(lags[(len(lags) - 1) // 2], 4),
+            "p99_seconds": round(lags[min(len(lags) - 1, (len(lags) * 99) // 100)], 4),
+            "max_seconds": round(lags[-1], 4),
+        }
+
+    async def run(self) -> None:
+        """Sample for ever (a task of the worker)."""
+        while True:
+            start = self.clock()
+            await asyncio.sleep(self.interval)
+            now = self.clock()
+            self.record(now - start - self.interval, now)

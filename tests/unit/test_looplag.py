@@ -1,0 +1,44 @@
+"""The event-loop lag monitor measures a loop that is really held."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from streams.looplag import BUCKETS, LoopLag
+
+
+def test_a_held_loop_shows_as_lag() -> None:
+    lag = LoopLag(interval=0.01)
+
+    async def main() -> None:
+        task = asyncio.create_task(lag.run())
+        await asyncio.sleep(0.2)
+        time.sleep(0.3)  # hold the loop, as a computation on it would
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    asyncio.run(main())
+    recent = lag.recent()
+    assert lag.max_ever >= 0.25
+    assert recent["max_seconds"] >= 0.25
+    assert recent["p50_seconds"] < 0.05  # the other samples were on time
+    buckets = lag.buckets()
+    assert buckets[-1] == (float("inf"), lag.count)
+    # cumulative, and the held sample lies above the 0.25 s bound
+    counts = [n for _, n in buckets]
+    assert counts == sorted(counts)
+    assert dict(buckets)[0.25] < lag.count
+    assert len(buckets) == len(BUCKETS) + 1
+
+
+def test_samples_leave_the_recent_window() -> None:
+    now = [0.0]
+    lag = LoopLag(window=10.0, clock=lambda: now[0])
+    lag.record(2.0, 0.0)
+    lag.record(0.001, 5.0)
+    assert lag.recent()["max_seconds"] == 2.0
+    lag.record(0.002, 11.0)
+    assert lag.recent()["max_seconds"] == 0.002
+    assert lag.max_ever == 2.0
+    assert lag.count == 3
