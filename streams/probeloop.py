@@ -551,8 +551,12 @@ class ProbeLoop:
             got = await reader.getmany(*todo, timeout_ms=500, max_records=10000)
             for records in got.values():
                 for r in records:
-                    if r.key is not None:
-                        self.store.load(bytes(r.key).decode(), r.value)
+                    if r.key is None:
+                        continue
+                    # a key this pipeline never writes (not UTF-8) is skipped like
+                    # any other unreadable key: it must not stop the restore
+                    key = bytes(r.key).decode("utf-8", errors="replace")
+                    if self.store.load(key, r.value):
                         self.restored_keys += 1
             for tp in list(todo):
                 if await reader.position(tp) >= ends[tp.partition]:
