@@ -2,11 +2,20 @@
 
 Defined once here and used by the worker, the producers, the billing
 consumer and :func:`ensure_topics` (idempotent creation at start-up).
+
+Every name starts with ``$AVAILABILITY_TOPIC_PREFIX`` (empty by default), read
+once when this module is imported: two deployments on one Kafka cluster give
+each of their processes (workers, tools, billing) a prefix of their own, so
+neither reads the other's minute states nor publishes into the other's
+statements. The worker's own internal topics (table changelogs, the probe
+ledger changelog) are named after its app id as well.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +25,20 @@ log = logging.getLogger(__name__)
 _FOREVER = "-1"
 _COMPACT = {"cleanup.policy": "compact"}
 _EVENT_STORE = {"cleanup.policy": "delete", "retention.ms": _FOREVER}
+
+
+def topic_prefix(env: Mapping[str, str]) -> str:
+    """The deployment's topic prefix from ``env``; ``ValueError`` when Kafka would refuse it."""
+    prefix = env.get("AVAILABILITY_TOPIC_PREFIX", "")
+    if prefix and not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", prefix):
+        raise ValueError(
+            f"AVAILABILITY_TOPIC_PREFIX={prefix!r}: "
+            "use at most 100 letters, digits, '.', '_' or '-'"
+        )
+    return prefix
+
+
+PREFIX = topic_prefix(os.environ)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,59 +53,61 @@ class TopicSpec:
 
 
 PROBES = TopicSpec(
-    "availability.probes",
+    PREFIX + "availability.probes",
     "service",
     8,
     _EVENT_STORE,
     "probe results: the input event store, partitioned by service",
 )
 INCIDENTS = TopicSpec(
-    "availability.incidents",
+    PREFIX + "availability.incidents",
     "incident_id",
     1,
     _COMPACT,
     "incident revisions (keyed incident_id|revision|event_id)",
 )
 CONTRACTS = TopicSpec(
-    "availability.contracts",
+    PREFIX + "availability.contracts",
     "contract_id",
     1,
     _COMPACT,
     "contract revisions (keyed contract_id|revision|event_id)",
 )
 CLAIMS = TopicSpec(
-    "availability.claims", "claim_id", 1, _EVENT_STORE, "SLA credit requests as received"
+    PREFIX + "availability.claims", "claim_id", 1, _EVENT_STORE, "SLA credit requests as received"
 )
-TICKETS = TopicSpec("support.tickets", "ticket_id", 1, _EVENT_STORE, "support ticket events")
+TICKETS = TopicSpec(
+    PREFIX + "support.tickets", "ticket_id", 1, _EVENT_STORE, "support ticket events"
+)
 MINUTE_STATES = TopicSpec(
-    "availability.minute-states",
+    PREFIX + "availability.minute-states",
     "service|YYYY-MM",
     1,
     _COMPACT,
     "per service-month minute states (stage 1 -> stage 2)",
 )
 STATEMENTS = TopicSpec(
-    "availability.statements",
+    PREFIX + "availability.statements",
     "contract_id|YYYY-MM",
     4,
     _COMPACT,
     "contract-month statements for billing, every revision",
 )
 SERVICE_MONTHS = TopicSpec(
-    "availability.service-months", "service|YYYY-MM", 4, _COMPACT, "service-month records"
+    PREFIX + "availability.service-months", "service|YYYY-MM", 4, _COMPACT, "service-month records"
 )
 CLAIM_DECISIONS = TopicSpec(
-    "availability.claim-decisions", "claim_id", 1, _COMPACT, "decisions on credit claims"
+    PREFIX + "availability.claim-decisions", "claim_id", 1, _COMPACT, "decisions on credit claims"
 )
 SUPPORT = TopicSpec(
-    "support.verdicts",
+    PREFIX + "support.verdicts",
     "ticket_id; client_id|YYYY-MM|severity; ticket_id|alert",
     1,
     _COMPACT,
     "ticket verdicts, monthly support compliance and ticket alerts (at_risk, breached)",
 )
 DEAD_LETTERS = TopicSpec(
-    "availability.dead-letters",
+    PREFIX + "availability.dead-letters",
     "source",
     1,
     _EVENT_STORE,
