@@ -12,9 +12,21 @@ with that many more contracts over the same services under varied terms
 ``availability replay --store none`` does it: decode, fold, every output
 computed and serialised. Reported: seconds, and the ratio to the first run.
 
-(c) Resident memory per 1,000 contracts: the growth of the process's
-resident set while the largest book's statements are held, divided by its
-contracts.
+(b) Live, with ``--live-contracts`` contracts (10,000 by default) over the
+same services on a real broker (``KAFKA_BOOTSTRAP_SERVERS``, else a local
+one): one ``availability worker`` on the wall clock, probes for the current
+minute produced at ``--live-rate`` a second (every service and region), and
+every ``--marker-every`` seconds one service made to fail for the current
+minute. Reported: the time from the first failing probe of a marker to the
+first published statement of a contract using that service that shows the
+minute as counted downtime (p50, p99, max); the event loop's lag from the
+worker's ``/health`` (p99 and max over the run); the slowest of the
+``/health`` answers polled every 0.2 s; the Kafka heartbeat sessions the
+worker's log says expired or failed.
+
+(c) Resident memory per 1,000 contracts: the growth of the resident set of
+a fresh process folding the month with the largest book and holding its
+outputs, against the same with the simulator's two contracts.
 
 The month file is generated once into ``--workdir`` (default: a temporary
 folder) and reused by every run.
@@ -23,20 +35,36 @@ folder) and reused by every run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
-import resource
+import subprocess
+import sys
 import tempfile
+import threading
 import time
-from datetime import UTC, datetime
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sla.months import Month
+from sla.timeutil import epoch_minute, parse_instant
+from streams import topics
+from streams.localkafka import LocalKafka, free_port
 from streams.replay import dumps, iter_lines, replay_lines
 from streams.simulate import Scenario, book_contracts, write_jsonl
 
 GOAL_RATIO = 1.5
+GOAL_LATENCY_P99 = 5.0
+GOAL_LAG_P99 = 0.05
+GOAL_LAG_MAX = 0.25
+GOAL_HEALTH = 0.1
+BIN = Path(sys.executable).parent
 AS_OF = datetime(2026, 4, 11, tzinfo=UTC)
 
 
@@ -73,16 +101,307 @@ def replay_once(month_lines: list[bytes], extra: int, services: int) -> tuple[fl
     return seconds, len(result.outputs), size
 
 
+def memory_probe(month_path: Path, services: int, contracts: int) -> int:
+    """Resident bytes of this process after a replay with ``contracts`` book contracts held."""
+    names = tuple(f"svc-{i:02d}" for i in range(services))
+    lines = [raw for _, raw in iter_lines(month_path.open("rb"))]
+    lines += [json.dumps(ev).encode() for ev in book_contracts(contracts, names, Month(2026, 3))]
+    held = replay_lines(iter_lines(lines), AS_OF, source_name="bench")
+    del lines
+    gc.collect()
+    rss = _rss_bytes()
+    assert held.outputs
+    return rss
+
+
+def _fresh_rss(month_path: Path, services: int, contracts: int) -> int:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--memory-probe",
+            str(contracts),
+            "--services",
+            str(services),
+            "--month-file",
+            str(month_path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+# -- (b) live -----------------------------------------------------------------------
+
+
+@dataclass
+class Marker:
+    """One service failing for one whole minute, and when its first failing probe left."""
+
+    service: str
+    minute: int
+    sent_at: float
+    #: contract ids whose statement must come to show the minute, and when it did
+    waiting: set[str]
+    seen: dict[str, float]
+
+
+def _minute_now() -> int:
+    return epoch_minute(datetime.now(UTC))
+
+
+async def _produce_live(
+    bootstrap: str,
+    services: tuple[str, ...],
+    rate: int,
+    seconds: float,
+    markers: list[Marker],
+    affected: dict[str, set[str]],
+) -> int:
+    """Probes for the current minute at ``rate``/s; one service fails each whole minute."""
+    from aiokafka import AIOKafkaProducer
+
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await prod.start()
+    regions = ("eu-west-1", "us-east-1", "ap-southeast-2")
+    pairs = [(s, r) for s in services for r in regions]
+    sent = 0
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < seconds:
+            now = datetime.now(UTC)
+            minute = epoch_minute(now)
+            failing = services[minute % len(services)]
+            if not markers or markers[-1].minute != minute:
+                markers.append(
+                    Marker(failing, minute, time.monotonic(), set(affected[failing]), {})
+                )
+            s, r = pairs[sent % len(pairs)]
+            ev = {
+                "type": "probe",
+                "event_id": f"live-{os.getpid()}-{sent}",
+                "service": s,
+                "region": r,
+                "observed_at": now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "ok": s != failing,
+            }
+            await prod.send(topics.PROBES.name, value=json.dumps(ev).encode(), key=s.encode())
+            sent += 1
+            pause = t0 + sent / rate - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+        await prod.flush()
+    finally:
+        await prod.stop()
+    return sent
+
+
+def _shows(statement: dict[str, Any], service: str, minute: int) -> bool:
+    for period in statement.get("downtime_incidents", ()):
+        if period["service"] == service:
+            a = epoch_minute(parse_instant(period["start"]))
+            b = epoch_minute(parse_instant(period["end"]))
+            if a <= minute < b:
+                return True
+    return False
+
+
+async def _watch_statements(bootstrap: str, markers: list[Marker], stop: asyncio.Event) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await cons.start()
+    try:
+        tps = [
+            TopicPartition(topics.STATEMENTS.name, p) for p in range(topics.STATEMENTS.partitions)
+        ]
+        cons.assign(tps)
+        await cons.seek_to_end(*tps)
+        while not stop.is_set():
+            batch = await cons.getmany(timeout_ms=200, max_records=5000)
+            now = time.monotonic()
+            open_markers = [m for m in markers if m.waiting]
+            if not open_markers:
+                continue
+            for msgs in batch.values():
+                for msg in msgs:
+                    cid = (msg.key or b"").split(b"|", 1)[0].decode()
+                    hits = [m for m in open_markers if cid in m.waiting]
+                    if not hits:
+                        continue
+                    st = json.loads(msg.value or b"{}")
+                    if st.get("kind") != "contract_month":
+                        continue
+                    for m in hits:
+                        if _shows(st, m.service, m.minute):
+                            m.waiting.discard(cid)
+                            m.seen[cid] = now - m.sent_at
+    finally:
+        await cons.stop()
+
+
+def _poll_health(port: int, stop: threading.Event, times: list[float], last: list[Any]) -> None:
+    while not stop.is_set():
+        t0 = time.monotonic()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as r:
+                body = r.read()
+        except urllib.error.HTTPError as exc:  # a 503 (degraded) is an answer too
+            body = exc.read()
+        except OSError:
+            body = b""
+        times.append(time.monotonic() - t0)
+        if body:
+            last[:] = [json.loads(body)]
+        stop.wait(0.2)
+
+
+def _affected(book: list[dict[str, Any]], services: tuple[str, ...]) -> dict[str, set[str]]:
+    """Per service, the contracts in force now that use it (their statements must show it)."""
+    now = datetime.now(UTC)
+    latest: dict[str, dict[str, Any]] = {}
+    for ev in book:
+        held = latest.get(ev["contract_id"])
+        if held is None or ev["revision"] > held["revision"]:
+            latest[ev["contract_id"]] = ev
+    out: dict[str, set[str]] = {s: set() for s in services}
+    for cid, ev in latest.items():
+        start = ev.get("effective_from")
+        if start is not None and parse_instant(start) > now - timedelta(minutes=1):
+            continue
+        for s in ev["services"]:
+            out[s["service"]].add(cid)
+    return out
+
+
+def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Part (b); see the module docstring."""
+    with ExitStack() as stack:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            bootstrap = stack.enter_context(LocalKafka(heap="1g")).bootstrap_servers
+        topics.ensure_topics(bootstrap)
+        names = tuple(f"svc-{i:02d}" for i in range(args.services))
+        month = Month(datetime.now(UTC).year, datetime.now(UTC).month)
+        book = list(book_contracts(args.live_contracts, names, month, prefix="PO-L"))
+        asyncio.run(_send_contracts(bootstrap, book))
+        port = free_port()
+        log_path = work / "live-worker.log"
+        proc = subprocess.Popen(
+            [
+                str(BIN / "availability"),
+                "worker",
+                "--bootstrap",
+                bootstrap,
+                "--app-id",
+                f"bench-live-{os.getpid()}",
+                "--web-port",
+                str(port),
+                "--store",
+                "none",
+            ],
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        stack.callback(_stop, proc)
+        _wait_caught_up(port, timeout=600)
+        markers: list[Marker] = []
+        times: list[float] = []
+        last: list[Any] = []
+        stop_health = threading.Event()
+        poller = threading.Thread(target=_poll_health, args=(port, stop_health, times, last))
+        poller.start()
+
+        async def run() -> int:
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(_watch_statements(bootstrap, markers, stop))
+            sent = await _produce_live(
+                bootstrap, names, args.live_rate, args.live_seconds, markers, _affected(book, names)
+            )
+            deadline = time.monotonic() + 60
+            while any(m.waiting for m in markers) and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+            stop.set()
+            await watcher
+            return sent
+
+        sent = asyncio.run(run())
+        stop_health.set()
+        poller.join()
+        lats = sorted(v for m in markers for v in m.seen.values())
+        missing = sum(len(m.waiting) for m in markers)
+        logtext = log_path.read_text(errors="replace")
+        health = last[0] if last else {}
+    return {
+        "sent": sent,
+        "markers": len(markers),
+        "latencies": lats,
+        "missing": missing,
+        "health_max": max(times) if times else float("nan"),
+        "health_polls": len(times),
+        "loop": health.get("event_loop", {}),
+        "expired": logtext.count("Heartbeat session expired") + logtext.count("Heartbeat failed"),
+    }
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+async def _send_contracts(bootstrap: str, book: list[dict[str, Any]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1)
+    await prod.start()
+    try:
+        for ev in book:
+            await prod.send(
+                topics.CONTRACTS.name, value=json.dumps(ev).encode(), key=ev["contract_id"].encode()
+            )
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+def _wait_caught_up(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                if json.loads(r.read()).get("caught_up"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"the worker did not catch up in {timeout:.0f} s")
+
+
+def _pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
+
+
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--services", type=int, default=10)
     p.add_argument(
         "--contracts",
         default="0,1000,10000",
         help="book contracts added to the simulator's two, comma-separated (first is the base)",
     )
-    p.add_argument("--workdir", type=Path, default=None)
+    p.add_argument("--workdir", type=Path, default=None, help="where the month file is kept")
+    p.add_argument("--live-contracts", type=int, default=10_000)
+    p.add_argument("--live-rate", type=int, default=5_000, help="probes a second in (b)")
+    p.add_argument("--live-seconds", type=float, default=240.0)
+    p.add_argument("--no-live", action="store_true", help="leave out part (b)")
+    p.add_argument("--memory-probe", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--month-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.memory_probe is not None:
+        print(memory_probe(args.month_file, args.services, args.memory_probe))
+        return 0
     sizes = [int(x) for x in args.contracts.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
@@ -102,23 +421,41 @@ def main() -> int:
                 f"{outputs:,} outputs ({size / 1e6:.1f} MB), ratio {ratio:.2f}"
             )
         largest = max(sizes)
-        names = tuple(f"svc-{i:02d}" for i in range(args.services))
-        book = book_contracts(largest, names, Month(2026, 3))
-        contracts = [json.dumps(ev).encode() for ev in book]
-        gc.collect()
-        before = _rss_bytes()
-        held = replay_lines(iter_lines(month_lines + contracts), AS_OF, source_name="bench")
-        gc.collect()
-        grown = _rss_bytes() - before
-        per = grown / max(1, largest) * 1000
+        rss0 = _fresh_rss(path, args.services, 0)
+        rss1 = _fresh_rss(path, args.services, largest)
+        per = (rss1 - rss0) / max(1, largest) * 1000
         print(
-            f"(c) resident memory: {grown / 2**20:.1f} MiB for the book with {largest:,} contracts "
-            f"and its {len(held.outputs):,} outputs = {per / 2**20:.2f} MiB per 1,000 contracts "
-            f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)"
+            f"(c) resident memory: {rss0 / 2**20:.0f} MiB with 2 contracts, "
+            f"{rss1 / 2**20:.0f} MiB with {largest + 2:,} (outputs held) "
+            f"= {per / 2**20:.2f} MiB per 1,000 contracts"
         )
-    ok = worst <= GOAL_RATIO
-    verdict = "met" if ok else "NOT met"
-    print(f"RESULT: replay ratio {worst:.2f} (goal <= {GOAL_RATIO}): {verdict}")
+        verdict = "met" if worst <= GOAL_RATIO else "NOT met"
+        print(f"(a) replay ratio {worst:.2f} (goal <= {GOAL_RATIO}): {verdict}")
+        if args.no_live:
+            return 0
+        res = live(args, Path(tmp))
+    lats = res["latencies"]
+    p99 = _pct(lats, 0.99)
+    loop = res["loop"]
+    print(
+        f"(b) live: {args.live_contracts:,} contracts, {res['sent']:,} probes at "
+        f"{args.live_rate:,}/s over {args.live_seconds:.0f} s, {res['markers']} failing minutes"
+    )
+    print(
+        f"(b) probe -> updated statement: p50 {_pct(lats, 0.5):.2f} s, p99 {p99:.2f} s, "
+        f"max {lats[-1] if lats else float('nan'):.2f} s over {len(lats):,} statements "
+        f"({res['missing']} never updated) (goal p99 <= {GOAL_LATENCY_P99} s)"
+    )
+    print(
+        f"(b) event-loop lag over the last minute: p99 {loop.get('p99_seconds', float('nan'))} s, "
+        f"max {loop.get('max_seconds', float('nan'))} s; max since start "
+        f"{loop.get('max_since_start_seconds', float('nan'))} s "
+        f"(goals p99 <= {GOAL_LAG_P99} s, max <= {GOAL_LAG_MAX} s)"
+    )
+    print(
+        f"(b) slowest /health of {res['health_polls']:,}: {res['health_max'] * 1000:.0f} ms "
+        f"(goal <= {GOAL_HEALTH * 1000:.0f} ms); expired heartbeat sessions: {res['expired']}"
+    )
     return 0
 
 
