@@ -1,7 +1,10 @@
 """The ``availability`` command line.
 
 Subcommands are thin: they parse arguments, call the core or a sink, and
-print. Exit codes: 0 success, 2 bad usage or unreadable input.
+print. Exit codes: 0 success, 1 failure (a store, broker or worker that
+cannot be reached or refuses; nothing valid read), 2 bad usage or unreadable
+input. A command reports a failure as one line on stderr, naming what failed
+and what to do; ``--debug`` lets the traceback through instead.
 """
 
 from __future__ import annotations
@@ -10,19 +13,134 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlparse
 
 from sla.months import Month
 from sla.timeutil import format_instant, parse_instant
 
 JSON = dict[str, Any]
+
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+EXIT_CODES = """\
+exit status:
+  0  success
+  1  failure: a store, broker or worker cannot be reached or refuses; nothing valid read
+  2  bad usage or unreadable input
+A failure is one line on stderr saying what failed and what to do; --debug
+prints its traceback instead."""
+
+
+class CliError(Exception):
+    """A failure the user can act on.
+
+    ``message`` says what failed and what to do about it; ``code`` is the exit
+    status (:data:`EXIT_FAILURE` or :data:`EXIT_USAGE`).
+    """
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with any password replaced by ``***`` (fit for a message)."""
+    parsed = urlparse(dsn)
+    if parsed.password is None:
+        return dsn
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return parsed._replace(netloc=netloc).geturl()
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^\"')\]]+|timed out|Connection refused|Read timed out")
+
+
+def _reason(exc: object) -> str:
+    """The short cause of a driver error (the ``[Errno ...]`` part when there is one)."""
+    text = str(exc)
+    found = _ERRNO.search(text)
+    if found:
+        return found.group(0).strip().rstrip(".")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def _store_of(args: argparse.Namespace) -> str:
+    store = getattr(args, "store", None)
+    return redact_dsn(store if store and store != "none" else default_store())
+
+
+def _bootstrap_of(args: argparse.Namespace) -> str:
+    return str(getattr(args, "bootstrap", None) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "?")
+
+
+def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
+    """The one-line message and exit status for an error a command let through."""
+    if isinstance(exc, CliError):
+        return exc
+    from clickhouse_connect.driver.exceptions import (
+        ClickHouseError,
+        DatabaseError,
+        OperationalError,
+    )
+    from kafka.errors import KafkaError
+
+    from sinks.clickhouse import MigrationError
+
+    store = _store_of(args)
+    if isinstance(exc, OperationalError):
+        return CliError(
+            f"cannot reach the store at {store}: {_reason(exc)} "
+            "(is ClickHouse running there? check --store)"
+        )
+    if isinstance(exc, DatabaseError) and re.search(r"UNKNOWN_(DATABASE|TABLE)", str(exc)):
+        return CliError(
+            f"the store at {store} has no tables yet: run `availability migrate"
+            + (f" --store {store}`" if getattr(args, "store", None) else "`")
+            + " first"
+        )
+    if isinstance(exc, MigrationError):
+        return CliError(f"cannot migrate the store at {store}: {exc}")
+    if isinstance(exc, ClickHouseError):
+        return CliError(f"the store at {store} refused: {_reason(exc)}")
+    if isinstance(exc, KafkaError):
+        return CliError(
+            f"cannot use Kafka at {_bootstrap_of(args)}: {_reason(exc)} "
+            "(is the broker running? check --bootstrap, KAFKA_BOOTSTRAP_SERVERS and KAFKA_*)"
+        )
+    if isinstance(exc, HTTPError):
+        hint = " (set AVAILABILITY_API_TOKEN_FILE to the worker's token)" if exc.code == 401 else ""
+        return CliError(
+            f"the worker at {getattr(args, 'worker', '?')} answered HTTP {exc.code}{hint}"
+        )
+    if isinstance(exc, URLError):
+        worker = getattr(args, "worker", None) or "the worker"
+        return CliError(
+            f"cannot reach the worker at {worker}: {_reason(exc.reason)} "
+            "(is `availability worker` running there? check --worker)"
+        )
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return CliError(f"{exc.strerror or exc}{':' if where else ''}{where}")
+    return CliError(
+        f"unexpected error: {type(exc).__name__}: {_reason(exc)} "
+        "(rerun with --debug for the traceback)"
+    )
 
 
 def data_dir() -> Path:
@@ -39,14 +157,26 @@ def _instant(text: str) -> datetime:
     try:
         return parse_instant(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        raise argparse.ArgumentTypeError(
+            f"{exc} (expected an RFC 3339 instant with its offset, e.g. 2026-04-11T00:00:00Z)"
+        ) from exc
 
 
 def _month(text: str) -> Month:
     try:
         return Month.parse(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        raise argparse.ArgumentTypeError(f"{exc} (a month is YYYY-MM, e.g. 2026-03)") from exc
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 class _Progress:
@@ -182,6 +312,28 @@ def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
+def _open_store(arg: str | None) -> Any:
+    """A store on ``arg`` (default: the embedded one); a bad DSN is a usage error."""
+    from sinks.clickhouse import connect
+
+    dsn = arg or default_store()
+    try:
+        return connect(dsn)
+    except ValueError as exc:
+        raise CliError(
+            f"bad --store {redact_dsn(dsn)}: {exc} (for example chdb:///var/lib/availability, "
+            "http://user:pass@clickhouse:8123/availability, or none)",
+            EXIT_USAGE,
+        ) from None
+
+
+def _reason_counts(dead: Sequence[Any]) -> str:
+    counts: dict[str, int] = {}
+    for d in dead:
+        counts[d.reason] = counts.get(d.reason, 0) + 1
+    return ", ".join(f"{r} {n}" for r, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from sla.book import Book
     from streams.replay import BATCH, DeadLetter, Folder, batched, compute_outputs, dumps
@@ -191,53 +343,83 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         fh = sys.stdin.buffer if args.events == "-" else path.open("rb")
     except OSError as exc:
-        print(f"availability replay: cannot read {args.events}: {exc}", file=sys.stderr)
-        return 2
-    dl_path = Path(args.dead_letters) if args.dead_letters else data_dir() / "dead-letters.jsonl"
+        raise CliError(f"cannot read {args.events}: {exc.strerror or exc}", EXIT_USAGE) from None
+    # the store is reached before anything is read, so an unreachable one
+    # fails the run at once instead of after the results were printed
+    store = None if args.store == "none" else _open_store(args.store)
     try:
-        dl_path.parent.mkdir(parents=True, exist_ok=True)
-        dl_file = dl_path.open("w", encoding="utf-8")
-    except OSError as exc:
-        fh.close()
-        print(
-            f"availability replay: cannot write the dead letters to {dl_path}: {exc}",
-            file=sys.stderr,
-        )
-        return 2
-    total = path.stat().st_size if args.events != "-" else 0
-    progress = _Progress(total, sys.stderr)
-    book = Book()
-    folder = Folder(book, as_of)
-    dead: list[DeadLetter] = []
-    with fh, dl_file as dl_out:
-        for batch in batched(_numbered(fh, progress), BATCH):
-            raws = [raw for _, raw in batch]
-            sources = [{"file": args.events, "line": no} for no, _ in batch]
-            for dl in folder.ingest_batch(raws, sources):
-                dead.append(dl)
-                print(f"line {dl.source['line']}: {dl.reason}: {dl.detail}", file=sys.stderr)
-                dl_out.write(dumps(dl.to_json()) + "\n")
-    outputs = compute_outputs(book, as_of, folder.tickets)
-    if args.format == "jsonl":
-        out = sys.stdout
-        for o in outputs:
-            out.write(dumps(o) + "\n")
-    else:
-        print(_table(outputs))
-    if args.store != "none":
-        from sinks.clickhouse import connect
-
-        store = connect(args.store or default_store())
-        try:
+        if store is not None:
             store.migrate()
+        # --store none keeps the run free of side effects unless a file is named
+        dl_path: Path | None = (
+            Path(args.dead_letters)
+            if args.dead_letters
+            else (None if store is None else data_dir() / "dead-letters.jsonl")
+        )
+        dl_out: IO[str] | None = None
+        if dl_path is not None:
+            try:
+                dl_path.parent.mkdir(parents=True, exist_ok=True)
+                # appended: an earlier run's dead letters are never overwritten
+                dl_out = dl_path.open("a", encoding="utf-8")
+            except OSError as exc:
+                fh.close()
+                raise CliError(
+                    f"cannot write the dead letters to {dl_path}: {exc.strerror or exc} "
+                    "(choose another file with --dead-letters)",
+                    EXIT_USAGE,
+                ) from None
+        total = path.stat().st_size if args.events != "-" else 0
+        progress = _Progress(total, sys.stderr)
+        book = Book()
+        folder = Folder(book, as_of)
+        dead: list[DeadLetter] = []
+        limit: int | None = args.max_dead_letters
+        with fh, dl_out if dl_out is not None else contextlib.nullcontext():
+            for batch in batched(_numbered(fh, progress), BATCH):
+                raws = [raw for _, raw in batch]
+                sources = [{"file": args.events, "line": no} for no, _ in batch]
+                for dl in folder.ingest_batch(raws, sources):
+                    dead.append(dl)
+                    if not args.quiet:
+                        print(
+                            f"line {dl.source['line']}: {dl.reason}: {dl.detail}",
+                            file=sys.stderr,
+                        )
+                    if dl_out is not None:
+                        dl_out.write(dumps(dl.to_json()) + "\n")
+                    if limit is not None and len(dead) > limit:
+                        progress.close()
+                        raise CliError(
+                            f"more than {limit} dead letters (the last at line "
+                            f"{dl.source['line']}: {dl.reason}); stopped before computing "
+                            f"anything: {_reason_counts(dead)}"
+                        )
+        n_events = sum(folder.stats.events.values())
+        if dead:
+            print(f"dead letters by reason: {_reason_counts(dead)}", file=sys.stderr)
+        if n_events == 0:
+            raise CliError(
+                f"no valid event in {args.events} ({len(dead)} bad lines); nothing computed"
+            )
+        outputs = compute_outputs(book, as_of, folder.tickets)
+        if args.format == "jsonl":
+            out = sys.stdout
+            for o in outputs:
+                out.write(dumps(o) + "\n")
+        else:
+            print(_table(outputs))
+        sys.stdout.flush()
+        if store is not None:
             store.write_outputs(outputs)
             store.write_dead_letters([d.to_json() for d in dead])
-        finally:
+    finally:
+        if store is not None:
             store.close()
-    n_events = sum(folder.stats.events.values())
     print(
         f"replayed {n_events} events as of {format_instant(as_of)}: "
-        f"{len(outputs)} outputs, {len(dead)} dead letters ({dl_path})",
+        f"{len(outputs)} outputs, {len(dead)} dead letters"
+        + (f" (appended to {dl_path})" if dl_path is not None and dead else ""),
         file=sys.stderr,
     )
     return 0
@@ -279,6 +461,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             store=args.store,
             format=args.format,
             dead_letters=None,
+            quiet=False,
+            max_dead_letters=None,
         )
         return cmd_replay(ns)
     from streams.demo import DemoError, run_live_demo
@@ -300,10 +484,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import connect
+    from sinks.clickhouse import load_migrations
 
-    store = connect(args.store or default_store())
+    store = _open_store(args.store)
     try:
+        if not load_migrations(store.settings.migrations_dir):
+            # an installation without its migrations would report success and
+            # leave a store that every later command fails on
+            raise CliError(
+                f"no migrations found in {store.settings.migrations_dir}: "
+                "the installation is incomplete (reinstall availability-pipeline)"
+            )
         applied = store.migrate()
     finally:
         store.close()
@@ -323,18 +514,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                 WorkerApiStore(args.worker), args.contract, str(args.month)
             )
         except LookupError as exc:
-            print(f"availability report: {exc}", file=sys.stderr)
-            return 1
+            raise CliError(str(exc)) from None
     else:
-        from sinks.clickhouse import connect
-
-        store = connect(args.store or default_store())
+        store = _open_store(args.store)
         try:
             try:
                 statement, claims = fetch_report_inputs(store, args.contract, str(args.month))
             except LookupError as exc:
-                print(f"availability report: {exc}", file=sys.stderr)
-                return 1
+                raise CliError(
+                    f"{exc} in the store at {_store_of(args)} "
+                    "(replay or run the worker for that month first)"
+                ) from None
         finally:
             store.close()
     text = render_report(statement, claims, args.format)
@@ -346,11 +536,42 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bootstrap(args: argparse.Namespace) -> str:
+def _bootstrap(args: argparse.Namespace, *, check: bool = True) -> str:
+    """The bootstrap servers of ``args`` or the environment.
+
+    With ``check``, at least one of them must accept a TCP connection within
+    a few seconds: a one-shot tool then fails at once with the reason instead
+    of after the Kafka client's own minute-long bootstrap timeout.
+    """
     value = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if not value:
-        raise SystemExit("no Kafka: pass --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
+        raise CliError("no Kafka: pass --bootstrap or set KAFKA_BOOTSTRAP_SERVERS", EXIT_USAGE)
+    if check:
+        _reach_kafka(str(value))
     return str(value)
+
+
+def _reach_kafka(bootstrap: str, timeout: float = 5.0) -> None:
+    """Raise :class:`CliError` unless one of ``bootstrap``'s servers accepts a connection."""
+    import socket
+
+    reasons: list[str] = []
+    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
+        host, sep, port = server.rpartition(":")
+        if not sep or not port.isdigit():
+            raise CliError(
+                f"bad Kafka bootstrap server {server!r}: expected host:port, e.g. localhost:9092",
+                EXIT_USAGE,
+            )
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return
+        except OSError as exc:
+            reasons.append(f"{server}: {exc.strerror or exc}")
+    raise CliError(
+        f"cannot reach Kafka at {bootstrap} ({'; '.join(reasons) or 'no server given'}): "
+        "is the broker running? check --bootstrap or KAFKA_BOOTSTRAP_SERVERS"
+    )
 
 
 def _kafka_client() -> dict[str, Any]:
@@ -360,7 +581,7 @@ def _kafka_client() -> dict[str, Any]:
     try:
         return KafkaSecurity.from_env().kafka_python()
     except KafkaSettingsError as exc:
-        raise SystemExit(f"Kafka settings: {exc}") from None
+        raise CliError(f"Kafka settings: {exc}", EXIT_USAGE) from None
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -407,7 +628,7 @@ def _worker_clock(fixed: datetime | None, start: datetime | None) -> Callable[[]
     from streams.app import system_clock
 
     if fixed is not None and start is not None:
-        raise SystemExit("availability worker: --as-of and --clock-start exclude each other")
+        raise CliError("--as-of and --clock-start exclude each other", EXIT_USAGE)
     if fixed is not None:
         return lambda: fixed
     if start is not None:
@@ -425,15 +646,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.kafkaconf import KafkaSecurity, KafkaSettingsError
     from streams.topics import ensure_topics
 
-    bootstrap = _bootstrap(args)
+    # the worker waits for its broker like any long-running service
+    bootstrap = _bootstrap(args, check=False)
     try:
         security = KafkaSecurity.from_env()
     except KafkaSettingsError as exc:
-        raise SystemExit(f"Kafka settings: {exc}") from None
+        raise CliError(f"Kafka settings: {exc}", EXIT_USAGE) from None
     try:
         check_api_exposure(args.web_host, api_token_from_env(os.environ))
     except ValueError as exc:  # refused before anything connects anywhere
-        raise SystemExit(f"availability worker: {exc}") from None
+        raise CliError(str(exc), EXIT_USAGE) from None
     # until Faust sets up its own logging, so a refused connection says why
     logging.basicConfig(
         level=logging.WARNING, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
@@ -443,8 +665,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         ensure_topics(bootstrap, **security.kafka_python())
     except KafkaError as exc:
-        raise SystemExit(
-            f"availability worker: cannot use Kafka at {bootstrap} over {security.protocol}: "
+        raise CliError(
+            f"cannot use Kafka at {bootstrap} over {security.protocol}: "
             f"{exc} (see the connection errors above; check the KAFKA_* settings)"
         ) from None
     fixed: datetime | None = args.as_of
@@ -668,48 +890,175 @@ def cmd_billing(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="availability", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of descriptions and epilogs and shows each option's default."""
 
-    r = sub.add_parser("replay", help="fold a JSON Lines file of events into statements")
-    r.add_argument("events", help="JSON Lines file of events ('-' for stdin)")
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.default not in (None, False, argparse.SUPPRESS)
+            and action.option_strings
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+_TOP = """\
+Availability SLA pipeline: probe results and incident reports in, monthly
+uptime, service credits and claim decisions out.
+
+commands, by who uses them:
+  try it and report (billing, account managers)
+    demo       the whole pipeline on a simulated month, on embedded defaults
+    generate   write a simulated month of events to a file
+    replay     compute statements from a file of events, offline
+    migrate    create or upgrade the ClickHouse tables (idempotent)
+    report     the monthly SLA report of one contract (table, json, csv, html)
+    billing    follow the published statements: current credits per contract-month
+  run the service (operations)
+    worker     the streaming worker on Kafka, with its HTTP API and metrics
+    probe      check target URLs and publish probe events
+    topics     create the Kafka topics (idempotent)
+    produce    send a file of events into Kafka
+  record what happened (on-call, support)
+    incident   declare, update, reclassify or retract an incident
+    claim      record an "SLA Credit Request" as it arrived
+
+Run `availability COMMAND --help` for a command's options and an example."""
+
+_EPILOG = (
+    "environment: AVAILABILITY_DATA (the data directory, default ./data), "
+    "KAFKA_BOOTSTRAP_SERVERS and KAFKA_* (Kafka), AVAILABILITY_TOPIC_PREFIX.\n\n" + EXIT_CODES
+)
+
+_STORE_HELP = (
+    "the ClickHouse store: chdb:///path (embedded), http://user:pass@host:8123/db (a server)"
+    "{none} (default: the embedded store under $AVAILABILITY_DATA, else ./data)"
+)
+_BOOTSTRAP_HELP = (
+    "Kafka bootstrap servers, host:port[,host:port] (default: $KAFKA_BOOTSTRAP_SERVERS)"
+)
+_INSTANT = "an RFC 3339 instant with its offset, for example 2026-04-11T00:00:00Z"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``availability`` argument parser: every option with a sentence, defaults and examples."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the full traceback of a failure instead of its one-line message",
+    )
+    p = argparse.ArgumentParser(
+        prog="availability",
+        description=_TOP,
+        epilog=_EPILOG,
+        formatter_class=_HelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=False,
+        help="print the full traceback of a failure instead of its one-line message",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
+
+    def command(name: str, summary: str, *examples: str) -> argparse.ArgumentParser:
+        epilog = "example" + ("s" if len(examples) > 1 else "") + ":\n"
+        epilog += "".join(f"  {e}\n" for e in examples) + "\n" + EXIT_CODES
+        return sub.add_parser(
+            name,
+            description=textwrap.fill(summary, 79),
+            epilog=epilog,
+            formatter_class=_HelpFormatter,
+            parents=[common],
+        )
+
+    r = command(
+        "replay",
+        "Fold a JSON Lines file of events into statements, service-month records and claim "
+        "decisions, as of one instant. Bad lines are reported, summed up by reason and "
+        "appended to the dead-letter file; the run goes on.",
+        "availability replay data/march.jsonl --as-of 2026-04-11T00:00:00Z --format table",
+        "availability replay events.jsonl --store none --quiet --max-dead-letters 0",
+    )
+    r.add_argument("events", help="the JSON Lines file of events ('-' reads stdin)")
     r.add_argument(
         "--as-of",
         type=_instant,
         default=None,
-        help="RFC 3339 instant to compute as of (default: now)",
+        help=f"compute as of this instant, {_INSTANT} (default: now)",
     )
     r.add_argument(
-        "--store",
-        default=None,
-        help="ClickHouse DSN (chdb:///path or http://host:8123); 'none' to skip "
-        "(default: the embedded store in the data directory)",
+        "--store", default=None, help=_STORE_HELP.format(none=", or none to write nothing")
     )
-    r.add_argument("--format", choices=("jsonl", "table"), default="jsonl")
+    r.add_argument(
+        "--format",
+        choices=("jsonl", "table"),
+        default="jsonl",
+        help="jsonl: one JSON record per line; table: columns for reading",
+    )
     r.add_argument(
         "--dead-letters",
         default=None,
-        help="where to write rejected lines (default: DATA/dead-letters.jsonl)",
+        metavar="FILE",
+        help="append the rejected lines to FILE (default: DATA/dead-letters.jsonl when a store "
+        "is written; none with --store none)",
+    )
+    r.add_argument(
+        "-q", "--quiet", action="store_true", help="no line per dead letter, only the summary"
+    )
+    r.add_argument(
+        "--max-dead-letters",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="fail (exit 1) as soon as more than N lines are rejected (default: no limit)",
     )
     r.set_defaults(func=cmd_replay)
 
-    g = sub.add_parser("generate", help="write a realistic simulated event stream")
-    g.add_argument("out")
-    g.add_argument("--month", type=_month, default=Month(2026, 3))
-    g.add_argument("--months", type=int, default=1)
-    g.add_argument("--services", default="api,web,worker")
-    g.add_argument("--seed", type=int, default=7)
-    g.add_argument("--interval", type=int, default=60, help="seconds between probes")
+    g = command(
+        "generate",
+        "Write a realistic simulated event stream (contracts, probes, incidents, claims, "
+        "tickets and some malformed lines) to a JSON Lines file.",
+        "availability generate data/march.jsonl --month 2026-03 --services api,web",
+    )
+    g.add_argument("out", help="the JSON Lines file to write (its folder is created)")
+    g.add_argument("--month", type=_month, default=Month(2026, 3), help="the first month, YYYY-MM")
+    g.add_argument("--months", type=_count, default=1, help="how many months to simulate")
+    g.add_argument(
+        "--services", default="api,web,worker", help="comma-separated names of the services"
+    )
+    g.add_argument(
+        "--seed", type=int, default=7, help="the random seed: one seed, one stream, byte for byte"
+    )
+    g.add_argument(
+        "--interval", type=_count, default=60, help="seconds between two probes of a region"
+    )
     g.set_defaults(func=cmd_generate)
 
-    d = sub.add_parser("demo", help="the main job on embedded defaults")
-    d.add_argument("--month", type=_month, default=Month(2026, 3))
-    d.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
-    d.add_argument("--format", choices=("jsonl", "table"), default="table")
+    d = command(
+        "demo",
+        "The main job on embedded defaults: a local Kafka broker (unless "
+        "$KAFKA_BOOTSTRAP_SERVERS is set), the worker and a simulated month; prints what "
+        "billing would read and stores it for `availability report`.",
+        "availability demo",
+        "availability demo --offline --days 3",
+    )
+    d.add_argument("--month", type=_month, default=Month(2026, 3), help="the month, YYYY-MM")
+    d.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
+    d.add_argument(
+        "--format",
+        choices=("jsonl", "table"),
+        default="table",
+        help="table: columns for reading; jsonl: one JSON record per line",
+    )
     d.add_argument(
         "--days",
-        type=int,
+        type=_count,
         default=8,
         help="days of probes in the simulated month (incidents, claims and tickets cover it all)",
     )
@@ -720,46 +1069,93 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_demo)
 
-    m = sub.add_parser("migrate", help="apply the ClickHouse migrations (idempotent)")
-    m.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
+    m = command(
+        "migrate",
+        "Create or upgrade the ClickHouse tables; applying it twice changes nothing.",
+        "availability migrate",
+        "availability migrate --store http://default:secret@clickhouse:8123/availability",
+    )
+    m.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
     m.set_defaults(func=cmd_migrate)
 
-    rp = sub.add_parser("report", help="the monthly SLA report of one contract")
-    rp.add_argument("--contract", required=True)
-    rp.add_argument("--month", type=_month, required=True)
-    rp.add_argument("--format", choices=("table", "json", "csv", "html"), default="table")
-    rp.add_argument("--store", default=None, help="ClickHouse DSN (default: the embedded store)")
-    rp.add_argument("--output", default=None, help="write to this file instead of stdout")
+    rp = command(
+        "report",
+        "The monthly SLA report of one contract: uptime, downtime periods, exclusions, "
+        "credit and claim decisions, from the store (or a running worker).",
+        "availability report --contract PO-1001 --month 2026-03",
+        "availability report --contract PO-1001 --month 2026-03 --format html "
+        "--output PO-1001.html",
+    )
+    rp.add_argument(
+        "--contract", required=True, help="the contract (Purchase Order) id, e.g. PO-1001"
+    )
+    rp.add_argument(
+        "--month", type=_month, required=True, help="the month in the contract's timezone, YYYY-MM"
+    )
+    rp.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "html"),
+        default="table",
+        help="table for a terminal, json for programs, csv for spreadsheets, html to send",
+    )
+    rp.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
+    rp.add_argument(
+        "--output", default=None, metavar="FILE", help="write to FILE instead of stdout"
+    )
     rp.add_argument(
         "--worker",
         default=None,
-        help="read from a running worker's HTTP API (http://127.0.0.1:6066) "
-        "instead of a ClickHouse store",
+        metavar="URL",
+        help="read from a running worker's HTTP API, e.g. http://127.0.0.1:6066, instead of "
+        "the store",
     )
     rp.set_defaults(func=cmd_report)
 
-    t = sub.add_parser("topics", help="create the Kafka topics of the registry (idempotent)")
-    t.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    t = command(
+        "topics",
+        "Create the Kafka topics of the registry that are missing; existing ones are kept.",
+        "availability topics --bootstrap localhost:9092",
+    )
+    t.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
     t.set_defaults(func=cmd_topics)
 
-    pr = sub.add_parser("produce", help="send a JSON Lines file of events into Kafka")
-    pr.add_argument("events", help="JSON Lines file ('-' for stdin)")
-    pr.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    pr = command(
+        "produce",
+        "Send a JSON Lines file of events into the input topics, keyed as the topic registry "
+        "says; a line that cannot be routed is sent on for dead-lettering.",
+        "availability produce data/march.jsonl --bootstrap localhost:9092",
+    )
+    pr.add_argument("events", help="the JSON Lines file of events ('-' reads stdin)")
+    pr.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
     pr.set_defaults(func=cmd_produce)
 
-    w = sub.add_parser("worker", help="run the streaming worker (Faust)")
-    w.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
-    w.add_argument("--app-id", default="availability", help="consumer group and table prefix")
-    w.add_argument("--web-host", default="127.0.0.1")
-    w.add_argument("--web-port", type=int, default=6066)
+    w = command(
+        "worker",
+        "Run the streaming worker: probes folded into minute states, statements, claims and "
+        "tickets; serves /health, the statements API and /metrics.",
+        "availability worker --bootstrap localhost:9092 --store chdb:///var/lib/availability",
+    )
+    w.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
     w.add_argument(
-        "--store", default="none", help="ClickHouse DSN for outputs ('none' to skip; default none)"
+        "--app-id", default="availability", help="the consumer group and the prefix of its tables"
+    )
+    w.add_argument(
+        "--web-host",
+        default="127.0.0.1",
+        help="the address the HTTP API listens on (beyond loopback only with an API token)",
+    )
+    w.add_argument("--web-port", type=int, default=6066, help="the port of the HTTP API")
+    w.add_argument(
+        "--store",
+        default="none",
+        help="the ClickHouse store to write outputs to: chdb:///path, "
+        "http://user:pass@host:8123/db, or none",
     )
     w.add_argument(
         "--as-of",
         type=_instant,
         default=None,
-        help="a fixed clock (simulations and tests); default: the system clock",
+        help=f"a fixed clock for simulations and tests, {_INSTANT} (default: the system clock)",
     )
     w.add_argument(
         "--clock-start",
@@ -767,19 +1163,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a clock that starts at this instant and runs at real speed (simulations)",
     )
-    w.add_argument("--loglevel", default="warning")
+    w.add_argument(
+        "--loglevel",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="the least severe log lines printed",
+    )
     w.set_defaults(func=cmd_worker)
 
-    pb = sub.add_parser("probe", help="check target URLs every interval and publish probe events")
+    pb = command(
+        "probe",
+        "Check every target URL concurrently each interval and publish one probe event per "
+        "target (ok false on a connection error, a timeout or an unexpected status).",
+        "availability probe --targets targets.jsonl --region eu-west-1 --once --dry-run",
+    )
     pb.add_argument(
         "--targets",
         required=True,
-        help="JSON list or JSON Lines of {service, url, expect_status?} (see streams/prober.py)",
+        metavar="FILE",
+        help='JSON Lines (or one JSON list) of targets, e.g. {"service": "api", '
+        '"url": "https://api.example.com/health", "expect_status": 200}; expect_status '
+        "(a code or a list) defaults to any 2xx",
     )
-    pb.add_argument("--region", required=True, help="where this prober runs (the probe's region)")
-    pb.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
+    pb.add_argument(
+        "--region",
+        required=True,
+        help="where this prober runs, e.g. eu-west-1 (the probe's region)",
+    )
+    pb.add_argument("--interval", type=float, default=60.0, help="seconds between two rounds")
     pb.add_argument("--timeout", type=float, default=5.0, help="seconds before a check fails")
-    pb.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    pb.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
     pb.add_argument("--once", action="store_true", help="one round, then exit")
     pb.add_argument(
         "--dry-run", action="store_true", help="print the events without publishing them"
@@ -791,29 +1204,58 @@ def build_parser() -> argparse.ArgumentParser:
     causes = [c.value for c in Cause]
     impacts = [i.value for i in Impact]
     statuses = [s.value for s in IncidentStatus]
-    inc = sub.add_parser(
-        "incident", help="declare or change an incident (publishes its next revision)"
+    inc = command(
+        "incident",
+        "Declare or change an incident: reads its revisions already on Kafka and publishes "
+        "the next one.",
+        "availability incident declare --incident INC-7 --services api,web "
+        '--started-at 2026-03-10T09:58:00Z --title "API 503s"',
+        "availability incident reclassify --incident INC-7 --cause aws",
     )
-    isub = inc.add_subparsers(dest="action", required=True)
-    for name, help_text in (
-        ("declare", "revision 0 of a new incident"),
-        ("update", "the next revision with the given fields changed"),
-        ("reclassify", "the next revision with a new cause"),
-        ("retract", "the next revision with status retracted"),
+    isub = inc.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, help_text, example in (
+        (
+            "declare",
+            "revision 0 of a new incident",
+            "availability incident declare --services api --started-at 2026-03-10T09:58:00Z",
+        ),
+        (
+            "update",
+            "the next revision with the given fields changed",
+            "availability incident update --incident INC-7 --ended-at 2026-03-10T10:41:00Z",
+        ),
+        (
+            "reclassify",
+            "the next revision with a new cause",
+            "availability incident reclassify --incident INC-7 --cause aws",
+        ),
+        (
+            "retract",
+            "the next revision with status retracted (it covers no minute)",
+            "availability incident retract --incident INC-7",
+        ),
     ):
-        a = isub.add_parser(name, help=help_text)
+        a = isub.add_parser(
+            name,
+            help=help_text,
+            description=f"Publish {help_text}.",
+            epilog=f"example:\n  {example}\n\n{EXIT_CODES}",
+            formatter_class=_HelpFormatter,
+            parents=[common],
+        )
         a.add_argument(
             "--incident",
             required=name != "declare",
             default=None,
-            help="incident id" + (" (default: a new one)" if name == "declare" else ""),
+            help="the incident id, e.g. INC-7"
+            + (" (default: a new one)" if name == "declare" else ""),
         )
-        a.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+        a.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
         a.add_argument(
             "--recorded-at",
             type=_instant,
             default=None,
-            help="when this revision became known (default: now)",
+            help=f"when this revision became known, {_INSTANT} (default: now)",
         )
         if name in ("declare", "update"):
             a.add_argument(
@@ -821,69 +1263,161 @@ def build_parser() -> argparse.ArgumentParser:
                 type=_services,
                 required=name == "declare",
                 default=None,
-                help="comma-separated services",
+                help="the affected services, comma-separated, e.g. api,web",
             )
             a.add_argument(
                 "--started-at",
                 type=_instant,
                 default=None,
-                help="RFC 3339" + (" (default: now)" if name == "declare" else ""),
+                help=f"when it started, {_INSTANT}"
+                + (" (default: now)" if name == "declare" else ""),
             )
-            a.add_argument("--ended-at", type=_instant, default=None, help="RFC 3339")
+            a.add_argument(
+                "--ended-at", type=_instant, default=None, help=f"when it ended, {_INSTANT}"
+            )
             a.add_argument(
                 "--cause",
                 choices=causes,
                 default="internal" if name == "declare" else None,
+                help="what caused it (aws and force_majeure are excluded from downtime)",
             )
             a.add_argument(
                 "--impact",
                 choices=impacts,
                 default="outage" if name == "declare" else None,
+                help="how much it affected the services",
             )
-            a.add_argument("--status", choices=statuses, default=None)
-            a.add_argument("--title", default=None)
+            a.add_argument("--status", choices=statuses, default=None, help="the incident's status")
+            a.add_argument("--title", default=None, help='a short title, e.g. "API 503s"')
         if name == "update":
             a.add_argument("--reopen", action="store_true", help="clear ended_at (status open)")
         if name == "reclassify":
-            a.add_argument("--cause", choices=causes, required=True)
+            a.add_argument("--cause", choices=causes, required=True, help="the new cause, e.g. aws")
         a.set_defaults(func=cmd_incident)
 
-    cl = sub.add_parser("claim", help='record an "SLA Credit Request" as it arrived')
-    cl.add_argument("--contract", required=True, help="the contract (Purchase Order) id")
+    cl = command(
+        "claim",
+        'Record an "SLA Credit Request" as it arrived, a wrong subject or a late date included '
+        "(the worker judges it).",
+        "availability claim --contract PO-1001 --submitted-at 2026-04-02T09:15:00Z "
+        '--subject "SLA Credit Request" --interval 2026-03-10T09:58:00Z/2026-03-10T10:41:00Z',
+    )
     cl.add_argument(
-        "--submitted-at", type=_instant, default=None, help="when it arrived (default: now)"
+        "--contract", required=True, help="the contract (Purchase Order) id, e.g. PO-1001"
+    )
+    cl.add_argument(
+        "--submitted-at",
+        type=_instant,
+        default=None,
+        help=f"when the email arrived, {_INSTANT} (default: now)",
     )
     cl.add_argument("--subject", required=True, help="the email's subject, as received")
     cl.add_argument(
         "--interval",
         action="append",
         required=True,
-        help="START/END of one claimed incident (RFC 3339); repeat for several",
+        metavar="START/END",
+        help="one claimed incident, two RFC 3339 instants, e.g. "
+        "2026-03-10T09:58:00Z/2026-03-10T10:41:00Z; repeat for several",
     )
-    cl.add_argument("--claim-id", default=None, help="default: a new one")
-    cl.add_argument("--contact", default=None)
-    cl.add_argument("--notes", default=None)
-    cl.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
+    cl.add_argument(
+        "--claim-id",
+        default=None,
+        help="the claim's id: recording one email twice with one id counts once "
+        "(default: a new one)",
+    )
+    cl.add_argument("--contact", default=None, help="who sent it, e.g. an email address")
+    cl.add_argument("--notes", default=None, help="free text kept with the claim")
+    cl.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
     cl.add_argument("--dry-run", action="store_true", help="print the event without publishing it")
     cl.set_defaults(func=cmd_claim)
 
-    bl = sub.add_parser(
-        "billing", help="the reference billing consumer: current credits per contract-month"
+    bl = command(
+        "billing",
+        "The reference billing consumer: keeps the latest statement of every contract-month "
+        "and prints the current credits, then each change, until stopped.",
+        "availability billing --once --format jsonl",
     )
-    bl.add_argument("--bootstrap", default=None, help="default: $KAFKA_BOOTSTRAP_SERVERS")
-    bl.add_argument("--group", default="availability-billing", help="consumer group id")
+    bl.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
+    bl.add_argument("--group", default="availability-billing", help="the Kafka consumer group id")
     bl.add_argument(
-        "--state", default=None, help="JSON state file (default: DATA/billing-state.json)"
+        "--state",
+        default=None,
+        metavar="FILE",
+        help="the JSON state file, kept between runs (default: DATA/billing-state.json)",
     )
-    bl.add_argument("--format", choices=("table", "jsonl"), default="table")
+    bl.add_argument(
+        "--format",
+        choices=("table", "jsonl"),
+        default="table",
+        help="table: columns for reading; jsonl: one JSON record per line",
+    )
     bl.add_argument("--once", action="store_true", help="read to the end, print the credits, exit")
     bl.set_defaults(func=cmd_billing)
+    for parser in [*sub.choices.values(), *isub.choices.values()]:
+        _name_values(parser)
     return p
 
 
+def _name_values(parser: argparse.ArgumentParser) -> None:
+    """Metavars that say what a value looks like (INSTANT, DSN, YYYY-MM, HOST:PORT)."""
+    for action in parser._actions:
+        if action.metavar is not None or not action.option_strings or action.choices:
+            continue
+        if action.type is _instant:
+            action.metavar = "INSTANT"
+        elif action.type is _month:
+            action.metavar = "YYYY-MM"
+        elif action.dest == "store":
+            action.metavar = "DSN"
+        elif action.dest == "bootstrap":
+            action.metavar = "HOST:PORT"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("availability-pipeline")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    rc: int = args.func(args)
+    """Run one command; return its exit status (see :data:`EXIT_CODES`).
+
+    Every failure is printed as one line, ``availability COMMAND: what failed
+    (what to do)``, unless ``--debug`` asks for the traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    import logging
+
+    quieted: dict[str, int] = {}
+    if not args.debug and args.command != "worker":
+        # the drivers log each failure before raising it; the one-line message says it once
+        for noisy in ("clickhouse_connect", "kafka"):
+            quieted[noisy] = logging.getLogger(noisy).level
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    name = " ".join(
+        str(part) for part in (args.command, getattr(args, "action", None)) if part is not None
+    )
+    try:
+        rc: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        err = explain(exc, args)
+        print(f"availability {name}: {err.message}", file=sys.stderr)
+        return err.code
+    finally:
+        for noisy, level in quieted.items():
+            logging.getLogger(noisy).setLevel(level)
     return rc
 
 

@@ -1,0 +1,1 @@
+"""Tests of the ``availability`` command line as a user meets it: messages, exit codes, help."""
