@@ -496,6 +496,10 @@ class Evaluator:
             no_data=tuple((ma + a, ma + b) for a, b in runs(ev.no_data)),
             spans=ev.spans,
         )
+        if held is not None and held[2] == part:
+            # new probes that changed nothing here (a minute already up): keep the
+            # old object, so every window and statement built on it stays valid
+            part = held[2]
         self._parts.put(key, (states, stamp, part))
         return part
 
