@@ -57,7 +57,13 @@ from sinks.buffer import (
 JSON = dict[str, Any]
 
 DEFAULT_DATABASE = "availability"
-DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "clickhouse"
+_SOURCE_MIGRATIONS = Path(__file__).resolve().parents[1] / "deploy" / "clickhouse"
+# an installed wheel carries deploy/clickhouse as the package data sinks/migrations
+DEFAULT_MIGRATIONS_DIR = (
+    _SOURCE_MIGRATIONS
+    if _SOURCE_MIGRATIONS.is_dir()
+    else Path(__file__).resolve().parent / "migrations"
+)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _DIRECTIVE = re.compile(r"\{\{\s*(\w+)(?:\s+([^}]*?))?\s*\}\}")

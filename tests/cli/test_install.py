@@ -1,0 +1,88 @@
+"""A plain (non-editable) install works: the wheel carries the migrations and every data file.
+
+The wheel is built from a copy of the sources without a build backend
+download (``--no-build-isolation``, the development environment's
+setuptools) and installed with ``--no-deps --no-index`` into a fresh
+virtualenv that reaches the already-installed dependencies through a
+``.pth`` file: offline, and nothing of the source tree on its path.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import ROOT
+
+SOURCES = ("pyproject.toml", "README.md", "sla", "schemas", "streams", "sinks", "deploy/clickhouse")
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "AVAILABILITY_DATA": str(cwd / "data")}
+    proc = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.mark.slow
+def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(
+                ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        else:
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    dist = tmp_path / "dist"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    _run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)], src)
+    (wheel,) = dist.glob("availability_pipeline-*.whl")
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    python = env_dir / "bin" / "python"
+    site = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp_path
+        ).stdout.strip()
+    )
+    # the dependencies, already installed for development, without the project itself
+    (site / "_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    _run(
+        [*pip, "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        tmp_path,
+    )
+
+    work = tmp_path / "work"
+    work.mkdir()
+    where = _run(
+        [str(python), "-c", "import sinks.clickhouse as c, streams; print(streams.__file__); "
+         "print(c.DEFAULT_MIGRATIONS_DIR)"],
+        work,
+    ).stdout.split()  # fmt: skip
+    assert all(Path(p).is_relative_to(site) for p in where), where
+
+    tool = str(env_dir / "bin" / "availability")
+    assert _run([tool, "--version"], work).stdout.strip() == "availability 0.1.0"
+    migrated = _run([tool, "migrate"], work)
+    shipped = len(list((ROOT / "deploy" / "clickhouse").glob("*.sql")))
+    assert f"applied {shipped} migrations" in migrated.stderr
+    events = site / "schemas" / "examples" / "events.jsonl"
+    replayed = _run(
+        [tool, "replay", str(events), "--as-of", "2026-09-30T00:00:00Z", "--format", "table"],
+        work,
+        timeout=300,
+    )
+    assert "Contract-month statements" in replayed.stdout
+    report = _run([tool, "report", "--contract", "PO-1001", "--month", "2026-03"], work)
+    assert "SLA statement PO-1001" in report.stdout
