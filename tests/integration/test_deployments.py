@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +42,16 @@ def _outputs(broker: str, prefix: str) -> list[str]:
     names = [prefix + t for t in OUTPUT_TOPICS] if prefix else OUTPUT_TOPICS
     latest = latest_outputs(consume_outputs(broker, names, timeout_ms=1500))
     return sorted(dumps(o) for o in latest.values())
+
+
+def _health(worker: WorkerProcess) -> object:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/health", timeout=5) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+    except OSError as exc:
+        return str(exc)
 
 
 def test_two_prefixed_deployments_on_one_cluster_never_mix(broker: str, tmp_path: Path) -> None:
@@ -81,8 +93,9 @@ def test_two_prefixed_deployments_on_one_cluster_never_mix(broker: str, tmp_path
             if got_a == want_a and got_b == want_b:
                 break
             time.sleep(2)
+        health = {w.log_path.name: _health(w) for w in (worker_a, worker_b)}
     finally:
         worker_a.stop()
         worker_b.stop()
-    assert got_a == want_a
-    assert got_b == want_b
+    assert got_a == want_a, health
+    assert got_b == want_b, health
