@@ -72,7 +72,8 @@ def test_every_alert_is_documented() -> None:
     doc = (PROMETHEUS_DIR.parents[1] / "docs" / "alerting.md").read_text()
     for name in alert_names():
         assert f"### {name}" in doc, name
-        assert f"docs/alerting.md#{name.lower()}" in RULES.read_text(), name
+        runbook = f'runbook_url: "{{{{ $externalLabels.runbook_base_url }}}}#{name.lower()}"'
+        assert runbook in RULES.read_text(), name
 
 
 # -- a real Prometheus server ------------------------------------------------------
