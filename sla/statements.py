@@ -619,21 +619,30 @@ def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[
 
 
 def contract_months(book: Book, contract: Contract, as_of: datetime) -> list[Month]:
-    """Months of ``contract`` to state, once any of its services has data.
-
-    From ``effective_from`` (else the first data, or the last month in force
-    when that is earlier) to the month containing ``as_of`` (or
-    ``effective_to``).
-    """
+    """Months of ``contract`` to state as of ``as_of``; see :func:`months_to_state`."""
     span = _data_span(book, contract.service_names, as_of)
-    if span is None:
-        return []
-    first, end = span
+    return months_to_state(contract, None if span is None else span[0], as_of)
+
+
+def months_to_state(contract: Contract, data_first: int | None, as_of: datetime) -> list[Month]:
+    """The contract's months from its start to the month containing ``as_of``.
+
+    Its start is ``effective_from`` (its services' silence until their first
+    data is no-data minutes, down under ``no_data_policy: down``: SPEC section
+    3), else the first minute any of its services has data (``data_first``),
+    else there is nothing to state. The end is ``as_of`` or ``effective_to``,
+    whichever comes first; a contract without ``effective_from`` that ended
+    before its first data still gets its last month in force.
+    """
+    end = epoch_minute_ceil(as_of)
     if contract.effective_to is not None:
         end = min(end, epoch_minute_ceil(contract.effective_to))
-        first = min(first, end - 1)
     if contract.effective_from is not None:
         first = epoch_minute_ceil(contract.effective_from)
+    elif data_first is not None:
+        first = min(data_first, end - 1)
+    else:
+        return []
     return months_overlapping(first, end, contract.timezone)
 
 

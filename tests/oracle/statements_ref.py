@@ -48,7 +48,14 @@ from sla.model import (
     CreditBasis,
 )
 from sla.months import Month, month_bounds, months_overlapping
-from sla.statements import DEFAULT_TARGET, DEFAULT_TERMS, in_force, readings_of, terms_of
+from sla.statements import (
+    DEFAULT_TARGET,
+    DEFAULT_TERMS,
+    in_force,
+    months_to_state,
+    readings_of,
+    terms_of,
+)
 from sla.timeutil import (
     epoch_minute,
     epoch_minute_ceil,
@@ -417,22 +424,9 @@ def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[
 
 
 def contract_months(book: Book, contract: Contract, as_of: datetime) -> list[Month]:
-    """Months of ``contract`` to state, once any of its services has data.
-
-    From ``effective_from`` (else the first data, or the last month in force
-    when that is earlier) to the month containing ``as_of`` (or
-    ``effective_to``).
-    """
+    """Months of ``contract`` to state, from a scan of every ledger."""
     span = _data_span(book, contract.service_names, as_of)
-    if span is None:
-        return []
-    first, end = span
-    if contract.effective_to is not None:
-        end = min(end, epoch_minute_ceil(contract.effective_to))
-        first = min(first, end - 1)
-    if contract.effective_from is not None:
-        first = epoch_minute_ceil(contract.effective_from)
-    return months_overlapping(first, end, contract.timezone)
+    return months_to_state(contract, None if span is None else span[0], as_of)
 
 
 def service_months(book: Book, as_of: datetime) -> list[tuple[str, Month]]:

@@ -130,3 +130,26 @@ def test_readings_show_what_each_alternative_would_pay() -> None:
     assert readings["credit_basis_per_service"]["differs"] is False
     # with no_data counted as down almost every minute is down
     assert readings["no_data_down"]["credit_percent"] == "30"
+
+
+def test_a_silent_contract_is_stated_from_effective_from() -> None:
+    """Silence is no-data minutes (SPEC section 3): down under no_data_policy down."""
+    c = contract(
+        "PO-SILENT",
+        services={"api": "1000.00"},
+        effective_from="2026-03-11T00:00:00Z",
+        no_data_policy="down",
+    )
+    st = one([c], "2026-03-12T00:00:00Z", "contract_month", contract_id="PO-SILENT")
+    assert st["month"] == "2026-03"
+    # 21 days in force; one day of it elapsed, all of it without data, so down
+    assert st["minutes_in_month"] == 21 * 1440
+    assert st["counted_downtime_minutes"] == 1440
+    assert st["no_data_minutes"] == 0
+    assert st["meets_target"] is False
+    up = contract("PO-QUIET", services={"api": "10.00"}, effective_from="2026-03-11T00:00:00Z")
+    st = one([up], "2026-03-12T00:00:00Z", "contract_month", contract_id="PO-QUIET")
+    assert (st["no_data_minutes"], st["counted_downtime_minutes"]) == (1440, 0)
+    # not in force yet: nothing to state
+    later = contract("PO-LATER", services={"api": "10.00"}, effective_from="2026-04-01T00:00:00Z")
+    assert outputs([later], "2026-03-12T00:00:00Z", "contract_month") == []
