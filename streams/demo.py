@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -140,6 +141,10 @@ def run_live_demo(
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+        # Faust keeps a worker's table state in "<app id>-data" under its
+        # working directory; the demo's group is never used again, so it goes
+        # once the worker has stopped (callbacks run last-registered first)
+        stack.callback(shutil.rmtree, Path.cwd() / f"{app_id}-data", ignore_errors=True)
         stack.callback(stop_process, proc)
         with events_path.open("rb") as fh:
             lines = [raw for _, raw in iter_lines(fh)]

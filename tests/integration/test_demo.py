@@ -22,10 +22,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("loca
 BIN = Path(sys.executable).parent
 
 
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "availability"), *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=900,
@@ -41,8 +44,11 @@ def test_live_demo_prints_what_replay_prints_and_stores_it(tmp_path: Path) -> No
             "AVAILABILITY_DATA": str(tmp_path / "live"),
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         }
-        live = _run(["demo", "--days", "2"], env)
+        (tmp_path / "cwd").mkdir()
+        live = _run(["demo", "--days", "2"], env, cwd=tmp_path / "cwd")
     assert live.returncode == 0, live.stderr[-3000:]
+    # the worker's table state went with its one-off consumer group
+    assert list((tmp_path / "cwd").iterdir()) == []
     offline = _run(
         ["demo", "--days", "2", "--offline", "--store", "none"],
         {**base, "AVAILABILITY_DATA": str(tmp_path / "offline")},
