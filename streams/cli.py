@@ -681,6 +681,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     app = create_app(cfg)
     logging.getLogger("faust").setLevel(logging.WARNING)
+    host = f"[{args.web_host}]" if ":" in args.web_host else args.web_host
+    # said before Faust takes over the output: where to look and what to expect
+    print(
+        f"availability worker {_version()}: HTTP API on http://{host}:{args.web_port} "
+        f"(/health, /metrics); Kafka {bootstrap} over {security.protocol}; consumer groups "
+        f"{args.app_id} (statements, claims, tickets) and {args.app_id}-probes (probes); "
+        f"store {'none' if cfg.store_dsn is None else redact_dsn(cfg.store_dsn)}",
+        file=sys.stderr,
+        flush=True,
+    )
     FaustWorker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
 
