@@ -403,12 +403,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 f"no valid event in {args.events} ({len(dead)} bad lines); nothing computed"
             )
         outputs = compute_outputs(book, as_of, folder.tickets)
-        if args.format == "jsonl":
-            out = sys.stdout
-            for o in outputs:
-                out.write(dumps(o) + "\n")
-        else:
-            print(_table(outputs))
+        print_records(outputs, args.format or ("table" if sys.stdout.isatty() else "jsonl"))
         sys.stdout.flush()
         if store is not None:
             store.write_outputs(outputs)
@@ -423,6 +418,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+#: How the commands that print records print them.
+RECORD_FORMATS = ("table", "json", "jsonl")
+
+
+def print_records(outputs: list[JSON], fmt: str, out: IO[str] | None = None) -> None:
+    """Print ``outputs`` as a table, one JSON array or JSON Lines (``fmt``)."""
+    from streams.replay import dumps
+
+    out = out if out is not None else sys.stdout
+    if fmt == "jsonl":
+        for o in outputs:
+            out.write(dumps(o) + "\n")
+    elif fmt == "json":
+        out.write("[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
+    else:
+        out.write(_table(outputs) + "\n")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -1006,10 +1019,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", default=None, help=_STORE_HELP.format(none=", or none to write nothing")
     )
     r.add_argument(
+        "-o",
+        "--output-format",
         "--format",
-        choices=("jsonl", "table"),
-        default="jsonl",
-        help="jsonl: one JSON record per line; table: columns for reading",
+        dest="format",
+        choices=RECORD_FORMATS,
+        default=None,
+        help="table: columns for reading; json: one JSON array; jsonl: one JSON record per "
+        "line (default: table on a terminal, jsonl when piped)",
     )
     r.add_argument(
         "--dead-letters",
@@ -1061,10 +1078,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--month", type=_month, default=Month(2026, 3), help="the month, YYYY-MM")
     d.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
     d.add_argument(
+        "-o",
+        "--output-format",
         "--format",
-        choices=("jsonl", "table"),
+        dest="format",
+        choices=RECORD_FORMATS,
         default="table",
-        help="table: columns for reading; jsonl: one JSON record per line",
+        help="table: columns for reading; json: one JSON array; jsonl: one JSON record per line",
     )
     d.add_argument(
         "--days",
@@ -1103,10 +1123,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--month", type=_month, required=True, help="the month in the contract's timezone, YYYY-MM"
     )
     rp.add_argument(
+        "-o",
+        "--output-format",
         "--format",
-        choices=("table", "json", "csv", "html"),
+        dest="format",
+        choices=("table", "json", "jsonl", "csv", "html"),
         default="table",
-        help="table for a terminal, json for programs, csv for spreadsheets, html to send",
+        help="table for a terminal, json (or jsonl: on one line) for programs, csv for "
+        "spreadsheets, html to send",
     )
     rp.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
     rp.add_argument(
@@ -1357,7 +1381,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the JSON state file, kept between runs (default: DATA/billing-state.json)",
     )
     bl.add_argument(
+        "-o",
+        "--output-format",
         "--format",
+        dest="format",
         choices=("table", "jsonl"),
         default="table",
         help="table: columns for reading; jsonl: one JSON record per line",

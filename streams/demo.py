@@ -161,6 +161,10 @@ def run_live_demo(
         if fmt == "jsonl":
             for o in outputs:
                 out.write(dumps(o) + "\n")
+        elif fmt == "json":
+            out.write(
+                "[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n")
+            )
         else:
             out.write(render(outputs) + "\n")
         say(f"{len(outputs)} outputs; stopping the worker")

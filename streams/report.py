@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 JSON = dict[str, Any]
 
-FORMATS = ("table", "json", "csv", "html")
+FORMATS = ("table", "json", "jsonl", "csv", "html")
 CLAIM_SUBJECT = "SLA Credit Request"
 CLAIM_EMAIL = "contact@lead.pro"
 CLAIM_WINDOW = timedelta(days=60)  # 86,400 minutes after the rounded end (SPEC section 7)
@@ -531,6 +531,15 @@ def _render_html(d: JSON, statement: JSON) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _listed(period: JSON) -> JSON:
+    """A period row with ``causes`` and ``incident_ids`` as lists (``-`` is none)."""
+    out = dict(period)
+    for key in ("causes", "incident_ids"):
+        text = str(period[key])
+        out[key] = [] if text == "-" else text.split(", ")
+    return out
+
+
 def render_report(statement: JSON, claims: list[JSON], fmt: str) -> str:
     """Render the report of one contract month; ``fmt`` is one of :data:`FORMATS`.
 
@@ -541,8 +550,13 @@ def render_report(statement: JSON, claims: list[JSON], fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
     data = report_data(statement, claims)
+    if fmt in ("json", "jsonl"):
+        # lists stay lists for programs, as in the statement and replay's records
+        data = {**data, "periods": [_listed(p) for p in data["periods"]]}
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "jsonl":  # the same data on one line, for pipes and log shippers
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
     if fmt == "csv":
         return _render_csv(data)
     if fmt == "html":
