@@ -86,3 +86,21 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
     assert "Contract-month statements" in replayed.stdout
     report = _run([tool, "report", "--contract", "PO-1001", "--month", "2026-03"], work)
     assert "SLA statement PO-1001" in report.stdout
+
+    # an installation that lost its migrations says so instead of "applied 0"
+    shutil.rmtree(site / "sinks" / "migrations")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    broken = subprocess.run(
+        [tool, "migrate"],
+        cwd=fresh,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(fresh), "AVAILABILITY_DATA": str(fresh)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert broken.returncode == 1, broken.stderr
+    assert "availability migrate: no migrations found in" in broken.stderr
+    assert "reinstall availability-pipeline" in broken.stderr
+    assert "Traceback" not in broken.stderr
