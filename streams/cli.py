@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -651,8 +652,6 @@ def _worker_clock(fixed: datetime | None, start: datetime | None) -> Callable[[]
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import logging
-
     from faust.worker import Worker as FaustWorker
 
     from streams.app import WorkerConfig, api_token_from_env, check_api_exposure, create_app
@@ -704,8 +703,39 @@ def cmd_worker(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    FaustWorker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_StartupCoordinatorFilter())
+    worker = FaustWorker(app, loglevel=args.loglevel, quiet=True)
+    if not worker.stdout.isatty():
+        # the start-up spinner is cursor escapes and backspaces in a log file
+        worker.spinner = None
+    worker.execute_from_commandline()
     return 0
+
+
+class _StartupCoordinatorFilter(logging.Filter):
+    """Logs a retriable coordinator lookup failure as a warning during the first ``grace`` s.
+
+    A fresh cluster answers "coordinator not available" while it creates its
+    offsets topic; aiokafka retries and logs each attempt as an ERROR, which
+    made a healthy start open with an error. Later, the same failure is a
+    real outage and stays an ERROR.
+    """
+
+    def __init__(self, grace: float = 60.0) -> None:
+        super().__init__()
+        self.until = time.monotonic() + grace
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and str(record.msg).startswith("Group Coordinator Request failed")
+            and isinstance(record.args, tuple)
+            and getattr(record.args[0] if record.args else None, "retriable", False)
+            and time.monotonic() < self.until
+        ):
+            record.levelno = logging.WARNING
+            record.levelname = logging.getLevelName(logging.WARNING)
+        return True
 
 
 @contextlib.contextmanager
@@ -1431,8 +1461,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    import logging
-
     quieted: dict[str, int] = {}
     if not args.debug and args.command != "worker":
         # the drivers log each failure before raising it; the one-line message says it once
