@@ -170,6 +170,13 @@ def _month(text: str) -> Month:
         raise argparse.ArgumentTypeError(f"{exc} (a month is YYYY-MM, e.g. 2026-03)") from exc
 
 
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1, got 0")
+    return value
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -1085,7 +1092,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("out", help="the JSON Lines file to write (its folder is created)")
     g.add_argument("--month", type=_month, default=Month(2026, 3), help="the first month, YYYY-MM")
-    g.add_argument("--months", type=_count, default=1, help="how many months to simulate")
+    g.add_argument("--months", type=_positive, default=1, help="how many months to simulate")
     g.add_argument(
         "--services", default="api,web,worker", help="comma-separated names of the services"
     )
@@ -1093,7 +1100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=7, help="the random seed: one seed, one stream, byte for byte"
     )
     g.add_argument(
-        "--interval", type=_count, default=60, help="seconds between two probes of a region"
+        "--interval", type=_positive, default=60, help="seconds between two probes of a region"
     )
     g.set_defaults(func=cmd_generate)
 
