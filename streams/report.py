@@ -319,15 +319,25 @@ def _render_table(d: JSON) -> str:
 
 
 def _render_csv(d: JSON) -> str:
-    """Sections separated by a blank line; each starts with a header row whose
-    first cell is the section name, so a reader can split on it."""
+    """Sections separated by a blank line; each is a header row whose first
+    cell is the section name, then one row per record with that name first,
+    so a reader can split on it. The statement is one record: its fields are
+    columns (objects and lists as compact JSON), like every other section."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     st = d["statement"]
-    w.writerow(["statement", "field", "value"])
-    for k, v in st.items():
-        value = json.dumps(v, separators=(",", ":")) if isinstance(v, dict | list) else v
-        w.writerow(["statement", k, "" if value is None else value])
+    w.writerow(["statement", *st])
+    w.writerow(
+        [
+            "statement",
+            *(
+                json.dumps(v, separators=(",", ":"))
+                if isinstance(v, dict | list)
+                else ("" if v is None else v)
+                for v in st.values()
+            ),
+        ]
+    )
     sections = (
         ("periods", (*_PERIOD_COLS, "start_utc", "end_utc", "incident_ids"), d["periods"]),
         ("readings", _READING_COLS, d["readings"]),

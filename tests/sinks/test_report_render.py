@@ -103,7 +103,8 @@ def test_table_and_csv_show_the_numbers(replay: ReplayResult) -> None:
     assert CLAIM_SUBJECT in table
     assert CLAIM_EMAIL in table
     rows = list(csv.reader(io.StringIO(render_report(st, claims, "csv"))))
-    fields = {r[1]: r[2] for r in rows if r and r[0] == "statement"}
+    head, values = (r[1:] for r in rows if r and r[0] == "statement")
+    fields = dict(zip(head, values, strict=True))
     assert fields["uptime_percent"] == st["uptime_percent"]
     assert fields["credit_amount"] == st["credit_amount"]
     assert sum(1 for r in rows if r and r[0] == "claim_evidence") == 1 + len(
