@@ -163,6 +163,16 @@ def _instant(text: str) -> datetime:
         ) from exc
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _as_of(text: str) -> datetime:
+    """An instant, or a calendar date meaning its first instant in UTC (a clock, not a month)."""
+    if _DATE.fullmatch(text.strip()):
+        return _instant(text.strip() + "T00:00:00Z")
+    return _instant(text)
+
+
 def _month(text: str) -> Month:
     try:
         return Month.parse(text)
@@ -1048,9 +1058,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("events", help="the JSON Lines file of events ('-' reads stdin)")
     r.add_argument(
         "--as-of",
-        type=_instant,
+        type=_as_of,
         default=None,
-        help=f"compute as of this instant, {_INSTANT} (default: now)",
+        help=f"compute as of this instant, {_INSTANT}, or a date YYYY-MM-DD for its "
+        "00:00:00Z (default: now)",
     )
     r.add_argument(
         "--store", default=None, help=_STORE_HELP.format(none=", or none to write nothing")
@@ -1224,9 +1235,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     w.add_argument(
         "--as-of",
-        type=_instant,
+        type=_as_of,
         default=None,
-        help=f"a fixed clock for simulations and tests, {_INSTANT} (default: the system clock)",
+        help=f"a fixed clock for simulations and tests, {_INSTANT}, or a date YYYY-MM-DD for "
+        "its 00:00:00Z (default: the system clock)",
     )
     w.add_argument(
         "--clock-start",
@@ -1438,7 +1450,7 @@ def _name_values(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if action.metavar is not None or not action.option_strings or action.choices:
             continue
-        if action.type is _instant:
+        if action.type is _instant or action.type is _as_of:
             action.metavar = "INSTANT"
         elif action.type is _month:
             action.metavar = "YYYY-MM"

@@ -113,7 +113,7 @@ def test_replay_to_an_unreachable_store_prints_no_results(cli: Run) -> None:
 
 
 def test_an_instant_without_offset_is_refused_with_an_example(cli: Run) -> None:
-    proc = cli("replay", "x.jsonl", "--as-of", "2026-04-11", "--store", "none")
+    proc = cli("replay", "x.jsonl", "--as-of", "2026-04-11T00:00:00", "--store", "none")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "e.g. 2026-04-11T00:00:00Z" in proc.stderr

@@ -87,3 +87,12 @@ def test_report_jsonl_is_its_json_on_one_line(cli: Run) -> None:
     assert sorted(c for p in periods for c in p["causes"]) == sorted(
         c for i in statement["downtime_incidents"] for c in i["causes"]
     )
+
+
+def test_as_of_a_date_is_its_first_instant_in_utc(cli: Run) -> None:
+    by_date = cli(
+        "replay", EXAMPLE, "--as-of", "2026-09-30", "--store", "none", "-q", "-o", "jsonl"
+    )
+    assert by_date.returncode == 0, by_date.stderr
+    assert by_date.stdout == cli(*REPLAY, "-o", "jsonl").stdout
+    assert "as of 2026-09-30T00:00:00Z" in by_date.stderr
