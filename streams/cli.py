@@ -330,13 +330,65 @@ def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
+class _NativeStderr:
+    """File descriptor 2 into a temporary file while the block runs.
+
+    The embedded engine (chDB) writes its own errors straight to fd 2, past
+    Python; captured, they become part of one message instead of a second,
+    unexplained line. :meth:`text` reads what was written.
+    """
+
+    def __enter__(self) -> _NativeStderr:
+        import tempfile
+
+        sys.stderr.flush()
+        self._file = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def text(self) -> str:
+        self._file.seek(0)
+        return self._file.read().decode("utf-8", errors="replace")
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.close()
+
+
+def _connect_embedded(dsn: str) -> Any:
+    """:func:`sinks.clickhouse.connect` on a chdb DSN, the engine's own output captured."""
+    from sinks.clickhouse import connect
+
+    with _NativeStderr() as native:
+        try:
+            store = connect(dsn)
+        except ValueError:
+            raise
+        except Exception:
+            said = native.text()
+            if "Cannot lock file" in said or "already running" in said:
+                raise CliError(
+                    f"the embedded store at {redact_dsn(dsn)} is in use by another process "
+                    "(a running worker or demo): stop it first, or read from the running "
+                    "worker with --worker URL"
+                ) from None
+            raise
+        said = native.text()
+    if said:  # nothing went wrong: whatever the engine said is shown as it was
+        sys.stderr.write(said)
+    return store
+
+
 def _open_store(arg: str | None) -> Any:
     """A store on ``arg`` (default: the embedded one); a bad DSN is a usage error."""
     from sinks.clickhouse import connect
 
     dsn = arg or default_store()
     try:
-        return connect(dsn)
+        return _connect_embedded(dsn) if dsn.startswith("chdb:") else connect(dsn)
     except ValueError as exc:
         raise CliError(
             f"bad --store {redact_dsn(dsn)}: {exc} (for example chdb:///var/lib/availability, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,36 @@ def test_help_documents_the_exit_codes(cli: Run) -> None:
         assert "exit status:" in proc.stdout, args
         for code in ("0  success", "1  failure", "2  bad usage"):
             assert code in proc.stdout, (args, code)
+
+
+def test_embedded_store_held_by_another_process(cli: Run, tmp_path: Path) -> None:
+    store = f"chdb://{tmp_path / 'held'}"
+    assert cli("migrate", "--store", store).returncode == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from sinks.clickhouse import connect\n"
+            f"store = connect({store!r})\n"
+            "print('open', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        proc = cli("report", "--contract", "PO-1001", "--month", "2026-03", "--store", store)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    line = _one_line_failure(proc, "report", 1)
+    assert "is in use by another process" in line
+    assert proc.stderr.strip() == line  # the engine's own lines are not printed besides
