@@ -37,6 +37,7 @@ import ipaddress
 import json
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +58,10 @@ from streams.secrets import read_secret
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+
+
+#: outputs published (sent, stored, confirmed) per slice, the loop free in between
+PUBLISH_SLICE = 100
 
 
 def system_clock() -> datetime:
@@ -307,6 +312,9 @@ class Worker:
 
         @app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
         async def event_loop_lag() -> None:
+            # the statement stage's thread holds the GIL while it recomputes; the
+            # loop asks for it back within 1 ms instead of the default 5 ms
+            sys.setswitchinterval(0.001)
             await self.loop_lag.run()
 
         @app.agent(stage2_in, name="statements", concurrency=1)
@@ -912,27 +920,44 @@ class Worker:
                 async with self._stage_lock:
                     # the costly part, on the stage's own thread: heartbeats, timers,
                     # the probe loop and the HTTP API go on meanwhile
-                    await loop.run_in_executor(
-                        self._cpu, self.stage2.refresh, now, loop.time(), force
-                    )
-            changed = self.stage2.ready_outputs(
-                loop.time(), settle=self.cfg.settle_seconds, hold_final=not self.caught_up
-            )
+                    await loop.run_in_executor(self._cpu, self._refresh, now, loop.time(), force)
             if recompute:
                 self._next_due = self.stage2.next_due(self.cfg.clock())
-            if not changed:
-                self._emit_error = None
-                return
-            await self._send_all([m for m, _ in changed], wait=True)
-            # stored before they are recorded as published, so a crash while the
-            # store is down publishes and stores them again, never leaves them unstored
-            await self._store([o for _, o in changed])
-            # only now that billing can read them: a crash before this line
-            # publishes them again (same revision), never skips them
-            self.stage2.confirm([o for _, o in changed])
-            await self._tables_delivered()
-            self.emitted_count += len(changed)
             self._emit_error = None
+            # published in slices, so a book whose every statement changed (a new
+            # minute of the month) never holds the loop for the whole book
+            while True:
+                changed = self.stage2.ready_outputs(
+                    loop.time(),
+                    settle=self.cfg.settle_seconds,
+                    hold_final=not self.caught_up,
+                    limit=PUBLISH_SLICE,
+                )
+                if not changed:
+                    return
+                await self._send_all([m for m, _ in changed], wait=True)
+                # stored before they are recorded as published, so a crash while the
+                # store is down publishes and stores them again, never leaves them unstored
+                await self._store([o for _, o in changed])
+                # only now that billing can read them: a crash before this line
+                # publishes them again (same revision), never skips them
+                self.stage2.confirm([o for _, o in changed])
+                await self._tables_delivered()
+                self.emitted_count += len(changed)
+                await asyncio.sleep(0)
+
+    def _refresh(self, now: datetime, mono: float, force: bool) -> None:
+        """The statement stage's recomputation (on its thread), then a garbage-collector freeze.
+
+        What a recomputation keeps (thousands of outputs and the shared
+        results behind them) lives until the next one; frozen, the cyclic
+        collector no longer scans it, where a full collection of a large book
+        held the loop for seconds. Frozen objects are still freed by
+        reference counting when dropped; only reference cycles among them
+        would outlive their use, and the outputs have none.
+        """
+        self.stage2.refresh(now, mono, force)
+        gc.freeze()
 
     async def _audit(self, events: list[Received], produced: list[Outgoing]) -> None:
         """With a store: the received events (with Kafka lineage) and the dead letters.

@@ -329,6 +329,35 @@ def _content_digest(out: JSON) -> str:
     return hashlib.blake2b(dumps(body).encode(), digest_size=16).hexdigest()
 
 
+#: fields that move with every elapsed minute of a month in progress
+_COVERAGE_FIELDS = ("up_minutes", "no_data_minutes", "readings", "computed_at", "intervals")
+
+
+def _coverage_free_digest(out: JSON) -> str | None:
+    """A provisional statement's or record's digest without its coverage; None for others.
+
+    Two outputs with the same value differ only in how many minutes were up
+    or without data (and the readings, which include a no-data reading): the
+    downtime, credit and status a consumer acts on are the same.
+    """
+    if out.get("status") != "provisional" or out.get("kind") not in (
+        "contract_month",
+        "service_month",
+    ):
+        return None
+    body = {k: v for k, v in out.items() if k not in _COVERAGE_FIELDS}
+    services = out.get("services")
+    if isinstance(services, dict):
+        body["services"] = {
+            name: {k: v for k, v in figures.items() if k not in _COVERAGE_FIELDS}
+            for name, figures in services.items()
+        }
+    intervals = out.get("intervals")
+    if isinstance(intervals, dict):
+        body["intervals"] = {k: v for k, v in intervals.items() if k != "no_data"}
+    return hashlib.blake2b(dumps(body).encode(), digest_size=16).hexdigest()
+
+
 def _held_until_caught_up(out: JSON) -> bool:
     """Outputs a consumer acts on for good, held until every input is read to its end.
 
@@ -375,13 +404,20 @@ class StatementStage:
         self.ready = False
         self.dirty = True
         self.latest: dict[bytes, JSON] = {}
-        self._pending: dict[str, tuple[str, float, JSON]] = {}
+        #: output key -> (digest, mono since, output, coverage-free digest or None)
+        self._pending: dict[str, tuple[str, float, JSON, str | None]] = {}
         #: digests of outputs emitted but not yet confirmed, by output key
         self._unconfirmed: dict[str, str] = {}
         #: what was last published per output key (``emitted``, parsed; see :meth:`_emitted`)
         self._records: dict[str, JSON] = {}
         #: per output key, the nested content last digested and its digest
         self._digests: dict[str, tuple[Any, str]] = {}
+        #: a provisional output whose only change is in its up and no-data minutes
+        #: (the month goes on, its coverage moves) waits this long after the last
+        #: publication of its key; any other change is published at once
+        self.coverage_interval = 60.0
+        #: per output key, the coverage-free digest last published and when (mono)
+        self._shown: dict[str, tuple[str, float]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -556,23 +592,42 @@ class StatementStage:
                 continue
             held = self._pending.get(ekey)
             since = held[1] if held is not None and held[0] == digest else mono
-            self._pending[ekey] = (digest, since, out)
+            self._pending[ekey] = (digest, since, out, _coverage_free_digest(out))
             changed += 1
         return changed
 
     def ready_outputs(
-        self, mono: float = 0.0, settle: float = 0.0, hold_final: bool = False
+        self,
+        mono: float = 0.0,
+        settle: float = 0.0,
+        hold_final: bool = False,
+        limit: int | None = None,
     ) -> list[tuple[Outgoing, JSON]]:
-        """The other half of :meth:`emit`: the outputs to publish now (cheap; on the loop)."""
+        """The other half of :meth:`emit`: the outputs to publish now (on the loop).
+
+        At most ``limit`` of them; :meth:`confirm` those before asking for more.
+        """
         self._unconfirmed.clear()
-        ready = []
-        for ekey, (digest, since, out) in list(self._pending.items()):
+        ready: list[tuple[Outgoing, JSON]] = []
+        for ekey, (digest, since, out, sig) in list(self._pending.items()):
+            if limit is not None and len(ready) >= limit:
+                break
             if _held_until_caught_up(out) and (hold_final or mono - since < settle):
                 continue
+            shown = self._shown.get(ekey)
+            if (
+                sig is not None
+                and shown is not None
+                and shown[0] == sig
+                and mono - shown[1] < self.coverage_interval
+            ):
+                continue  # only elapsed and no-data minutes moved: republished at the interval
             del self._pending[ekey]
             prev = self._emitted(ekey)
             out = self._with_revision(out, prev, digest)
             self._unconfirmed[ekey] = digest
+            if sig is not None:
+                self._shown[ekey] = (sig, mono)
             key = topics.output_key(out)
             self.latest[key] = out
             spec = topics.OUTPUT_FOR_KIND[out["kind"]]

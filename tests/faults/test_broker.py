@@ -48,7 +48,8 @@ from tests.integration.test_worker import (
     _wait_for,
 )
 
-DOWN_SECONDS = 50.0
+#: a minute: longer than the request timeouts of the Kafka clients (40 s for aiokafka)
+DOWN_SECONDS = 60.0
 
 
 @pytest.fixture
