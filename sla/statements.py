@@ -51,6 +51,7 @@ from sla.summaries import (
     contract_figures,
     evaluator,
     excluded_by_cause,
+    format_minute,
     minutes_of,
 )
 from sla.timeutil import (
@@ -59,10 +60,6 @@ from sla.timeutil import (
     format_instant,
     minute_start,
 )
-from sla.timeutil import format_minute as _format_minute
-
-#: minutes recur across every statement of a month: format each once
-format_minute = lru_cache(maxsize=65_536)(_format_minute)
 
 JSON = dict[str, Any]
 
@@ -216,7 +213,6 @@ def contract_windows(
 class _Credit:
     """The credit of one contract-month: per service, then in total."""
 
-    platform_percent: Decimal
     top_percent: Decimal
     total: Decimal
     per_service: tuple[tuple[Decimal, Decimal], ...]
@@ -243,7 +239,7 @@ def _credit(
         per.append((pct, amount))
     if basis_platform:
         top = platform if any(w.n_counted for w in windows) else _ZERO
-    return _Credit(platform, top, total, tuple(per))
+    return _Credit(top, total, tuple(per))
 
 
 def compute_contract_month(
@@ -342,18 +338,12 @@ def readings_of(contract: Contract) -> list[tuple[str, str, Contract]]:
     ]
 
 
-def compute_readings(
-    contract: Contract,
-    month: Month,
-    own_amount: Decimal,
-    alternatives: Sequence[Reading],
-) -> list[JSON]:
+def compute_readings(own_amount: Decimal, alternatives: Sequence[Reading]) -> list[JSON]:
     """The statement under each alternative reading, with the credit difference.
 
     ``alternatives`` are :func:`readings_of` with each reading's windows
-    (readings that put the contract out of force in ``month`` are left out).
+    (readings that put the contract out of force in the month are left out).
     """
-    del month
     out = []
     for name, text, alt, (first, end), windows in alternatives:
         m = end - first
@@ -499,9 +489,7 @@ def contract_month_statement(
                 return held
             st = compute_contract_month(contract, month, first, end, own)
             if with_readings:
-                st["readings"] = compute_readings(
-                    contract, month, Decimal(st["credit_amount"]), readings
-                )
+                st["readings"] = compute_readings(Decimal(st["credit_amount"]), readings)
             contents.put(contract, month, sig, st)
             return st
 

@@ -46,7 +46,7 @@ import pytest
 from sinks.rows import RawEvent
 from sinks.writer import StoreWriter
 from streams import topics
-from streams.localkafka import LocalKafka, free_port, is_fetched, missing_tools
+from streams.localkafka import free_port
 
 pytestmark = pytest.mark.clickhouse
 
@@ -262,18 +262,6 @@ def test_chdb_on_a_full_filesystem_pauses_without_growing_then_writes_everything
 
 
 # --- the worker on a real broker ------------------------------------------------
-
-
-@pytest.fixture
-def broker() -> Iterator[str]:
-    missing = missing_tools(need_mvn=not is_fetched())
-    if missing:
-        reason = f"a local Kafka broker needs {' and '.join(missing)} on PATH"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set, so not skipping: {reason}", pytrace=False)
-        pytest.skip(reason)
-    with LocalKafka() as kafka:
-        yield kafka.bootstrap_servers
 
 
 def _health(port: int) -> tuple[float, dict[str, Any] | None]:
