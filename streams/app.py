@@ -380,6 +380,8 @@ class Worker:
                     "lag": sum(self.lag.values()) if self._lag_fresh() else None,
                     "lagging": {f"{t}:{p}": n for (t, p), n in self.lag.items() if n > 0},
                     "pending_outputs": len(self.stage2._pending),
+                    # published and not yet stored and recorded (send, store, confirm)
+                    "unconfirmed_outputs": len(self.stage2._unconfirmed),
                     "reseeks": self.reseeks,
                     "busy": {
                         agent: {"step": step, "seconds": round(loop.time() - since, 1)}
