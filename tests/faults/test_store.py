@@ -381,13 +381,14 @@ def test_worker_keeps_health_and_commits_nothing_while_the_store_fails_then_stor
         # an output reaches its topic before the store (send, then store, then
         # confirm): stop only once nothing published is still unconfirmed
         deadline = time.monotonic() + 60
-        body: dict[str, Any] | None = None
+        body = None
         while time.monotonic() < deadline:
             _, body = _health(worker.port)
             if body is not None and body["pending_outputs"] == body["unconfirmed_outputs"] == 0:
                 break
             time.sleep(0.5)
-        assert body is not None and body["pending_outputs"] == body["unconfirmed_outputs"] == 0, body
+        assert body is not None
+        assert body["pending_outputs"] == body["unconfirmed_outputs"] == 0, body
     finally:
         worker.stop()
     outputs = [json.loads(x) for x in expected]
