@@ -125,7 +125,8 @@ def validate(docs: Sequence[JSON], path: Path) -> list[ContractEvent]:
             raw = encode_event(_event(doc, 0, "contract:dry-run"))
         except InvalidEventError as exc:
             hint = ' (decimals are strings, e.g. "1250.00")' if exc.reason == "wrong_type" else ""
-            raise ContractFileError(f"{where}: {exc.reason}: {exc.detail}{hint}") from None
+            detail = exc.detail.removeprefix("contract.")  # the union's tag: every field has it
+            raise ContractFileError(f"{where}: {exc.reason}: {detail}{hint}") from None
         ev = decode(raw)
         assert isinstance(ev, ContractEvent)  # encode_event accepted it
         if ev.contract_id in seen:
