@@ -339,10 +339,13 @@ def _apply(args: argparse.Namespace) -> int:
         docs = contracts.load_documents(path)
         if args.dry_run:
             for ev in contracts.validate(docs, path):
-                print(dumps(ev.model_dump(mode="json", exclude={"event_id", "revision"})))
-            print(
-                f"{len(docs)} contracts valid in {path}; nothing sent (--dry-run)", file=sys.stderr
-            )
+                shown = ev.model_dump(
+                    mode="json", exclude={"event_id", "revision"}, exclude_none=True
+                )
+                print(dumps(shown))
+            many = "s" if len(docs) != 1 else ""
+            print(f"{len(docs)} contract{many} valid in {path}; nothing sent (--dry-run)",
+                  file=sys.stderr)  # fmt: skip
             return 0
         contracts.validate(docs, path)  # a bad file fails before any broker is asked
         bootstrap = cli._bootstrap(args)
