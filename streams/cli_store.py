@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from streams import cli
+from streams import cli_tables as tables
 
 JSON = dict[str, Any]
 Command = Callable[..., argparse.ArgumentParser]
@@ -44,207 +45,6 @@ def _print(
     cli.print_records(records, fmt, table=table)
 
 
-def _grid(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    cells = [list(head), *[[str(c) for c in row] for row in rows]]
-    return "\n".join(cli._columns(cells))
-
-
-def _money(amount: object, currency: object) -> str:
-    return "-" if amount in (None, "") else f"{amount} {currency}"
-
-
-def _statement_rows(records: list[JSON]) -> str:
-    head: tuple[str, ...] = (
-        "contract",
-        "client",
-        "month",
-        "tz",
-        "status",
-        "uptime %",
-        "target",
-        "counted",
-    )
-    head += ("excluded", "no data", "credit %", "credit", "computed")
-    rows = [
-        (
-            r["contract_id"],
-            r["client_id"],
-            r["month"],
-            r["timezone"],
-            f"{r['status']} r{r['revision']}",
-            r["uptime_percent"],
-            "met" if r["meets_target"] else "MISSED",
-            str(r["counted_downtime_minutes"]),
-            str(sum((r["excluded_minutes"] or {}).values())),
-            str(r["no_data_minutes"]),
-            r["credit_percent"],
-            _money(r["credit_amount"], r["currency"]),
-            r["computed_at"],
-        )
-        for r in records
-    ]
-    return _grid(head, rows)
-
-
-def _statement_view(records: list[JSON]) -> str:
-    (st,) = records
-    scalar = [(k, v) for k, v in st.items() if not isinstance(v, dict | list) and k != "kind"]
-    width = max(len(k) for k, _ in scalar)
-    lines = [f"{k.ljust(width)}  {'-' if v is None else v}" for k, v in scalar]
-    excluded = ", ".join(f"{c} {n}" for c, n in (st.get("excluded_minutes") or {}).items())
-    lines.append(f"{'excluded_minutes'.ljust(width)}  {excluded or '-'}")
-    lines.append(f"{'affected_services'.ljust(width)}  {', '.join(st['affected_services']) or '-'}")
-    head: tuple[str, ...] = (
-        "service",
-        "charge",
-        "uptime %",
-        "counted",
-        "excluded",
-        "no data",
-        "credit %",
-        "credit",
-    )
-    services = [
-        (
-            name,
-            s["monthly_charge"],
-            s["uptime_percent"],
-            str(s["counted_downtime_minutes"]),
-            str(sum(s["excluded_minutes"].values())),
-            str(s["no_data_minutes"]),
-            s["credit_percent"],
-            s["credit_amount"],
-        )
-        for name, s in st["services"].items()
-    ]
-    downtime = [
-        (
-            d["service"],
-            d["start"],
-            d["end"],
-            str(d["duration_minutes"]),
-            ", ".join(d["causes"]) or "-",
-            ", ".join(d["incident_ids"]) or "-",
-        )
-        for d in st["downtime_incidents"]
-    ]
-    parts = ["\n".join(lines), "Services\n" + _grid(head, services)]
-    if downtime:
-        parts.append(
-            "Counted downtime\n"
-            + _grid(("service", "start", "end", "minutes", "causes", "incidents"), downtime)
-        )
-    return "\n\n".join(parts)
-
-
-def _claim_rows(records: list[JSON]) -> str:
-    head: tuple[str, ...] = (
-        "claim",
-        "contract",
-        "client",
-        "submitted",
-        "decision",
-        "reason",
-        "minutes",
-        "credit",
-    )
-    rows = [
-        (
-            r["claim_id"],
-            r["contract_id"],
-            r["client_id"],
-            r["submitted_at"],
-            f"{r['decision']} r{r['revision'] or 0}",
-            r["reason"] or "-",
-            str(r["minutes_accepted"]),
-            _money(r["credit_total"], r["currency"]),
-        )
-        for r in records
-    ]
-    return _grid(head, rows)
-
-
-def _claim_view(records: list[JSON]) -> str:
-    (c,) = records
-    summary = _claim_rows([{k: c.get(k) for k in ("claim_id", "contract_id", "client_id",
-                                                    "submitted_at", "decision", "reason",
-                                                    "minutes_accepted", "credit_total",
-                                                    "currency", "revision")}])  # fmt: skip
-    intervals = [
-        (i["start"], i["end"], i["verdict"], i["reason"] or "-", str(i["minutes_accepted"]))
-        for i in c.get("intervals") or []
-    ]
-    credits = [
-        (m["month"], str(m["claimed_counted_minutes"]), m["uptime_percent"], m["credit_percent"],
-         m["credit_amount"])
-        for m in c.get("credits") or []
-    ]  # fmt: skip
-    parts = [summary, "Intervals\n" + _grid(("start", "end", "verdict", "reason", "minutes"),
-                                            intervals)]  # fmt: skip
-    if credits:
-        head = ("month", "counted", "uptime %", "credit %", "credit")
-        parts.append("Credit by month\n" + _grid(head, credits))
-    return "\n\n".join(parts)
-
-
-def _ticket_rows(records: list[JSON]) -> str:
-    head: tuple[str, ...] = (
-        "ticket",
-        "client",
-        "severity",
-        "status",
-        "opened",
-        "deadline",
-        "responded",
-    )
-    head += ("business min", "policy")
-    rows = [
-        (
-            r["ticket_id"],
-            r["client_id"],
-            r["severity"],
-            r["status"],
-            r["opened_at"],
-            r["deadline"],
-            r["responded_at"] or "-",
-            r["response_business_minutes"] or "-",
-            r["policy"],
-        )
-        for r in records
-    ]
-    return _grid(head, rows)
-
-
-def _contract_rows(records: list[JSON]) -> str:
-    head: tuple[str, ...] = (
-        "contract",
-        "client",
-        "rev",
-        "services",
-        "tz",
-        "target",
-        "basis",
-        "excluded",
-    )
-    head += ("months",)
-    rows = [
-        (
-            r["contract_id"],
-            r["client_id"],
-            str(r["revision"]),
-            ", ".join(f"{s} {c}" for s, c in r["services"].items()) + f" {r['currency']}",
-            r["timezone"],
-            r["uptime_target"],
-            r["credit_basis"],
-            ", ".join(r["excluded_causes"]) or "-",
-            f"{r['months_stated']}"
-            + (f" ({r['first_month']}..{r['last_month']})" if r["months_stated"] else ""),
-        )
-        for r in records
-    ]
-    return _grid(head, rows)
-
-
 def _month_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -262,7 +62,7 @@ def cmd_statements(args: argparse.Namespace) -> int:
                 client_id=args.client,
                 all_revisions=args.all_revisions,
             )
-            _print(records, args, _statement_rows)
+            _print(records, args, tables.statement_rows)
             return 0
         month = str(args.month)
         found = queries.statement(store, args.contract, month, args.revision)
@@ -274,7 +74,7 @@ def cmd_statements(args: argparse.Namespace) -> int:
                 f"no {what}statement {args.contract} {month} in the store at "
                 f"{cli._store_of(args)}{have or ' (replay or run the worker for that month first)'}"
             )
-    _print([found], args, _statement_view)
+    _print([found], args, tables.statement_view)
     return 0
 
 
@@ -286,7 +86,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
             records = queries.claims(
                 store, contract_id=args.contract, decision=args.decision, client_id=args.client
             )
-            _print(records, args, _claim_rows)
+            _print(records, args, tables.claim_rows)
             return 0
         found = queries.claim(store, args.claim, args.contract)
     if not found:
@@ -299,7 +99,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
             f"({', '.join(c['contract_id'] for c in found)}): name one with --contract",
             cli.EXIT_USAGE,
         )
-    _print(found, args, _claim_view)
+    _print(found, args, tables.claim_view)
     return 0
 
 
@@ -314,7 +114,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
             status=args.status,
             severity=args.severity,
         )
-    _print(records, args, _ticket_rows)
+    _print(records, args, tables.ticket_rows)
     return 0
 
 
@@ -325,7 +125,7 @@ def cmd_contracts(args: argparse.Namespace) -> int:
 
     with _store(args) as store:
         records = queries.contracts(store, contract_id=args.contract)
-    _print(records, args, _contract_rows)
+    _print(records, args, tables.contract_rows)
     return 0
 
 
