@@ -1059,36 +1059,38 @@ uptime, service credits and claim decisions out.
 
 commands, by who uses them:
   try it and report (billing, account managers)
-    demo       the whole pipeline on a simulated month, on embedded defaults
-    generate   write a simulated month of events to a file
-    replay     compute statements from a file of events, offline
-    migrate    create or upgrade the ClickHouse tables (idempotent)
-    report     the monthly SLA report of one contract (table, json, csv, html)
-    billing    follow the published statements: current credits per contract-month
-    statements list the contract-month statements in the store, or show one
-    claims     list the claim decisions in the store, or show one
-    tickets    list the support tickets and their first-response verdicts
-    contracts  list the contracts the store knows, or apply a contract file
+    demo        the whole pipeline on a simulated month, on embedded defaults
+    generate    write a simulated month of events to a file
+    replay      compute statements from a file of events, offline
+    migrate     create or upgrade the ClickHouse tables (idempotent)
+    report      the monthly SLA report of one contract (table, json, csv, html)
+    billing     follow the published statements: the credits per contract-month
+  look up and change what the store holds (billing, account managers, support)
+    statements  list the contract-month statements, or show one
+    claims      list the decisions on credit claims, or show one
+    tickets     list the support tickets and their first-response verdicts
+    contracts   list the contracts and their terms, or apply a contract file
   run the service (operations)
-    worker     the streaming worker on Kafka, with its HTTP API and metrics
-    probe      check target URLs and publish probe events
-    topics     create the Kafka topics (idempotent)
-    produce    send a file of events into Kafka
+    worker      the streaming worker on Kafka, with its HTTP API and metrics
+    probe       check target URLs and publish probe events
+    topics      create the Kafka topics (idempotent)
+    produce     send a file of events into Kafka
   record what happened (on-call, support)
-    incident   declare, update, reclassify or retract an incident
-    claim      record an "SLA Credit Request" as it arrived
+    incident    declare, update, reclassify or retract an incident
+    claim       record an "SLA Credit Request" as it arrived
 
 Run `availability COMMAND --help` for a command's options and an example."""
 
 _EPILOG = (
-    "settings: a flag wins over the environment, which wins over the config file, which\n"
-    "wins over the built-in default:\n"
-    "  AVAILABILITY_STORE   the --store of every command (default: the embedded store\n"
-    "                       under the data directory; none for the worker)\n"
+    "settings: a flag wins over the environment, which wins over the config file,\n"
+    "which wins over the built-in default:\n"
+    "  AVAILABILITY_STORE   the --store of every command (default: the embedded\n"
+    "                       store under the data directory; none for the worker)\n"
     "  AVAILABILITY_DATA    the data directory (default: ./data)\n"
-    "  AVAILABILITY_CONFIG  the config file (default: ./availability.toml if it exists),\n"
-    '                       TOML with the keys store and data, e.g. store = "chdb://data/ch"\n'
-    "                       (relative paths in it are relative to its folder)\n"
+    "  AVAILABILITY_CONFIG  the config file (default: ./availability.toml if there\n"
+    "                       is one): TOML with the keys store and data, e.g.\n"
+    '                       store = "chdb://state/clickhouse"; relative paths in\n'
+    "                       it are relative to its folder\n"
     "  KAFKA_BOOTSTRAP_SERVERS and KAFKA_* (Kafka), AVAILABILITY_TOPIC_PREFIX\n\n" + EXIT_CODES
 )
 
