@@ -189,6 +189,57 @@ def test_contracts_list_gives_the_terms_of_the_latest_revision(stored: Stored) -
         assert (c["months_stated"], c["first_month"], c["last_month"]) == (2, "2026-03", "2026-04")
 
 
+_AUDIT = """
+import sys
+from datetime import UTC, datetime
+from sinks.clickhouse import connect
+from sinks.rows import RawEvent
+store = connect(sys.argv[1])
+at = datetime(2026, 4, 12, tzinfo=UTC)
+store.write_raw_events(
+    [RawEvent(line.encode(), at, {"topic": "availability.contracts", "partition": 0, "offset": n})
+     for n, line in enumerate(sys.argv[2:])]
+)
+store.close()
+"""
+
+
+def test_contracts_list_takes_a_newer_revision_from_the_audit_trail(
+    stored: Stored, tmp_path: Path
+) -> None:
+    """What the worker recorded but has not stated yet (a new revision, a new contract) counts."""
+    dsn = f"chdb://{tmp_path / 'store'}"
+    example = str(ROOT / "schemas" / "examples" / "events.jsonl")
+    replayed = stored.run("replay", example, "--as-of", "2026-09-30", "--store", dsn, "-q")
+    assert replayed.returncode == 0, replayed.stderr
+    terms = {"client_id": "acme", "currency": "GBP",
+             "services": [{"service": "api", "monthly_charge": "5000.00"}]}  # fmt: skip
+    newer = {"type": "contract", "event_id": "c-po1001-r3", "contract_id": "PO-1001",
+             "revision": 3, "uptime_target": "99.95", **terms}  # fmt: skip
+    older = {**newer, "event_id": "c-po1001-r2", "revision": 2, "uptime_target": "99.0"}
+    unstated = {**newer, "event_id": "c-po9-r0", "contract_id": "PO-9", "revision": 0}
+    wrote = subprocess.run(
+        [sys.executable, "-c", _AUDIT, dsn, *(json.dumps(e) for e in (older, newer, unstated))],
+        env=stored.env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert wrote.returncode == 0, wrote.stderr
+    proc = stored.run("contracts", "list", "--store", dsn, "-o", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    listed = {c["contract_id"]: c for c in map(json.loads, proc.stdout.splitlines())}
+    assert set(listed) == {"PO-1001", "PO-9"}
+    po1001 = listed["PO-1001"]
+    assert (po1001["revision"], po1001["uptime_target"], po1001["services"]) == (
+        3, "99.95", {"api": "5000.00"}
+    )  # fmt: skip
+    assert po1001["months_stated"] > 0  # its statements (of revision 0) are still there
+    po9 = listed["PO-9"]
+    assert (po9["months_stated"], po9["first_month"], po9["timezone"]) == (0, None, "UTC")
+    assert po9["excluded_causes"] == ["force_majeure", "aws"]  # the defaults, resolved
+    assert po9["credit_tiers"] == [
+        {"below": "99.9", "credit_percent": "10"}, {"below": "99", "credit_percent": "30"}
+    ]  # fmt: skip
+
+
 def test_csv_and_table_carry_the_same_records(stored: Stored) -> None:
     records = stored.records("statements", "list")
     text = stored.run("statements", "list", "--store", stored.dsn, "-o", "csv").stdout
