@@ -332,3 +332,20 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path: Path, text: str, message: 
     (line,) = proc.stderr.splitlines()
     assert line.startswith("availability statements list: the config file ")
     assert message in line
+
+
+def test_a_reader_that_stops_early_ends_the_listing_quietly(stored: Stored) -> None:
+    """``| head``: the closed pipe ends the command with 141 (SIGPIPE's status), no message."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "statements", "list", "--store", stored.dsn],
+        cwd=stored.root,
+        env=stored.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # before the command could write a byte
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""
+    proc.stderr.close()
