@@ -102,7 +102,10 @@ def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
     from kafka.errors import KafkaError
 
     from sinks.clickhouse import MigrationError
+    from streams.config import ConfigError
 
+    if isinstance(exc, ConfigError):
+        return CliError(str(exc), EXIT_USAGE)
     store = _store_of(args)
     if isinstance(exc, OperationalError):
         return CliError(
@@ -517,20 +520,9 @@ def print_records(
     elif fmt == "json":
         out.write("[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
     elif fmt == "csv":
-        import csv
+        from streams.cli_tables import write_csv
 
-        fields = list(dict.fromkeys(k for o in outputs for k in o))
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(fields)
-        for o in outputs:
-            w.writerow(
-                [
-                    json.dumps(v, separators=(",", ":"), ensure_ascii=False)
-                    if isinstance(v, dict | list)
-                    else ("" if v is None else v)
-                    for v in (o.get(f) for f in fields)
-                ]
-            )
+        write_csv(outputs, out)
     else:
         out.write((table or _table)(outputs) + "\n")
 
@@ -1566,24 +1558,6 @@ def _version() -> str:
         return "unknown"
 
 
-def _configure(args: argparse.Namespace) -> None:
-    """``--store`` from the environment or the config file when the flag is not given.
-
-    The flag wins over ``$AVAILABILITY_STORE``, which wins over the config
-    file's ``store``; without any, the command keeps its own default (the
-    embedded store; none for the worker). A bad config file is a usage error.
-    """
-    from streams.config import ConfigError, read_file, store_dsn
-
-    try:
-        read_file()  # a broken file fails every command, not only those that read it
-        if hasattr(args, "store"):
-            builtin = "none" if args.command == "worker" else None
-            args.store = store_dsn(args.store, builtin)
-    except ConfigError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status (see :data:`EXIT_CODES`).
 
@@ -1605,7 +1579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         str(part) for part in (args.command, getattr(args, "action", None)) if part is not None
     )
     try:
-        _configure(args)
+        from streams.config import configure
+
+        configure(args)
         rc: int = args.func(args)
     except KeyboardInterrupt:
         return 130

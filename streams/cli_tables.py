@@ -1,18 +1,40 @@
-"""Tables of the store listings: one line per record, columns for reading on a terminal.
+"""Tables of the store listings (one line per record, columns for a terminal) and CSV.
 
-The records are those of :mod:`sinks.queries`; every function takes the list
-a command prints and returns the text (the other formats print the records
-themselves, see :func:`streams.cli.print_records`).
+The records are those of :mod:`sinks.queries`; every table function takes
+the list a command prints and returns the text (json and jsonl print the
+records themselves, see :func:`streams.cli.print_records`).
 """
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import IO, Any
 
 from streams import cli
 
 JSON = dict[str, Any]
+
+
+def write_csv(records: Sequence[JSON], out: IO[str]) -> None:
+    """A header of every field in first-seen order, then a row per record.
+
+    Objects and lists are compact JSON, ``null`` an empty cell, as in the
+    report's CSV.
+    """
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(fields)
+    for r in records:
+        w.writerow(
+            [
+                json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+                if isinstance(v, dict | list)
+                else ("" if v is None else v)
+                for v in (r.get(f) for f in fields)
+            ]
+        )
 
 
 def _grid(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -21,6 +21,7 @@ unknown key, a value that is not a string or an unreadable file is a
 
 from __future__ import annotations
 
+import argparse
 import os
 import tomllib
 from collections.abc import Mapping
@@ -121,4 +122,25 @@ def store_dsn(
     return from_file if from_file is not None else builtin
 
 
-__all__ = ["CONFIG_FILE", "ConfigError", "FileSettings", "config_path", "data_dir", "store_dsn"]
+def configure(args: argparse.Namespace) -> None:
+    """Set ``args.store`` from the environment or the file when the flag was not given.
+
+    Without any, it stays ``None`` (the command's own default, the embedded
+    store) or becomes ``"none"`` for the worker. The file is read for every
+    command, so a broken one fails them all (:class:`ConfigError`), not
+    only those that happen to need it.
+    """
+    read_file()
+    if hasattr(args, "store"):
+        args.store = store_dsn(args.store, "none" if args.command == "worker" else None)
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "ConfigError",
+    "FileSettings",
+    "config_path",
+    "configure",
+    "data_dir",
+    "store_dsn",
+]
