@@ -302,7 +302,8 @@ def add_parsers(command: Command, common: argparse.ArgumentParser) -> list[argpa
         required=True,
         metavar="FILE",
         help="a .json (an object or a list) or .yaml (one contract per document) file of "
-        "contract fields (SPEC section 2) without event_id and revision",
+        "contract fields without event_id and revision, as schemas/examples/contract.yaml "
+        "shows and schemas/json/event.contract.schema.json defines",
     )
     ap.add_argument("--bootstrap", default=None, help=cli._BOOTSTRAP_HELP)
     ap.add_argument(
