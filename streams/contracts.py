@@ -148,10 +148,16 @@ def apply(docs: Sequence[JSON], path: Path, recorded: Iterable[bytes]) -> list[A
     an :class:`Applied` without an event.
     """
     checked = validate(docs, path)
-    values = list(recorded)
+    # each value decoded twice at most, not once per contract of the file
+    by_id: dict[str, list[bytes]] = {}
+    for raw in recorded:
+        seen = decode(raw)
+        if isinstance(seen, ContractEvent):
+            by_id.setdefault(seen.contract_id, []).append(raw)
     out: list[Applied] = []
     for doc, ev in zip(docs, checked, strict=True):
-        past = history(values, ContractEvent, lambda e: e.contract_id, ev.contract_id)
+        mine = by_id.get(ev.contract_id, [])
+        past = history(mine, ContractEvent, lambda e: e.contract_id, ev.contract_id)
         top = latest(past)
         if top is not None and _terms(top) == _terms(ev):
             out.append(Applied(ev.contract_id, top.revision, None))

@@ -121,3 +121,28 @@ def test_an_invalid_file_is_one_line_and_status_2_before_any_broker(
     (line,) = err.splitlines()
     assert line.startswith(f"availability contracts apply: {path}")
     assert message in line
+
+
+def test_apply_picks_one_more_than_the_highest_revision_of_that_contract(tmp_path: Path) -> None:
+    from streams.contracts import apply
+
+    terms = {"contract_id": "PO-1", "client_id": "acme", "currency": "GBP",
+             "services": [{"service": "api", "monthly_charge": "10.00"}]}  # fmt: skip
+
+    def recorded(contract_id: str, revision: int, target: str) -> bytes:
+        ev = {**terms, "type": "contract", "contract_id": contract_id, "revision": revision,
+              "event_id": f"{contract_id}-r{revision}", "uptime_target": target}  # fmt: skip
+        return json.dumps(ev).encode()
+
+    # out of order, another contract with higher revisions, a duplicate and a bad value
+    topic = [recorded("PO-1", 2, "99.5"), recorded("PO-1", 0, "99.9"), recorded("PO-2", 9, "99"),
+             recorded("PO-1", 2, "99.5"), b"not json"]  # fmt: skip
+    path = tmp_path / "c.json"
+    (changed,) = apply([{**terms, "uptime_target": "99.9"}], path, topic)
+    assert (changed.contract_id, changed.revision) == ("PO-1", 3)
+    assert changed.event is not None
+    assert changed.event["event_id"].startswith("contract:PO-1-r3-")
+    (same,) = apply([{**terms, "uptime_target": "99.5"}], path, topic)  # the winner's terms
+    assert (same.revision, same.event) == (2, None)
+    (new,) = apply([{**terms, "contract_id": "PO-3"}], path, topic)
+    assert new.revision == 0
