@@ -292,7 +292,7 @@ def test_the_store_comes_from_the_flag_then_the_environment_then_the_config_file
 def test_the_data_directory_comes_from_the_environment_then_the_config_file(
     tmp_path: Path,
 ) -> None:
-    from streams.config import data_dir, store_dsn
+    from streams.config import ConfigError, data_dir, store_dsn
 
     assert data_dir({}, tmp_path) == tmp_path / "data"
     (tmp_path / "availability.toml").write_text('data = "state"\n')
@@ -306,6 +306,9 @@ def test_the_data_directory_comes_from_the_environment_then_the_config_file(
     assert store_dsn("http://h:8123/db", None, {"AVAILABILITY_STORE": "chdb:///x"}) == (
         "http://h:8123/db"
     )
+    # a named config file must exist; ./availability.toml is optional
+    with pytest.raises(ConfigError, match=r"cannot read the config file .*missing\.toml"):
+        data_dir({"AVAILABILITY_CONFIG": "missing.toml"}, tmp_path)
 
 
 @pytest.mark.parametrize(
