@@ -102,7 +102,10 @@ def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
     from kafka.errors import KafkaError
 
     from sinks.clickhouse import MigrationError
+    from streams.config import ConfigError
 
+    if isinstance(exc, ConfigError):
+        return CliError(str(exc), EXIT_USAGE)
     store = _store_of(args)
     if isinstance(exc, OperationalError):
         return CliError(
@@ -145,8 +148,10 @@ def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
 
 
 def data_dir() -> Path:
-    """Where embedded state lives: ``$AVAILABILITY_DATA`` or ``./data``."""
-    return Path(os.environ.get("AVAILABILITY_DATA", "data")).resolve()
+    """Where embedded state lives: ``$AVAILABILITY_DATA``, the config file's ``data``, ./data."""
+    from streams.config import data_dir as configured
+
+    return configured()
 
 
 def default_store() -> str:
@@ -494,8 +499,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 RECORD_FORMATS = ("table", "json", "jsonl")
 
 
-def print_records(outputs: list[JSON], fmt: str, out: IO[str] | None = None) -> None:
-    """Print ``outputs`` as a table, one JSON array or JSON Lines (``fmt``)."""
+def print_records(
+    outputs: list[JSON],
+    fmt: str,
+    out: IO[str] | None = None,
+    table: Callable[[list[JSON]], str] | None = None,
+) -> None:
+    """Print ``outputs`` as a table (``table``, default the replay tables), one JSON array,
+    JSON Lines or CSV (``fmt``).
+
+    CSV has a header row of every field in first-seen order, then a row per
+    record: objects and lists as compact JSON, ``null`` as an empty cell.
+    """
     from streams.replay import dumps
 
     out = out if out is not None else sys.stdout
@@ -504,8 +519,12 @@ def print_records(outputs: list[JSON], fmt: str, out: IO[str] | None = None) -> 
             out.write(dumps(o) + "\n")
     elif fmt == "json":
         out.write("[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
+    elif fmt == "csv":
+        from streams.cli_tables import write_csv
+
+        write_csv(outputs, out)
     else:
-        out.write(_table(outputs) + "\n")
+        out.write((table or _table)(outputs) + "\n")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -1032,31 +1051,45 @@ uptime, service credits and claim decisions out.
 
 commands, by who uses them:
   try it and report (billing, account managers)
-    demo       the whole pipeline on a simulated month, on embedded defaults
-    generate   write a simulated month of events to a file
-    replay     compute statements from a file of events, offline
-    migrate    create or upgrade the ClickHouse tables (idempotent)
-    report     the monthly SLA report of one contract (table, json, csv, html)
-    billing    follow the published statements: current credits per contract-month
+    demo        the whole pipeline on a simulated month, on embedded defaults
+    generate    write a simulated month of events to a file
+    replay      compute statements from a file of events, offline
+    migrate     create or upgrade the ClickHouse tables (idempotent)
+    report      the monthly SLA report of one contract (table, json, csv, html)
+    billing     follow the published statements: the credits per contract-month
+  look up and change what the store holds (billing, account managers, support)
+    statements  list the contract-month statements, or show one
+    claims      list the decisions on credit claims, or show one
+    tickets     list the support tickets and their first-response verdicts
+    contracts   list the contracts and their terms, or apply a contract file
   run the service (operations)
-    worker     the streaming worker on Kafka, with its HTTP API and metrics
-    probe      check target URLs and publish probe events
-    topics     create the Kafka topics (idempotent)
-    produce    send a file of events into Kafka
+    worker      the streaming worker on Kafka, with its HTTP API and metrics
+    probe       check target URLs and publish probe events
+    topics      create the Kafka topics (idempotent)
+    produce     send a file of events into Kafka
   record what happened (on-call, support)
-    incident   declare, update, reclassify or retract an incident
-    claim      record an "SLA Credit Request" as it arrived
+    incident    declare, update, reclassify or retract an incident
+    claim       record an "SLA Credit Request" as it arrived
 
 Run `availability COMMAND --help` for a command's options and an example."""
 
 _EPILOG = (
-    "environment: AVAILABILITY_DATA (the data directory, default ./data), "
-    "KAFKA_BOOTSTRAP_SERVERS and KAFKA_* (Kafka), AVAILABILITY_TOPIC_PREFIX.\n\n" + EXIT_CODES
+    "settings: a flag wins over the environment, which wins over the config file,\n"
+    "which wins over the built-in default:\n"
+    "  AVAILABILITY_STORE   the --store of every command (default: the embedded\n"
+    "                       store under the data directory; none for the worker)\n"
+    "  AVAILABILITY_DATA    the data directory (default: ./data)\n"
+    "  AVAILABILITY_CONFIG  the config file (default: ./availability.toml if there\n"
+    "                       is one): TOML with the keys store and data, e.g.\n"
+    '                       store = "chdb://state/clickhouse"; relative paths in\n'
+    "                       it are relative to its folder\n"
+    "  KAFKA_BOOTSTRAP_SERVERS and KAFKA_* (Kafka), AVAILABILITY_TOPIC_PREFIX\n\n" + EXIT_CODES
 )
 
 _STORE_HELP = (
     "the ClickHouse store: chdb:///path (embedded), http://user:pass@host:8123/db (a server)"
-    "{none} (default: the embedded store under $AVAILABILITY_DATA, else ./data)"
+    "{none} (default: $AVAILABILITY_STORE, the config file's store, else the embedded store "
+    "under the data directory)"
 )
 _BOOTSTRAP_HELP = (
     "Kafka bootstrap servers, host:port[,host:port] (default: $KAFKA_BOOTSTRAP_SERVERS)"
@@ -1281,9 +1314,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--web-port", type=int, default=6066, help="the port of the HTTP API")
     w.add_argument(
         "--store",
-        default="none",
+        default=None,
         help="the ClickHouse store to write outputs to: chdb:///path, "
-        "http://user:pass@host:8123/db, or none",
+        "http://user:pass@host:8123/db, or none (default: $AVAILABILITY_STORE, the config "
+        "file's store, else none)",
     )
     w.add_argument(
         "--as-of",
@@ -1492,7 +1526,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bl.add_argument("--once", action="store_true", help="read to the end, print the credits, exit")
     bl.set_defaults(func=cmd_billing)
-    for parser in [*sub.choices.values(), *isub.choices.values()]:
+    from streams import cli_store
+
+    nested = cli_store.add_parsers(command, common)
+    for parser in [*sub.choices.values(), *isub.choices.values(), *nested]:
         _name_values(parser)
     return p
 
@@ -1542,9 +1579,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         str(part) for part in (args.command, getattr(args, "action", None)) if part is not None
     )
     try:
+        from streams.config import configure
+
+        configure(args)
         rc: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of a pipe stopped (`| head`): as for any Unix tool, no message
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:
         if args.debug:
             raise
@@ -1558,6 +1603,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as `python -m streams.cli`: the commands of other modules import
+    # streams.cli, so dispatch through that module, not this __main__ copy
+    from streams.cli import main as _main
+
+    sys.exit(_main())
 
 __all__ = ["json", "main"]

@@ -25,9 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from schemas.codec import decode
 from schemas.events import IncidentEvent
@@ -45,30 +45,49 @@ def _short_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def _event_id(prefix: str, ident: str, suffix: str) -> str:
+def event_id_for(prefix: str, ident: str, suffix: str) -> str:
+    """``prefix + ident + suffix``, the id hashed when the whole would pass 128 characters."""
     base = f"{prefix}{ident}"
     if len(base) + len(suffix) > 128:
         base = f"{prefix}{hashlib.sha256(ident.encode()).hexdigest()[:40]}"
     return base + suffix
 
 
-def incident_history(values: Iterable[bytes], incident_id: str) -> list[IncidentEvent]:
-    """Every valid revision of ``incident_id`` among raw event values (others are skipped)."""
-    seen: dict[str, IncidentEvent] = {}
+class Revisioned(Protocol):
+    """An upserted event (incident or contract): ordered by ``revision``, then ``event_id``."""
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Revisioned)
+
+
+def history(values: Iterable[bytes], kind: type[R], ident: Callable[[R], str], key: str) -> list[R]:
+    """Every valid ``kind`` event whose ``ident`` is ``key`` among raw values (others skipped)."""
+    seen: dict[str, R] = {}
     for raw in values:
         ev = decode(raw)
-        if isinstance(ev, IncidentEvent) and ev.incident_id == incident_id:
+        if isinstance(ev, kind) and ident(ev) == key:
             seen.setdefault(ev.event_id, ev)
     return list(seen.values())
 
 
-def latest(history: Iterable[IncidentEvent]) -> IncidentEvent | None:
+def incident_history(values: Iterable[bytes], incident_id: str) -> list[IncidentEvent]:
+    """Every valid revision of ``incident_id`` among raw event values (others are skipped)."""
+    return history(values, IncidentEvent, lambda ev: ev.incident_id, incident_id)
+
+
+def latest(history: Iterable[R]) -> R | None:
     """The winning revision: highest ``revision``, then the larger ``event_id`` bytes."""
     return max(history, key=lambda e: (e.revision, e.event_id.encode()), default=None)
 
 
-def next_revision(history: Iterable[IncidentEvent]) -> int:
-    """0 for a new incident, else one more than the highest revision recorded."""
+def next_revision(history: Iterable[Revisioned]) -> int:
+    """0 for a new incident or contract, else one more than the highest revision recorded."""
     top = latest(history)
     return 0 if top is None else top.revision + 1
 
@@ -124,7 +143,7 @@ def declare(
         )
     ev: JSON = {
         "type": "incident",
-        "event_id": _event_id("", incident_id, f"-r0-{_short_id()}"),
+        "event_id": event_id_for("", incident_id, f"-r0-{_short_id()}"),
         "incident_id": incident_id,
         "revision": 0,
         "services": list(services),
@@ -168,7 +187,7 @@ def revise(
         raise OperatorError(f"no incident {incident_id} in the incidents topic; declare it first")
     rev = top.revision + 1
     ev = incident_wire(top)
-    ev["event_id"] = _event_id("", incident_id, f"-r{rev}-{_short_id()}")
+    ev["event_id"] = event_id_for("", incident_id, f"-r{rev}-{_short_id()}")
     ev["revision"] = rev
     ev["recorded_at"] = format_instant(require_aware(recorded_at))
     if services is not None:
@@ -242,7 +261,7 @@ def claim(
     """
     ev: JSON = {
         "type": "claim",
-        "event_id": _event_id("claim:", claim_id, ""),
+        "event_id": event_id_for("claim:", claim_id, ""),
         "claim_id": claim_id,
         "contract_id": contract_id,
         "submitted_at": format_instant(require_aware(submitted_at)),
@@ -273,9 +292,13 @@ __all__ = [
     "OperatorError",
     "claim",
     "declare",
+    "event_id_for",
+    "history",
     "incident_history",
     "incident_wire",
     "latest",
+    "new_claim_id",
+    "new_incident_id",
     "next_revision",
     "parse_interval",
     "reclassify",
