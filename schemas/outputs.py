@@ -46,6 +46,9 @@ class ServiceFigures(_Out):
     excluded_minutes: dict[str, Minutes]
     no_data_minutes: Minutes
     uptime_percent: Percent
+    coverage_percent: Percent = Field(
+        description="elapsed minutes of the service with data, floored to 4 dp"
+    )
     meets_target: bool
     credit_percent: DecimalText
     credit_amount: DecimalText = Field(description="exact, before the once-per-contract rounding")
@@ -86,6 +89,14 @@ class ContractMonthStatement(_Out):
     counted_downtime_minutes: Minutes
     excluded_minutes: dict[str, Minutes]
     no_data_minutes: Minutes
+    elapsed_minutes: Minutes = Field(description="minutes of the month begun by computed_at")
+    remaining_minutes: Minutes = Field(description="minutes of the month still to come")
+    data_minutes: Minutes = Field(
+        description="elapsed minutes in which every service had data or a declared outage"
+    )
+    coverage_percent: Percent = Field(
+        description="data_minutes / elapsed_minutes, floored to 4 dp (0 when nothing elapsed)"
+    )
     uptime_percent: Percent
     uptime_target: DecimalText
     credit_tiers: list[CreditTierOut]
@@ -130,12 +141,15 @@ class ServiceMonthRecord(_Out):
     month: MonthText
     timezone: Literal["UTC"]
     minutes_in_month: Minutes
+    elapsed_minutes: Minutes
+    remaining_minutes: Minutes
     up_minutes: Minutes
     down_minutes: Minutes
     counted_downtime_minutes: Minutes
     excluded_minutes: dict[str, Minutes]
     no_data_minutes: Minutes
     uptime_percent: Percent
+    coverage_percent: Percent
     meets_target: bool
     credit_percent: DecimalText
     error_budget_minutes: Minutes
