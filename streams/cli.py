@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 from urllib.error import HTTPError, URLError
@@ -247,6 +248,8 @@ def _table(outputs: list[JSON]) -> str:
             "counted",
             "excluded",
             "no data",
+            "coverage %",
+            "elapsed",
             "uptime %",
             "target",
             "credit %",
@@ -264,8 +267,12 @@ def _table(outputs: list[JSON]) -> str:
                     str(o["counted_downtime_minutes"]),
                     str(sum(o["excluded_minutes"].values())),
                     str(o["no_data_minutes"]),
+                    o["coverage_percent"],
+                    f"{o['elapsed_minutes']}/{o['minutes_in_month']}",
                     o["uptime_percent"],
-                    "met" if o["meets_target"] else "MISSED",
+                    # a month in progress has only met (or missed) its target so far
+                    ("met" if o["meets_target"] else "MISSED")
+                    + (" so far" if o["remaining_minutes"] else ""),
                     o["credit_percent"],
                     f"{o['credit_amount']} {o['currency']}",
                     f"{o['status']} r{o['revision']}",
@@ -285,6 +292,7 @@ def _table(outputs: list[JSON]) -> str:
                 "counted",
                 "excluded",
                 "no data",
+                "coverage %",
                 "uptime %",
                 "status",
             )
@@ -299,6 +307,7 @@ def _table(outputs: list[JSON]) -> str:
                     str(o["counted_downtime_minutes"]),
                     str(sum(o["excluded_minutes"].values())),
                     str(o["no_data_minutes"]),
+                    o["coverage_percent"],
                     o["uptime_percent"],
                     f"{o['status']} r{o['revision']}",
                 )
@@ -487,7 +496,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
         + (f" (appended to {dl_path})" if dl_path is not None and dead else ""),
         file=sys.stderr,
     )
+    _check_coverage(outputs, getattr(args, "min_coverage", None))
     return 0
+
+
+def _check_coverage(outputs: list[JSON], minimum: Decimal | None) -> None:
+    """``--min-coverage``: fail (exit 1) naming the contract-months below it."""
+    from streams.explain import below_coverage, coverage_failure
+
+    if minimum is None:
+        return
+    low = below_coverage(outputs, minimum)
+    if low:
+        raise CliError(coverage_failure(low, minimum))
+
+
+def _percent(text: str) -> Decimal:
+    from streams.explain import parse_percent
+
+    try:
+        return parse_percent(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: How the commands that print records print them.
@@ -589,6 +619,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from streams.explain import report_settings
     from streams.report import WorkerApiStore, fetch_report_inputs, render_report
 
     if args.worker:
@@ -610,12 +641,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                 ) from None
         finally:
             store.close()
-    text = render_report(statement, claims, args.format)
+    try:
+        settings = report_settings()
+    except ValueError as exc:
+        raise CliError(f"AVAILABILITY_LOW_COVERAGE: {exc}", EXIT_USAGE) from None
+    text = render_report(statement, claims, args.format, args.audience, settings)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    _check_coverage([statement], args.min_coverage)
     return 0
 
 
@@ -1064,6 +1100,16 @@ _BOOTSTRAP_HELP = (
 _INSTANT = "an RFC 3339 instant with its offset, for example 2026-04-11T00:00:00Z"
 
 
+#: ``--min-coverage`` of replay and report, for month-end checks in scripts
+_MIN_COVERAGE: dict[str, Any] = {
+    "type": _percent,
+    "default": None,
+    "metavar": "PCT",
+    "help": "after the output, fail (exit 1) naming every contract-month whose monitoring "
+    "coverage (elapsed minutes with data) is below PCT percent",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``availability`` argument parser: every option with a sentence, defaults and examples."""
     common = argparse.ArgumentParser(add_help=False)
@@ -1145,6 +1191,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="fail (exit 1) as soon as more than N lines are rejected (default: no limit)",
     )
+    r.add_argument("--min-coverage", **_MIN_COVERAGE)
     r.set_defaults(func=cmd_replay)
 
     g = command(
@@ -1243,6 +1290,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="read from a running worker's HTTP API, e.g. http://127.0.0.1:6066, instead of "
         "the store",
     )
+    rp.add_argument(
+        "--audience",
+        choices=("internal", "customer"),
+        default="internal",
+        help="customer leaves out the readings (other readings of the SLA text, for "
+        "disputes); internal keeps them, each explained",
+    )
+    rp.add_argument("--min-coverage", **_MIN_COVERAGE)
     rp.set_defaults(func=cmd_report)
 
     t = command(

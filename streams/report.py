@@ -20,11 +20,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from streams import explain
+from streams.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
+
 JSON = dict[str, Any]
 
 FORMATS = ("table", "json", "jsonl", "csv", "html")
+AUDIENCES = ("internal", "customer")
 CLAIM_SUBJECT = "SLA Credit Request"
-CLAIM_EMAIL = "contact@lead.pro"
+#: the SLA's claim address, the default of ``ReportSettings.claim_email``
+CLAIM_EMAIL = DEFAULT_CLAIM_EMAIL
 CLAIM_WINDOW = timedelta(days=60)  # 86,400 minutes after the rounded end (SPEC section 7)
 
 
@@ -141,7 +146,7 @@ def _periods(statement: JSON) -> list[JSON]:
 def _readings(statement: JSON) -> list[JSON]:
     own = {
         "reading": "contract",
-        "description": "the contract's own reading",
+        "description": "the contract's own terms, as billed",
         "uptime_percent": statement["uptime_percent"],
         "counted_downtime_minutes": statement["counted_downtime_minutes"],
         "credit_percent": statement["credit_percent"],
@@ -152,7 +157,7 @@ def _readings(statement: JSON) -> list[JSON]:
     return [own, *others]
 
 
-def _evidence(statement: JSON) -> JSON:
+def _evidence(statement: JSON, settings: ReportSettings) -> JSON:
     """The claim evidence pack: what a client emails to claim the month's credit."""
     incidents = []
     for p in _periods(statement):
@@ -172,7 +177,8 @@ def _evidence(statement: JSON) -> JSON:
             }
         )
     return {
-        "email_to": CLAIM_EMAIL,
+        "vendor": settings.vendor_name,
+        "email_to": settings.claim_email,
         "subject": CLAIM_SUBJECT,
         "contract_id": statement["contract_id"],
         "client_id": statement["client_id"],
@@ -183,7 +189,7 @@ def _evidence(statement: JSON) -> JSON:
     }
 
 
-def _claims(claims: Sequence[JSON]) -> list[JSON]:
+def _claims(claims: Sequence[JSON], statement: JSON) -> list[JSON]:
     return [
         {
             "claim_id": c["claim_id"],
@@ -193,6 +199,7 @@ def _claims(claims: Sequence[JSON]) -> list[JSON]:
             "minutes_accepted": c.get("minutes_accepted", 0),
             "credit_total": c.get("credit_total") or "-",
             "currency": c.get("currency") or "",
+            "explanation": explain.claim_words(c, statement),
         }
         for c in claims
     ]
@@ -209,7 +216,12 @@ _HEADLINE = (
     "down_minutes",
     "counted_downtime_minutes",
     "no_data_minutes",
+    "elapsed_minutes",
+    "remaining_minutes",
+    "data_minutes",
+    "coverage_percent",
     "uptime_percent",
+    "uptime_target",
     "meets_target",
     "credit_basis",
     "credit_percent",
@@ -219,19 +231,37 @@ _HEADLINE = (
 )
 
 
-def report_data(statement: JSON, claims: Sequence[JSON]) -> JSON:
-    """The report as plain data (the ``json`` format), every section keyed."""
+def report_data(
+    statement: JSON,
+    claims: Sequence[JSON],
+    audience: str = "internal",
+    settings: ReportSettings | None = None,
+) -> JSON:
+    """The report as plain data (the ``json`` format), every section keyed.
+
+    ``audience`` ``customer`` leaves the readings (an internal tool for
+    disputes) out; ``internal`` keeps them, each with its explanation.
+    """
+    settings = settings or ReportSettings()
     headline = {k: statement.get(k) for k in _HEADLINE}
     headline["excluded_minutes"] = dict(statement.get("excluded_minutes") or {})
     headline["affected_services"] = list(statement.get("affected_services") or [])
-    return {
+    data = {
+        "audience": audience,
         "statement": headline,
+        "progress": explain.progress(statement, settings),
         "services": statement.get("services") or {},
+        "charges": explain.charges(statement),
+        "credit_tiers": explain.tier_table(statement),
+        "working": explain.working(statement),
         "periods": _periods(statement),
-        "readings": _readings(statement),
-        "claim_evidence": _evidence(statement),
-        "claims": _claims(claims),
+        "claim_evidence": _evidence(statement, settings),
+        "claims": _claims(claims, statement),
+        "claim_intervals": explain.claim_intervals(claims, statement),
     }
+    if audience == "internal":
+        data["readings"] = _readings(statement)
+    return data
 
 
 # --- text table ----------------------------------------------------------
@@ -246,6 +276,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 _PERIOD_COLS = ("service", "date", "start", "end", "duration_minutes", "causes", "treatment")
+#: the table and HTML name the incidents behind each period
+_DOWNTIME_COLS = (*_PERIOD_COLS[:5], "incident_ids", *_PERIOD_COLS[5:])
 _READING_COLS = (
     "reading",
     "uptime_percent",
@@ -253,7 +285,19 @@ _READING_COLS = (
     "credit_percent",
     "credit_amount",
     "difference",
+    "description",
 )
+_CHARGE_COLS = (
+    "service",
+    "monthly_charge",
+    "counted_downtime_minutes",
+    "uptime_percent",
+    "coverage_percent",
+    "credit_percent",
+    "credit_amount",
+)
+_TIER_COLS = ("uptime", "credit_percent", "applies")
+_INTERVAL_COLS = ("claim_id", "start", "end", "verdict", "minutes_accepted", "explanation")
 _EVIDENCE_COLS = (
     "service",
     "date",
@@ -270,17 +314,29 @@ _CLAIM_COLS = (
     "reason",
     "minutes_accepted",
     "credit_total",
+    "explanation",
 )
+
+
+def _rows(cols: Sequence[str], rows: Sequence[JSON]) -> list[list[Any]]:
+    return [[r[c] for c in cols] for r in rows]
 
 
 def _render_table(d: JSON) -> str:
     st = d["statement"]
     ev = d["claim_evidence"]
+    pg = d["progress"]
     excl = ", ".join(f"{k} {v}" for k, v in st["excluded_minutes"].items()) or "none"
+    so_far = " so far" if pg["in_progress"] else ""
     head = [
         f"SLA statement {st['contract_id']} ({st['client_id']}) {st['month']} "
         f"[{st['timezone']}] {st['status']} revision {st['revision']}",
-        f"Uptime {st['uptime_percent']} %  target met: {'yes' if st['meets_target'] else 'no'}",
+        *(f"!! {b['text']}" for b in pg["banners"]),
+        f"Uptime {st['uptime_percent']} %  target met{so_far}: "
+        f"{'yes' if st['meets_target'] else 'no'}",
+        f"Coverage {pg['coverage_percent']} % ({pg['data_minutes']} of "
+        f"{pg['elapsed_minutes']} elapsed minutes with data); "
+        f"elapsed {pg['elapsed_minutes']}, remaining {pg['remaining_minutes']}",
         f"Credit {st['credit_percent']} % = {st['credit_amount']} {st['currency']} "
         f"(basis {st['credit_basis']}; services {', '.join(st['affected_services']) or '-'})",
         f"Minutes {st['minutes_in_month']}: counted down {st['counted_downtime_minutes']}, "
@@ -304,13 +360,22 @@ def _render_table(d: JSON) -> str:
         + _table(
             ("service", "uptime", "counted", "excluded", "no_data", "credit_%", "credit"), svc_rows
         ),
-        "Downtime\n" + _table(_PERIOD_COLS, [[p[c] for c in _PERIOD_COLS] for p in d["periods"]]),
-        "Readings\n"
-        + _table(_READING_COLS, [[r[c] for c in _READING_COLS] for r in d["readings"]]),
-        f'Claim evidence: email {ev["email_to"]}, subject "{ev["subject"]}", '
-        "within 60 days of each incident\n"
-        + _table(_EVIDENCE_COLS, [[i[c] for c in _EVIDENCE_COLS] for i in ev["incidents"]]),
-        "Claims\n" + _table(_CLAIM_COLS, [[c[k] for k in _CLAIM_COLS] for c in d["claims"]]),
+        "Charges\n" + _table(_CHARGE_COLS, _rows(_CHARGE_COLS, d["charges"])),
+        "Credit tiers\n" + _table(_TIER_COLS, _rows(_TIER_COLS, d["credit_tiers"])),
+        "Working\n" + "\n".join(d["working"]),
+        "Downtime\n" + _table(_DOWNTIME_COLS, _rows(_DOWNTIME_COLS, d["periods"])),
+    ]
+    if "readings" in d:
+        parts.append(
+            "Readings (internal: the credit under each other reading of the SLA text)\n"
+            + _table(_READING_COLS, _rows(_READING_COLS, d["readings"]))
+        )
+    parts += [
+        f"Claim evidence: email {ev['email_to']} ({ev['vendor']}), subject "
+        f'"{ev["subject"]}", within 60 days of each incident\n'
+        + _table(_EVIDENCE_COLS, _rows(_EVIDENCE_COLS, ev["incidents"])),
+        "Claims\n" + _table(_CLAIM_COLS, _rows(_CLAIM_COLS, d["claims"])),
+        "Claimed intervals\n" + _table(_INTERVAL_COLS, _rows(_INTERVAL_COLS, d["claim_intervals"])),
     ]
     return "\n\n".join(parts) + "\n"
 
@@ -338,12 +403,18 @@ def _render_csv(d: JSON) -> str:
             ),
         ]
     )
-    sections = (
+    sections = [
+        ("charges", _CHARGE_COLS, d["charges"]),
+        ("credit_tiers", _TIER_COLS, d["credit_tiers"]),
+        ("working", ("line",), [{"line": w} for w in d["working"]]),
         ("periods", (*_PERIOD_COLS, "start_utc", "end_utc", "incident_ids"), d["periods"]),
-        ("readings", _READING_COLS, d["readings"]),
+        ("readings", _READING_COLS, d.get("readings") or []),
         ("claim_evidence", _EVIDENCE_COLS, d["claim_evidence"]["incidents"]),
         ("claims", _CLAIM_COLS, d["claims"]),
-    )
+        ("claim_intervals", _INTERVAL_COLS, d["claim_intervals"]),
+    ]
+    if "readings" not in d:
+        sections = [sec for sec in sections if sec[0] != "readings"]
     for name, cols, rows in sections:
         w.writerow([])
         w.writerow([name, *cols])
@@ -368,6 +439,9 @@ th{background:#eef1f6}
 .legend span{display:inline-block;margin-right:16px}
 .sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:4px}
 .muted{color:#5b6470}
+.banner{border:1px solid #c77700;background:#fff4e0;border-radius:6px;padding:8px 12px;margin:8px 0}
+.banner.low_coverage{border-color:#b3261e;background:#fdecea}
+.working{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;margin:4px 0}
 @media print{
  @page{size:A4 portrait;margin:12mm}
  body{margin:0;max-width:none;font-size:11px}
@@ -378,13 +452,25 @@ th{background:#eef1f6}
 }
 """
 
-_COLOURS = {"counted": "#d93025", "excluded": "#f2a900", "no_data": "#8a94a6", "up": "#34a853"}
+_COLOURS = {
+    "counted": "#d93025",
+    "excluded": "#f2a900",
+    "no_data": "#8a94a6",
+    "up": "#34a853",
+    "not_yet_elapsed": "url(#future)",
+}
+#: the hatch of the minutes still to come (grey stripes: neither up nor down yet)
+_HATCH = (
+    '<defs><pattern id="future" width="6" height="6" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(45)"><rect width="6" height="6" fill="#eceff3"/>'
+    '<line x1="0" y1="0" x2="0" y2="6" stroke="#8a94a6" stroke-width="2"/></pattern></defs>'
+)
 
 
 def _svg_timeline(statement: JSON) -> str:
-    """The month as one lane per service: counted and excluded periods on an
-    up background; each lane is labelled with its minute counts (no-data
-    minutes have no intervals in a statement, so they appear as a count)."""
+    """The month as one lane per service: up (green) only where the elapsed
+    minutes had data, no-data runs grey, counted and excluded periods on top,
+    the minutes still to come hatched; each lane is labelled with its counts."""
     start = _instant(statement["period_start"])
     end = _instant(statement["period_end"])
     total = max(1.0, (end - start).total_seconds() / 60)
@@ -398,8 +484,10 @@ def _svg_timeline(statement: JSON) -> str:
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 10} {height}" '
-        f'width="100%" role="img" aria-label="timeline of {html.escape(statement["month"])}">'
+        f'width="100%" role="img" aria-label="timeline of {html.escape(statement["month"])}">',
+        _HATCH,
     ]
+    now = start + timedelta(minutes=int(statement.get("elapsed_minutes", total)))
     # Day ticks at local midnights, labelled every few days to stay legible.
     day = start.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     n = 0
@@ -424,15 +512,7 @@ def _svg_timeline(statement: JSON) -> str:
         out.append(
             f'<text x="4" y="{y + 16}" font-size="12" fill="#1d232a">{html.escape(svc)}</text>'
         )
-        colour = _COLOURS["no_data"] if counts.get("no_data_minutes") else _COLOURS["up"]
-        out.append(
-            f'<rect x="{left}" y="{y + 4}" width="{width}" height="18" fill="{_COLOURS["up"]}" '
-            'opacity="0.35"/>'
-        )
-        if counts.get("no_data_minutes"):
-            out.append(
-                f'<rect x="{left}" y="{y + 22}" width="{width}" height="3" fill="{colour}"/>'
-            )
+        out.append(_lane_background(x, y, start, now, end, counts))
         for p in periods:
             if p["service"] != svc:
                 continue
@@ -448,7 +528,8 @@ def _svg_timeline(statement: JSON) -> str:
         out.append(
             f'<text x="{left + width}" y="{y + 33}" font-size="10" text-anchor="end" '
             f'fill="#5b6470">counted {counts.get("counted_downtime_minutes", 0)} min · '
-            f"excluded {excluded} min · no data {counts.get('no_data_minutes', 0)} min</text>"
+            f"excluded {excluded} min · no data {counts.get('no_data_minutes', 0)} min · "
+            f"coverage {counts.get('coverage_percent', '-')} %</text>"
         )
     out.append(
         f'<text x="{left}" y="{height - 6}" font-size="10" fill="#5b6470">'
@@ -457,6 +538,30 @@ def _svg_timeline(statement: JSON) -> str:
     )
     out.append("</svg>")
     return "".join(out)
+
+
+def _lane_background(
+    x: Any, y: int, start: datetime, now: datetime, end: datetime, counts: JSON
+) -> str:
+    """One lane's ground: up over the elapsed minutes, grey where they had no data,
+    hatched for the minutes still to come (never drawn as up)."""
+
+    def rect(a: datetime, b: datetime, fill: str, opacity: str = "1", what: str = "") -> str:
+        x0, x1 = x(a), x(b)
+        tip = f"<title>{html.escape(what)}</title>" if what else ""
+        return (
+            f'<rect x="{x0:.1f}" y="{y + 4}" width="{max(1.0, x1 - x0):.1f}" height="18" '
+            f'fill="{fill}" opacity="{opacity}">{tip}</rect>'
+        )
+
+    parts = []
+    if now > start:
+        parts.append(rect(start, min(now, end), _COLOURS["up"], "0.35"))
+    for a, b in counts.get("no_data_periods") or []:
+        parts.append(rect(_instant(a), _instant(b), _COLOURS["no_data"], what=f"no data {a} - {b}"))
+    if now < end:
+        parts.append(rect(now, end, _COLOURS["not_yet_elapsed"], what="not yet elapsed"))
+    return "".join(parts)
 
 
 def _html_table(cols: Sequence[str], rows: Sequence[JSON], cls_key: str | None = None) -> str:
@@ -476,11 +581,14 @@ def _html_table(cols: Sequence[str], rows: Sequence[JSON], cls_key: str | None =
 def _render_html(d: JSON, statement: JSON) -> str:
     st = d["statement"]
     ev = d["claim_evidence"]
+    pg = d["progress"]
     e = html.escape
     excl = ", ".join(f"{k}: {v}" for k, v in st["excluded_minutes"].items()) or "none"
     kpis = [
         ("Uptime", f"{st['uptime_percent']} %"),
-        ("Target met", "yes" if st["meets_target"] else "no"),
+        ("Target met so far" if pg["in_progress"] else "Target met", _yes(st["meets_target"])),
+        ("Coverage", f"{pg['coverage_percent']} %"),
+        ("Elapsed", f"{pg['elapsed_minutes']} of {pg['minutes_in_month']} min"),
         ("Credit", f"{st['credit_percent']} %"),
         ("Credit amount", f"{st['credit_amount']} {st['currency']}"),
         ("Counted downtime", f"{st['counted_downtime_minutes']} min"),
@@ -501,9 +609,15 @@ def _render_html(d: JSON, statement: JSON) -> str:
     ]
     svc_cols = tuple(svc_rows[0].keys()) if svc_rows else ("service",)
     legend = "".join(
-        f'<span><i class="sw" style="background:{_COLOURS[k]}"></i>{e(k.replace("_", " "))}</span>'
-        for k in ("counted", "excluded", "no_data", "up")
+        f'<span><i class="sw" style="background:{_SWATCH.get(k, _COLOURS[k])}"></i>'
+        f"{e(k.replace('_', ' '))}</span>"
+        for k in ("counted", "excluded", "no_data", "up", "not_yet_elapsed")
     )
+    banners = "".join(
+        f'<div class="banner {e(b["kind"])}" role="alert">{e(b["text"])}</div>'
+        for b in pg["banners"]
+    )
+    working = "\n".join(e(line) for line in d["working"])
     deadline = ev["earliest_deadline_utc"] or "no counted incident"
     parts = [
         "<!DOCTYPE html>",
@@ -514,6 +628,7 @@ def _render_html(d: JSON, statement: JSON) -> str:
         f'<p class="muted">Client {e(st["client_id"])} &middot; timezone {e(st["timezone"])} '
         f"&middot; {e(str(st['status']))}, revision {e(str(st['revision']))} &middot; "
         f"basis {e(st['credit_basis'])} &middot; computed {e(str(st['computed_at']))}</p>",
+        banners,
         f'<div class="kpis">{kpi_html}</div>',
         f"<p>Minutes in month {st['minutes_in_month']}; down {st['down_minutes']}; "
         f"excluded {e(excl)}; affected services "
@@ -523,22 +638,48 @@ def _render_html(d: JSON, statement: JSON) -> str:
         _svg_timeline(statement),
         "<h2>Services</h2>",
         _html_table(svc_cols, svc_rows),
+        "<h2>Charges and credit</h2>",
+        _html_table(_CHARGE_COLS, d["charges"]),
+        "<h3>Credit tiers</h3>",
+        _html_table(_TIER_COLS, d["credit_tiers"]),
+        "<h3>Working</h3>",
+        f'<div class="working">{working}</div>',
         "<h2>Downtime incidents and excluded periods</h2>",
-        _html_table(_PERIOD_COLS, d["periods"], cls_key="treatment"),
-        "<h2>Readings</h2>",
-        '<p class="muted">The contract\'s own reading, and every reading under which the '
-        "credit would differ.</p>",
-        _html_table(_READING_COLS, d["readings"]),
+        f'<p class="muted">Times in {e(st["timezone"])}; the UTC instants are in the claim '
+        "evidence below.</p>",
+        _html_table(_DOWNTIME_COLS, d["periods"], cls_key="treatment"),
+        *_html_readings(d),
         "<h2>Claim evidence pack</h2>",
-        f"<p>Email <b>{e(ev['email_to'])}</b> with the subject "
+        f"<p>Email <b>{e(ev['email_to'])}</b> ({e(ev['vendor'])}) with the subject "
         f"<b>&ldquo;{e(ev['subject'])}&rdquo;</b>, listing the dates and times below, "
         f"within 60 days of each incident (earliest deadline {e(deadline)}).</p>",
         _html_table(_EVIDENCE_COLS, ev["incidents"]),
         "<h2>Claims</h2>",
         _html_table(_CLAIM_COLS, d["claims"]),
+        "<h3>Claimed intervals</h3>",
+        _html_table(_INTERVAL_COLS, d["claim_intervals"]),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+_SWATCH = {"not_yet_elapsed": "repeating-linear-gradient(45deg,#8a94a6 0 2px,#eceff3 2px 6px)"}
+
+
+def _yes(flag: Any) -> str:
+    return "yes" if flag else "no"
+
+
+def _html_readings(d: JSON) -> list[str]:
+    if "readings" not in d:
+        return []
+    return [
+        "<h2>Readings (internal)</h2>",
+        '<p class="muted">The SLA text leaves some choices open. Each row recomputes the '
+        "month under one other choice (its description says which); shown are the "
+        "contract's own terms and every reading under which the credit would differ.</p>",
+        _html_table(_READING_COLS, d["readings"]),
+    ]
 
 
 def _listed(period: JSON) -> JSON:
@@ -550,16 +691,26 @@ def _listed(period: JSON) -> JSON:
     return out
 
 
-def render_report(statement: JSON, claims: list[JSON], fmt: str) -> str:
+def render_report(
+    statement: JSON,
+    claims: list[JSON],
+    fmt: str,
+    audience: str = "internal",
+    settings: ReportSettings | None = None,
+) -> str:
     """Render the report of one contract month; ``fmt`` is one of :data:`FORMATS`.
 
     Pure and deterministic (no clock: deadlines derive from the incidents).
-    Raises ``ValueError`` for an unknown format and ``KeyError`` when the
-    statement lacks a SPEC section 6 field.
+    ``audience`` is one of :data:`AUDIENCES`; ``settings`` name the vendor,
+    the claim address and the low-coverage threshold (default: the SLA's).
+    Raises ``ValueError`` for an unknown format or audience and ``KeyError``
+    when the statement lacks a SPEC section 6 field.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    data = report_data(statement, claims)
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(AUDIENCES)}")
+    data = report_data(statement, claims, audience, settings)
     if fmt in ("json", "jsonl"):
         # lists stay lists for programs, as in the statement and replay's records
         data = {**data, "periods": [_listed(p) for p in data["periods"]]}
@@ -575,6 +726,7 @@ def render_report(statement: JSON, claims: list[JSON], fmt: str) -> str:
 
 
 __all__ = [
+    "AUDIENCES",
     "CLAIM_EMAIL",
     "CLAIM_SUBJECT",
     "FORMATS",
