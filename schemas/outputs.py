@@ -52,6 +52,9 @@ class ServiceFigures(_Out):
     meets_target: bool
     credit_percent: DecimalText
     credit_amount: DecimalText = Field(description="exact, before the once-per-contract rounding")
+    no_data_periods: list[tuple[Instant, Instant]] = Field(
+        description="runs [start, end) of elapsed minutes without data"
+    )
 
 
 class Reading(_Out):

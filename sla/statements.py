@@ -296,6 +296,8 @@ def compute_contract_month(
             "meets_target": t.meets(m, w.n_counted),
             "credit_percent": format_decimal(pct),
             "credit_amount": format_money(amount, c.currency),
+            # where the silence was, so a report can draw it instead of drawing it as up
+            "no_data_periods": _minutes_runs(w.no_data),
         }
     budget = error_budget(m, c.uptime_target)
     return {

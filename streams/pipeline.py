@@ -340,6 +340,7 @@ _COVERAGE_FIELDS = (
     "remaining_minutes",
     "data_minutes",
     "coverage_percent",
+    "no_data_periods",
 )
 
 

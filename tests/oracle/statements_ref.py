@@ -200,6 +200,7 @@ def compute_contract_month(ev: ContractEval) -> JSON:
     m = ev.minutes
     causes = c.excluded_causes
     figs = {s.service: _figures(s, causes) for s in ev.services}
+    by_name = {s.service: s for s in ev.services}
 
     counted_c = ev.counted()
     code_c = np.full(m, NO_CAUSE, dtype=np.int8)
@@ -249,6 +250,7 @@ def compute_contract_month(ev: ContractEval) -> JSON:
             "meets_target": meets_target(m, f.counted, c.uptime_target),
             "credit_percent": format_decimal(pct),
             "credit_amount": format_money(amount, c.currency),
+            "no_data_periods": _minutes_runs(by_name[name].no_data, ev.first),
         }
     if c.credit_basis is CreditBasis.PLATFORM:
         top_percent = platform_percent if affected else Decimal(0)
