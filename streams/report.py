@@ -318,8 +318,12 @@ _CLAIM_COLS = (
 )
 
 
+def _cell(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def _rows(cols: Sequence[str], rows: Sequence[JSON]) -> list[list[Any]]:
-    return [[r[c] for c in cols] for r in rows]
+    return [[_cell(r[c]) for c in cols] for r in rows]
 
 
 def _render_table(d: JSON) -> str:
@@ -363,7 +367,8 @@ def _render_table(d: JSON) -> str:
         "Charges\n" + _table(_CHARGE_COLS, _rows(_CHARGE_COLS, d["charges"])),
         "Credit tiers\n" + _table(_TIER_COLS, _rows(_TIER_COLS, d["credit_tiers"])),
         "Working\n" + "\n".join(d["working"]),
-        "Downtime\n" + _table(_DOWNTIME_COLS, _rows(_DOWNTIME_COLS, d["periods"])),
+        f"Downtime (times in {st['timezone']})\n"
+        + _table(_DOWNTIME_COLS, _rows(_DOWNTIME_COLS, d["periods"])),
     ]
     if "readings" in d:
         parts.append(
@@ -571,7 +576,7 @@ def _html_table(cols: Sequence[str], rows: Sequence[JSON], cls_key: str | None =
         cls = ""
         if cls_key is not None:
             cls = f' class="{"counted" if r[cls_key] == "counted" else "excluded"}"'
-        cells = "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in cols)
+        cells = "".join(f"<td>{html.escape(_cell(r[c]))}</td>" for c in cols)
         body.append(f"<tr{cls}>{cells}</tr>")
     if not body:
         body.append(f'<tr><td colspan="{len(cols)}" class="muted">none</td></tr>')
