@@ -75,6 +75,18 @@ class CreditTierOut(_Out):
     credit_percent: DecimalText
 
 
+class IncidentNote(_Out):
+    """An incident behind a statement's periods, as known when it was computed."""
+
+    incident_id: str
+    title: str | None
+    cause: str
+    impact: str
+    status: Literal["open", "resolved", "retracted"]
+    started_at: Instant
+    ended_at: Instant | None
+
+
 class ContractMonthStatement(_Out):
     """Billing's input: one contract (Purchase Order), one month, one revision."""
 
@@ -116,6 +128,7 @@ class ContractMonthStatement(_Out):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     downtime_incidents: list[DowntimePeriod]
     excluded_periods: list[DowntimePeriod]
+    incidents: list[IncidentNote] = Field(default_factory=list)
     services: dict[str, ServiceFigures]
     readings: list[Reading] = Field(default_factory=list)
     status: Status

@@ -537,8 +537,42 @@ def contract_month_statement(
         return sig, build
 
     out = _versioned(compute, end, as_of, changes, book.settings.finalize_after)
+    out["incidents"] = incident_notes(book, out, as_of)
     contents.outputs[("contract", contract.contract_id, month)] = (memo, key, canon, out)
     return dict(out)
+
+
+def incident_notes(book: Book, statement: JSON, as_of: datetime) -> list[JSON]:
+    """The incidents behind a statement's periods, as known at ``as_of``, by id.
+
+    Outside the versioned content: a new title alone never revises a month.
+    """
+    ids = sorted(
+        {
+            i
+            for key in ("downtime_incidents", "excluded_periods")
+            for p in statement[key]
+            for i in p["incident_ids"]
+        }
+    )
+    notes = []
+    for incident_id in ids:
+        known = [v for v in book.incidents.get(incident_id, {}).values() if v.known_at <= as_of]
+        if not known:
+            continue
+        v = max(known, key=lambda v: v.rank)
+        notes.append(
+            {
+                "incident_id": incident_id,
+                "title": v.title,
+                "cause": v.cause.value,
+                "impact": v.impact.value,
+                "status": v.status.value,
+                "started_at": format_instant(v.started_at),
+                "ended_at": None if v.ended_at is None else format_instant(v.ended_at),
+            }
+        )
+    return notes
 
 
 def service_month_record(book: Book, service: str, month: Month, as_of: datetime) -> JSON:

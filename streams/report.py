@@ -113,6 +113,7 @@ def _utc(dt: datetime) -> str:
 def _periods(statement: JSON) -> list[JSON]:
     """Counted incidents and excluded periods, by start, as flat report rows."""
     tz = ZoneInfo(statement.get("timezone") or "UTC")
+    titles = {i["incident_id"]: i.get("title") or "" for i in statement.get("incidents") or []}
     rows: list[JSON] = []
     for kind, items in (
         ("counted", statement.get("downtime_incidents") or []),
@@ -134,6 +135,10 @@ def _periods(statement: JSON) -> list[JSON]:
                     "duration_minutes": int(it["duration_minutes"]),
                     "causes": ", ".join(it.get("causes") or []) or "-",
                     "incident_ids": ", ".join(it.get("incident_ids") or []) or "-",
+                    "titles": "; ".join(
+                        t for t in (titles.get(i) for i in it.get("incident_ids") or []) if t
+                    )
+                    or "-",
                     "treatment": "counted"
                     if kind == "counted"
                     else f"excluded ({it.get('excluded_cause', '')})",
@@ -141,6 +146,31 @@ def _periods(statement: JSON) -> list[JSON]:
             )
     rows.sort(key=lambda r: (r["start_utc"], r["service"], r["treatment"]))
     return rows
+
+
+def _incidents(statement: JSON) -> list[JSON]:
+    """The incidents behind the periods, with local times that name their timezone."""
+    tz = ZoneInfo(statement.get("timezone") or "UTC")
+
+    def local(text: str | None) -> str:
+        if text is None:
+            return "open"
+        return _instant(text).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)")
+
+    return [
+        {
+            "incident_id": i["incident_id"],
+            "title": i.get("title") or "-",
+            "cause": explain.CAUSE_WORDS.get(i["cause"], i["cause"]),
+            "impact": i["impact"],
+            "status": i["status"],
+            "start": local(i["started_at"]),
+            "end": local(i.get("ended_at")),
+            "started_at": i["started_at"],
+            "ended_at": i.get("ended_at"),
+        }
+        for i in statement.get("incidents") or []
+    ]
 
 
 def _readings(statement: JSON) -> list[JSON]:
@@ -255,6 +285,7 @@ def report_data(
         "credit_tiers": explain.tier_table(statement),
         "working": explain.working(statement),
         "periods": _periods(statement),
+        "incidents": _incidents(statement),
         "claim_evidence": _evidence(statement, settings),
         "claims": _claims(claims, statement),
         "claim_intervals": explain.claim_intervals(claims, statement),
@@ -277,7 +308,8 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 _PERIOD_COLS = ("service", "date", "start", "end", "duration_minutes", "causes", "treatment")
 #: the table and HTML name the incidents behind each period
-_DOWNTIME_COLS = (*_PERIOD_COLS[:5], "incident_ids", *_PERIOD_COLS[5:])
+_DOWNTIME_COLS = (*_PERIOD_COLS[:5], "incident_ids", "titles", *_PERIOD_COLS[5:])
+_INCIDENT_COLS = ("incident_id", "title", "cause", "impact", "status", "start", "end")
 _READING_COLS = (
     "reading",
     "uptime_percent",
@@ -369,6 +401,7 @@ def _render_table(d: JSON) -> str:
         "Working\n" + "\n".join(d["working"]),
         f"Downtime (times in {st['timezone']})\n"
         + _table(_DOWNTIME_COLS, _rows(_DOWNTIME_COLS, d["periods"])),
+        "Incidents\n" + _table(_INCIDENT_COLS, _rows(_INCIDENT_COLS, d["incidents"])),
     ]
     if "readings" in d:
         parts.append(
@@ -412,7 +445,12 @@ def _render_csv(d: JSON) -> str:
         ("charges", _CHARGE_COLS, d["charges"]),
         ("credit_tiers", _TIER_COLS, d["credit_tiers"]),
         ("working", ("line",), [{"line": w} for w in d["working"]]),
-        ("periods", (*_PERIOD_COLS, "start_utc", "end_utc", "incident_ids"), d["periods"]),
+        (
+            "periods",
+            (*_PERIOD_COLS, "start_utc", "end_utc", "incident_ids", "titles"),
+            d["periods"],
+        ),
+        ("incidents", (*_INCIDENT_COLS, "started_at", "ended_at"), d["incidents"]),
         ("readings", _READING_COLS, d.get("readings") or []),
         ("claim_evidence", _EVIDENCE_COLS, d["claim_evidence"]["incidents"]),
         ("claims", _CLAIM_COLS, d["claims"]),
@@ -653,6 +691,8 @@ def _render_html(d: JSON, statement: JSON) -> str:
         f'<p class="muted">Times in {e(st["timezone"])}; the UTC instants are in the claim '
         "evidence below.</p>",
         _html_table(_DOWNTIME_COLS, d["periods"], cls_key="treatment"),
+        "<h3>Incidents</h3>",
+        _html_table(_INCIDENT_COLS, d["incidents"]),
         *_html_readings(d),
         "<h2>Claim evidence pack</h2>",
         f"<p>Email <b>{e(ev['email_to'])}</b> ({e(ev['vendor'])}) with the subject "

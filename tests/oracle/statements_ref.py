@@ -384,7 +384,33 @@ def contract_month_statement(
         return st
 
     changes = _change_instants(book, contract.service_names)
-    return _versioned(compute, span[1], as_of, changes, book.settings.finalize_after)
+    out = _versioned(compute, span[1], as_of, changes, book.settings.finalize_after)
+    out["incidents"] = _incident_notes(book, out, as_of)
+    return out
+
+
+def _incident_notes(book: Book, statement: JSON, as_of: datetime) -> list[JSON]:
+    """Every incident named by a period: its best version known at ``as_of``."""
+    named: set[str] = set()
+    for p in [*statement["downtime_incidents"], *statement["excluded_periods"]]:
+        named.update(p["incident_ids"])
+    notes = []
+    for incident_id in sorted(named):
+        ranked = sorted(book.incidents[incident_id].items(), reverse=True)
+        v = next((v for _, v in ranked if v.known_at <= as_of), None)
+        if v is not None:
+            notes.append(
+                {
+                    "incident_id": incident_id,
+                    "title": v.title,
+                    "cause": v.cause.value,
+                    "impact": v.impact.value,
+                    "status": v.status.value,
+                    "started_at": format_instant(v.started_at),
+                    "ended_at": None if v.ended_at is None else format_instant(v.ended_at),
+                }
+            )
+    return notes
 
 
 def service_month_record(book: Book, service: str, month: Month, as_of: datetime) -> JSON:

@@ -91,6 +91,11 @@ def test_each_claimed_interval_has_its_own_reason_in_words() -> None:
         "claimed 61 days after the incident ended; the SLA allows 60 days"
     )
     decided = {c["claim_id"]: c["explanation"] for c in data["claims"]}
+    notes = {i["incident_id"]: i for i in data["incidents"]}
+    assert notes["INC-7"]["title"] == "AWS host failure"
+    assert notes["INC-7"]["cause"] == "AWS host downtime"
+    assert notes["INC-1"]["start"] == "2026-03-01 02:00:00 UTC (UTC+0000)"
+    assert [p["titles"] for p in data["periods"]] == ["API 503s", "AWS host failure"]
     assert decided["CLM-1"] == "accepted: 52 counted minutes, credit 125.00 GBP"
     assert decided["CLM-2"].startswith("rejected: no claimed interval was accepted")
 
