@@ -562,8 +562,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.simulate import Scenario, default_as_of, write_jsonl
 
     sc = Scenario(month=args.month, probe_days=args.days)
-    d = data_dir()
+    # its own folder: the examples' store under the data directory never gets a
+    # second, different statement for the same contract, month and revision
+    d = data_dir() / "demo"
     d.mkdir(parents=True, exist_ok=True)
+    store = args.store or f"chdb://{d / 'clickhouse'}"
     events = d / f"demo-{sc.month}.jsonl"
     write_jsonl(sc, str(events))
     as_of = default_as_of(sc)
@@ -571,9 +574,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(
             events=str(events),
             as_of=as_of,
-            store=args.store,
+            store=store,
             format=args.format,
-            dead_letters=None,
+            dead_letters=None if store == "none" else str(d / "dead-letters.jsonl"),
             quiet=False,
             max_dead_letters=None,
         )
@@ -581,18 +584,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import DemoError, run_live_demo
 
     try:
-        run_live_demo(
-            events,
-            as_of,
-            args.store or default_store(),
-            d,
-            sys.stdout,
-            _table,
-            fmt=args.format,
-        )
+        run_live_demo(events, as_of, store, d, sys.stdout, _table, fmt=args.format)
     except DemoError as exc:
         print(f"availability demo: {exc}", file=sys.stderr)
         return 1
+    if args.store is None:
+        print(
+            f"demo: the statements are in {store}; e.g. availability report --store {store} "
+            f"--contract PO-1001 --month {sc.month}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -1236,8 +1237,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--days",
         type=_count,
-        default=8,
-        help="days of probes in the simulated month (incidents, claims and tickets cover it all)",
+        default=None,
+        help="days of probes in the simulated month (default: all of it; incidents, claims "
+        "and tickets cover it all)",
     )
     d.add_argument(
         "--offline",
