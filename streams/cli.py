@@ -331,6 +331,9 @@ def _table(outputs: list[JSON]) -> str:
                 )
             )
         lines.extend(_columns(rows))
+    from streams.support_report import support_table
+
+    lines.extend(support_table(outputs))
     return "\n".join(lines)
 
 
@@ -623,6 +626,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from streams.explain import report_settings
     from streams.report import WorkerApiStore, fetch_report_inputs, render_report
 
+    support: tuple[list[JSON], list[JSON]] | None = None
     if args.worker:
         try:
             statement, claims = fetch_report_inputs(
@@ -640,13 +644,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                     f"{exc} in the store at {_store_of(args)} "
                     "(replay or run the worker for that month first)"
                 ) from None
+            client, month = statement["client_id"], str(args.month)
+            support = (
+                store.support_months(month, client),
+                store.ticket_verdicts(client, month),
+            )
         finally:
             store.close()
     try:
         settings = report_settings()
     except ValueError as exc:
         raise CliError(f"AVAILABILITY_LOW_COVERAGE: {exc}", EXIT_USAGE) from None
-    text = render_report(statement, claims, args.format, args.audience, settings)
+    text = render_report(statement, claims, args.format, args.audience, settings, support)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")

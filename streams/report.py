@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from streams import explain
 from streams.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
+from streams.support_report import BREACH_COLS, MONTH_COLS, support_section
 
 JSON = dict[str, Any]
 
@@ -266,11 +267,14 @@ def report_data(
     claims: Sequence[JSON],
     audience: str = "internal",
     settings: ReportSettings | None = None,
+    support: tuple[Sequence[JSON], Sequence[JSON]] | None = None,
 ) -> JSON:
     """The report as plain data (the ``json`` format), every section keyed.
 
     ``audience`` ``customer`` leaves the readings (an internal tool for
     disputes) out; ``internal`` keeps them, each with its explanation.
+    ``support`` is the client's ``support_month`` records and ticket
+    verdicts of the month (None: not available, e.g. from a worker's API).
     """
     settings = settings or ReportSettings()
     headline = {k: statement.get(k) for k in _HEADLINE}
@@ -292,6 +296,8 @@ def report_data(
     }
     if audience == "internal":
         data["readings"] = _readings(statement)
+    if support is not None:
+        data["support"] = support_section(*support)
     return data
 
 
@@ -415,6 +421,14 @@ def _render_table(d: JSON) -> str:
         "Claims\n" + _table(_CLAIM_COLS, _rows(_CLAIM_COLS, d["claims"])),
         "Claimed intervals\n" + _table(_INTERVAL_COLS, _rows(_INTERVAL_COLS, d["claim_intervals"])),
     ]
+    if "support" in d:
+        sp = d["support"]
+        parts.append(
+            f"Support: first-response compliance (business minutes)\n{sp['calendar']}\n"
+            + _table(MONTH_COLS, _rows(MONTH_COLS, sp["months"]))
+            + "\nBreached tickets\n"
+            + _table(BREACH_COLS, _rows(BREACH_COLS, sp["breached"]))
+        )
     return "\n\n".join(parts) + "\n"
 
 
@@ -458,6 +472,9 @@ def _render_csv(d: JSON) -> str:
     ]
     if "readings" not in d:
         sections = [sec for sec in sections if sec[0] != "readings"]
+    if "support" in d:
+        sections.append(("support_months", MONTH_COLS, d["support"]["months"]))
+        sections.append(("support_breached", BREACH_COLS, d["support"]["breached"]))
     for name, cols, rows in sections:
         w.writerow([])
         w.writerow([name, *cols])
@@ -703,12 +720,26 @@ def _render_html(d: JSON, statement: JSON) -> str:
         _html_table(_CLAIM_COLS, d["claims"]),
         "<h3>Claimed intervals</h3>",
         _html_table(_INTERVAL_COLS, d["claim_intervals"]),
+        *_html_support(d),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
 
 
 _SWATCH = {"not_yet_elapsed": "repeating-linear-gradient(45deg,#8a94a6 0 2px,#eceff3 2px 6px)"}
+
+
+def _html_support(d: JSON) -> list[str]:
+    if "support" not in d:
+        return []
+    sp = d["support"]
+    return [
+        "<h2>Support: first-response compliance</h2>",
+        f'<p class="muted">{html.escape(sp["calendar"])}. Percentiles in business minutes.</p>',
+        _html_table(MONTH_COLS, sp["months"]),
+        "<h3>Breached tickets</h3>",
+        _html_table(BREACH_COLS, sp["breached"]),
+    ]
 
 
 def _yes(flag: Any) -> str:
@@ -742,6 +773,7 @@ def render_report(
     fmt: str,
     audience: str = "internal",
     settings: ReportSettings | None = None,
+    support: tuple[Sequence[JSON], Sequence[JSON]] | None = None,
 ) -> str:
     """Render the report of one contract month; ``fmt`` is one of :data:`FORMATS`.
 
@@ -755,7 +787,7 @@ def render_report(
         raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if audience not in AUDIENCES:
         raise ValueError(f"unknown audience {audience!r}; expected one of {', '.join(AUDIENCES)}")
-    data = report_data(statement, claims, audience, settings)
+    data = report_data(statement, claims, audience, settings, support)
     if fmt in ("json", "jsonl"):
         # lists stay lists for programs, as in the statement and replay's records
         data = {**data, "periods": [_listed(p) for p in data["periods"]]}

@@ -131,3 +131,38 @@ def test_the_timeline_never_draws_silence_or_the_future_as_up() -> None:
     assert len(up) == 2
     # the elapsed day is 1/31 of the 980-pixel lane: 31.6 pixels, never the whole lane
     assert all('width="31.6"' in p for p in up)
+
+
+def _ticket(kind: str, tid: str, at: str, **fields: str) -> JSON:
+    stamp = {"ticket_opened": "opened_at", "ticket_responded": "responded_at"}[kind]
+    return {"type": kind, "event_id": f"{kind}-{tid}", "ticket_id": tid, stamp: at, **fields}
+
+
+def test_support_compliance_per_client_and_month_with_the_breaches() -> None:
+    tickets = [
+        # Monday 2 March 2026, 10:00 London (GMT): high has 2 wall-clock hours
+        _ticket("ticket_opened", "T-1", "2026-03-02T10:00:00Z", client_id="client-1",
+                severity="high", channel="phone"),
+        _ticket("ticket_responded", "T-1", "2026-03-02T13:00:00Z"),
+        # medium: 3 business hours, answered after 90 business minutes
+        _ticket("ticket_opened", "T-2", "2026-03-02T10:00:00Z", client_id="client-1",
+                severity="medium", channel="email"),
+        _ticket("ticket_responded", "T-2", "2026-03-02T11:30:00Z"),
+    ]  # fmt: skip
+    outs = run([*month_events(), *tickets], "2026-05-10T00:00:00Z").outputs
+    (st,) = [o for o in outs if o["kind"] == "contract_month"]
+    records = [o for o in outs if o["kind"] == "support_month"]
+    verdicts = [o for o in outs if o["kind"] == "ticket_verdict"]
+    data = json.loads(render_report(st, [], "json", support=(records, verdicts)))
+    sp = data["support"]
+    assert "Mon-Fri 09:00-17:30 Europe/London" in sp["calendar"]
+    assert sp["calendar"].endswith("severity changed before the first response: retroactive")
+    rows = {r["severity"]: r for r in sp["months"]}
+    assert (rows["high"]["met"], rows["high"]["breached"]) == (0, 1)
+    assert (rows["medium"]["met"], rows["medium"]["p50_business_minutes"]) == (1, "90.00")
+    assert [(b["ticket_id"], b["deadline"]) for b in sp["breached"]] == [
+        ("T-1", "2026-03-02T12:00:00Z")
+    ]
+    html = render_report(st, [], "html", support=(records, verdicts))
+    assert "Support: first-response compliance" in html
+    assert "T-1" in html
