@@ -485,8 +485,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 f"no valid event in {args.events} ({len(dead)} bad lines); nothing computed"
             )
         outputs = compute_outputs(book, as_of, folder.tickets)
-        print_records(outputs, args.format or ("table" if sys.stdout.isatty() else "jsonl"))
+        if args.format == "csv":
+            from streams.export_csv import CONTRACT_MONTH_COLUMNS, contract_month_rows, to_csv
+
+            sys.stdout.write(to_csv(CONTRACT_MONTH_COLUMNS, contract_month_rows(outputs)))
+        else:
+            print_records(outputs, args.format or ("table" if sys.stdout.isatty() else "jsonl"))
         sys.stdout.flush()
+        if getattr(args, "claims_csv", None):
+            from streams.export_csv import CLAIM_COLUMNS, claim_rows, to_csv
+
+            Path(args.claims_csv).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.claims_csv).write_text(
+                to_csv(CLAIM_COLUMNS, claim_rows(outputs)), encoding="utf-8"
+            )
         if store is not None:
             store.write_outputs(outputs)
             store.write_dead_letters([d.to_json() for d in dead])
@@ -1179,10 +1191,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-format",
         "--format",
         dest="format",
-        choices=RECORD_FORMATS,
+        choices=(*RECORD_FORMATS, "csv"),
         default=None,
         help="table: columns for reading; json: one JSON array; jsonl: one JSON record per "
-        "line (default: table on a terminal, jsonl when piped)",
+        "line; csv: one row per contract-month, columns named as in the JSON (default: table "
+        "on a terminal, jsonl when piped)",
+    )
+    r.add_argument(
+        "--claims-csv",
+        default=None,
+        metavar="FILE",
+        help="also write one CSV row per claim decision to FILE, columns named as in the JSON",
     )
     r.add_argument(
         "--dead-letters",
