@@ -46,9 +46,15 @@ class ServiceFigures(_Out):
     excluded_minutes: dict[str, Minutes]
     no_data_minutes: Minutes
     uptime_percent: Percent
+    coverage_percent: Percent = Field(
+        description="elapsed minutes of the service with data, floored to 4 dp"
+    )
     meets_target: bool
     credit_percent: DecimalText
     credit_amount: DecimalText = Field(description="exact, before the once-per-contract rounding")
+    no_data_periods: list[tuple[Instant, Instant]] = Field(
+        description="runs [start, end) of elapsed minutes without data"
+    )
 
 
 class Reading(_Out):
@@ -69,6 +75,18 @@ class CreditTierOut(_Out):
     credit_percent: DecimalText
 
 
+class IncidentNote(_Out):
+    """An incident behind a statement's periods, as known when it was computed."""
+
+    incident_id: str
+    title: str | None
+    cause: str
+    impact: str
+    status: Literal["open", "resolved", "retracted"]
+    started_at: Instant
+    ended_at: Instant | None
+
+
 class ContractMonthStatement(_Out):
     """Billing's input: one contract (Purchase Order), one month, one revision."""
 
@@ -86,6 +104,14 @@ class ContractMonthStatement(_Out):
     counted_downtime_minutes: Minutes
     excluded_minutes: dict[str, Minutes]
     no_data_minutes: Minutes
+    elapsed_minutes: Minutes = Field(description="minutes of the month begun by computed_at")
+    remaining_minutes: Minutes = Field(description="minutes of the month still to come")
+    data_minutes: Minutes = Field(
+        description="elapsed minutes in which every service had data or a declared outage"
+    )
+    coverage_percent: Percent = Field(
+        description="data_minutes / elapsed_minutes, floored to 4 dp (0 when nothing elapsed)"
+    )
     uptime_percent: Percent
     uptime_target: DecimalText
     credit_tiers: list[CreditTierOut]
@@ -102,6 +128,7 @@ class ContractMonthStatement(_Out):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     downtime_incidents: list[DowntimePeriod]
     excluded_periods: list[DowntimePeriod]
+    incidents: list[IncidentNote] = Field(default_factory=list)
     services: dict[str, ServiceFigures]
     readings: list[Reading] = Field(default_factory=list)
     status: Status
@@ -130,12 +157,15 @@ class ServiceMonthRecord(_Out):
     month: MonthText
     timezone: Literal["UTC"]
     minutes_in_month: Minutes
+    elapsed_minutes: Minutes
+    remaining_minutes: Minutes
     up_minutes: Minutes
     down_minutes: Minutes
     counted_downtime_minutes: Minutes
     excluded_minutes: dict[str, Minutes]
     no_data_minutes: Minutes
     uptime_percent: Percent
+    coverage_percent: Percent
     meets_target: bool
     credit_percent: DecimalText
     error_budget_minutes: Minutes

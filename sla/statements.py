@@ -52,7 +52,9 @@ from sla.summaries import (
     evaluator,
     excluded_by_cause,
     format_minute,
+    length,
     minutes_of,
+    union,
 )
 from sla.timeutil import (
     epoch_minute,
@@ -165,8 +167,27 @@ class _Terms:
         return counted < self._table(m)[0]
 
 
-def _minute_figures(w: ServiceWindow, m: int) -> JSON:
-    """A service's minute counts and uptime over a window of ``m`` minutes (SPEC section 6)."""
+def elapsed_minutes(first: int, end: int, now: int) -> int:
+    """Minutes of ``[first, end)`` that have begun by epoch minute ``now`` (a ceiling)."""
+    return max(0, min(end, now) - first)
+
+
+def coverage_text(elapsed: int, with_data: int) -> str:
+    """Monitoring coverage: ``with_data / elapsed`` as a percentage floored to 4 decimals.
+
+    Floored like uptime, so a coverage shown as ``95.0000`` never hides a
+    shortfall; nothing elapsed yet is ``0.0000`` (nothing was observed).
+    """
+    if elapsed <= 0:
+        return "0.0000"
+    return _percent_text(elapsed, elapsed - with_data)
+
+
+def _minute_figures(w: ServiceWindow, m: int, elapsed: int) -> JSON:
+    """A service's minute counts, uptime and coverage over a window of ``m`` minutes.
+
+    SPEC section 6; ``elapsed`` of the ``m`` minutes have begun.
+    """
     return {
         "up_minutes": w.n_up,
         "down_minutes": w.n_down,
@@ -174,6 +195,7 @@ def _minute_figures(w: ServiceWindow, m: int) -> JSON:
         "excluded_minutes": w.excluded_minutes(),
         "no_data_minutes": w.n_no_data,
         "uptime_percent": _percent_text(m, w.n_counted),
+        "coverage_percent": coverage_text(elapsed, elapsed - w.n_no_data),
     }
 
 
@@ -243,11 +265,24 @@ def _credit(
 
 
 def compute_contract_month(
-    contract: Contract, month: Month, first: int, end: int, windows: Sequence[ServiceWindow]
+    contract: Contract,
+    month: Month,
+    first: int,
+    end: int,
+    windows: Sequence[ServiceWindow],
+    now: int,
 ) -> JSON:
-    """The statement's content (no status, revision, time or readings)."""
+    """The statement's content (no status, revision, time or readings).
+
+    ``now`` is the first epoch minute starting at or after the instant the
+    windows were evaluated at: the minutes before it have elapsed. A minute
+    has data when every service has data (or a declared outage) in it;
+    ``coverage_percent`` is those minutes over the elapsed ones.
+    """
     c = contract
     m = end - first
+    elapsed = elapsed_minutes(first, end, now)
+    with_data = elapsed - length(union([w.no_data for w in windows])) if windows else 0
     causes = c.excluded_causes
     figs = contract_figures(first, end, windows)
     d = figs.counted
@@ -257,10 +292,12 @@ def compute_contract_month(
     for w, (pct, amount) in zip(windows, credit.per_service, strict=True):
         services[w.service] = {
             "monthly_charge": format_money(c.charge(w.service), c.currency),
-            **_minute_figures(w, m),
+            **_minute_figures(w, m, elapsed),
             "meets_target": t.meets(m, w.n_counted),
             "credit_percent": format_decimal(pct),
             "credit_amount": format_money(amount, c.currency),
+            # where the silence was, so a report can draw it instead of drawing it as up
+            "no_data_periods": _minutes_runs(w.no_data),
         }
     budget = error_budget(m, c.uptime_target)
     return {
@@ -278,6 +315,10 @@ def compute_contract_month(
         "counted_downtime_minutes": d,
         "excluded_minutes": excluded_by_cause(figs.excluded_by_code, causes),
         "no_data_minutes": figs.no_data,
+        "elapsed_minutes": elapsed,
+        "remaining_minutes": m - elapsed,
+        "data_minutes": with_data,
+        "coverage_percent": coverage_text(elapsed, with_data),
         "uptime_percent": _percent_text(m, d),
         "uptime_target": t.target_text,
         "credit_tiers": [dict(tier) for tier in t.tiers_json],
@@ -487,7 +528,7 @@ def contract_month_statement(
             held = contents.get(contract, month, sig)
             if held is not None:
                 return held
-            st = compute_contract_month(contract, month, first, end, own)
+            st = compute_contract_month(contract, month, first, end, own, epoch_minute_ceil(at))
             if with_readings:
                 st["readings"] = compute_readings(Decimal(st["credit_amount"]), readings)
             contents.put(contract, month, sig, st)
@@ -496,8 +537,42 @@ def contract_month_statement(
         return sig, build
 
     out = _versioned(compute, end, as_of, changes, book.settings.finalize_after)
+    out["incidents"] = incident_notes(book, out, as_of)
     contents.outputs[("contract", contract.contract_id, month)] = (memo, key, canon, out)
     return dict(out)
+
+
+def incident_notes(book: Book, statement: JSON, as_of: datetime) -> list[JSON]:
+    """The incidents behind a statement's periods, as known at ``as_of``, by id.
+
+    Outside the versioned content: a new title alone never revises a month.
+    """
+    ids = sorted(
+        {
+            i
+            for key in ("downtime_incidents", "excluded_periods")
+            for p in statement[key]
+            for i in p["incident_ids"]
+        }
+    )
+    notes = []
+    for incident_id in ids:
+        known = [v for v in book.incidents.get(incident_id, {}).values() if v.known_at <= as_of]
+        if not known:
+            continue
+        v = max(known, key=lambda v: v.rank)
+        notes.append(
+            {
+                "incident_id": incident_id,
+                "title": v.title,
+                "cause": v.cause.value,
+                "impact": v.impact.value,
+                "status": v.status.value,
+                "started_at": format_instant(v.started_at),
+                "ended_at": None if v.ended_at is None else format_instant(v.ended_at),
+            }
+        )
+    return notes
 
 
 def service_month_record(book: Book, service: str, month: Month, as_of: datetime) -> JSON:
@@ -516,6 +591,7 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
 
         def build() -> JSON:
             m = end - first
+            elapsed = elapsed_minutes(first, end, epoch_minute_ceil(at))
             budget = error_budget(m, DEFAULT_TARGET)
             excluded = [
                 {"start": p["start"], "end": p["end"], "cause": p["excluded_cause"]}
@@ -527,7 +603,9 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
                 "month": str(month),
                 "timezone": "UTC",
                 "minutes_in_month": m,
-                **_minute_figures(w, m),
+                "elapsed_minutes": elapsed,
+                "remaining_minutes": m - elapsed,
+                **_minute_figures(w, m, elapsed),
                 "meets_target": meets_target(m, w.n_counted, DEFAULT_TARGET),
                 "credit_percent": format_decimal(
                     credit_percent(uptime(m, w.n_counted), DEFAULT_TIERS)

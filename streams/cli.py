@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 from urllib.error import HTTPError, URLError
@@ -252,6 +253,8 @@ def _table(outputs: list[JSON]) -> str:
             "counted",
             "excluded",
             "no data",
+            "coverage %",
+            "elapsed",
             "uptime %",
             "target",
             "credit %",
@@ -269,8 +272,12 @@ def _table(outputs: list[JSON]) -> str:
                     str(o["counted_downtime_minutes"]),
                     str(sum(o["excluded_minutes"].values())),
                     str(o["no_data_minutes"]),
+                    o["coverage_percent"],
+                    f"{o['elapsed_minutes']}/{o['minutes_in_month']}",
                     o["uptime_percent"],
-                    "met" if o["meets_target"] else "MISSED",
+                    # a month in progress has only met (or missed) its target so far
+                    ("met" if o["meets_target"] else "MISSED")
+                    + (" so far" if o["remaining_minutes"] else ""),
                     o["credit_percent"],
                     f"{o['credit_amount']} {o['currency']}",
                     f"{o['status']} r{o['revision']}",
@@ -290,6 +297,7 @@ def _table(outputs: list[JSON]) -> str:
                 "counted",
                 "excluded",
                 "no data",
+                "coverage %",
                 "uptime %",
                 "status",
             )
@@ -304,6 +312,7 @@ def _table(outputs: list[JSON]) -> str:
                     str(o["counted_downtime_minutes"]),
                     str(sum(o["excluded_minutes"].values())),
                     str(o["no_data_minutes"]),
+                    o["coverage_percent"],
                     o["uptime_percent"],
                     f"{o['status']} r{o['revision']}",
                 )
@@ -327,6 +336,9 @@ def _table(outputs: list[JSON]) -> str:
                 )
             )
         lines.extend(_columns(rows))
+    from streams.support_report import support_table
+
+    lines.extend(support_table(outputs))
     return "\n".join(lines)
 
 
@@ -478,8 +490,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 f"no valid event in {args.events} ({len(dead)} bad lines); nothing computed"
             )
         outputs = compute_outputs(book, as_of, folder.tickets)
-        print_records(outputs, args.format or ("table" if sys.stdout.isatty() else "jsonl"))
+        if args.format == "csv":
+            from streams.export_csv import CONTRACT_MONTH_COLUMNS, contract_month_rows, to_csv
+
+            sys.stdout.write(to_csv(CONTRACT_MONTH_COLUMNS, contract_month_rows(outputs)))
+        else:
+            print_records(outputs, args.format or ("table" if sys.stdout.isatty() else "jsonl"))
         sys.stdout.flush()
+        if getattr(args, "claims_csv", None):
+            from streams.export_csv import CLAIM_COLUMNS, claim_rows, to_csv
+
+            Path(args.claims_csv).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.claims_csv).write_text(
+                to_csv(CLAIM_COLUMNS, claim_rows(outputs)), encoding="utf-8"
+            )
         if store is not None:
             store.write_outputs(outputs)
             store.write_dead_letters([d.to_json() for d in dead])
@@ -492,7 +516,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
         + (f" (appended to {dl_path})" if dl_path is not None and dead else ""),
         file=sys.stderr,
     )
+    _check_coverage(outputs, getattr(args, "min_coverage", None))
     return 0
+
+
+def _check_coverage(outputs: list[JSON], minimum: Decimal | None) -> None:
+    """``--min-coverage``: fail (exit 1) naming the contract-months below it."""
+    from streams.explain import below_coverage, coverage_failure
+
+    if minimum is None:
+        return
+    low = below_coverage(outputs, minimum)
+    if low:
+        raise CliError(coverage_failure(low, minimum))
+
+
+def _percent(text: str) -> Decimal:
+    from streams.explain import parse_percent
+
+    try:
+        return parse_percent(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: How the commands that print records print them.
@@ -551,8 +596,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.simulate import Scenario, default_as_of, write_jsonl
 
     sc = Scenario(month=args.month, probe_days=args.days)
-    d = data_dir()
+    # its own folder: the examples' store under the data directory never gets a
+    # second, different statement for the same contract, month and revision
+    d = data_dir() / "demo"
     d.mkdir(parents=True, exist_ok=True)
+    store = args.store or f"chdb://{d / 'clickhouse'}"
     events = d / f"demo-{sc.month}.jsonl"
     write_jsonl(sc, str(events))
     as_of = default_as_of(sc)
@@ -560,9 +608,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(
             events=str(events),
             as_of=as_of,
-            store=args.store,
+            store=store,
             format=args.format,
-            dead_letters=None,
+            dead_letters=None if store == "none" else str(d / "dead-letters.jsonl"),
             quiet=False,
             max_dead_letters=None,
         )
@@ -570,18 +618,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import DemoError, run_live_demo
 
     try:
-        run_live_demo(
-            events,
-            as_of,
-            args.store or default_store(),
-            d,
-            sys.stdout,
-            _table,
-            fmt=args.format,
-        )
+        run_live_demo(events, as_of, store, d, sys.stdout, _table, fmt=args.format)
     except DemoError as exc:
         print(f"availability demo: {exc}", file=sys.stderr)
         return 1
+    if args.store is None:
+        print(
+            f"demo: the statements are in {store}; e.g. availability report --store {store} "
+            f"--contract PO-1001 --month {sc.month}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -608,8 +654,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from streams.explain import report_settings
     from streams.report import WorkerApiStore, fetch_report_inputs, render_report
 
+    support: tuple[list[JSON], list[JSON]] | None = None
     if args.worker:
         try:
             statement, claims = fetch_report_inputs(
@@ -627,14 +675,24 @@ def cmd_report(args: argparse.Namespace) -> int:
                     f"{exc} in the store at {_store_of(args)} "
                     "(replay or run the worker for that month first)"
                 ) from None
+            client, month = statement["client_id"], str(args.month)
+            support = (
+                store.support_months(month, client),
+                store.ticket_verdicts(client, month),
+            )
         finally:
             store.close()
-    text = render_report(statement, claims, args.format)
+    try:
+        settings = report_settings()
+    except ValueError as exc:
+        raise CliError(f"AVAILABILITY_LOW_COVERAGE: {exc}", EXIT_USAGE) from None
+    text = render_report(statement, claims, args.format, args.audience, settings, support)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    _check_coverage([statement], args.min_coverage)
     return 0
 
 
@@ -1097,6 +1155,16 @@ _BOOTSTRAP_HELP = (
 _INSTANT = "an RFC 3339 instant with its offset, for example 2026-04-11T00:00:00Z"
 
 
+#: ``--min-coverage`` of replay and report, for month-end checks in scripts
+_MIN_COVERAGE: dict[str, Any] = {
+    "type": _percent,
+    "default": None,
+    "metavar": "PCT",
+    "help": "after the output, fail (exit 1) naming every contract-month whose monitoring "
+    "coverage (elapsed minutes with data) is below PCT percent",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``availability`` argument parser: every option with a sentence, defaults and examples."""
     common = argparse.ArgumentParser(add_help=False)
@@ -1156,10 +1224,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-format",
         "--format",
         dest="format",
-        choices=RECORD_FORMATS,
+        choices=(*RECORD_FORMATS, "csv"),
         default=None,
         help="table: columns for reading; json: one JSON array; jsonl: one JSON record per "
-        "line (default: table on a terminal, jsonl when piped)",
+        "line; csv: one row per contract-month, columns named as in the JSON (default: table "
+        "on a terminal, jsonl when piped)",
+    )
+    r.add_argument(
+        "--claims-csv",
+        default=None,
+        metavar="FILE",
+        help="also write one CSV row per claim decision to FILE, columns named as in the JSON",
     )
     r.add_argument(
         "--dead-letters",
@@ -1178,6 +1253,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="fail (exit 1) as soon as more than N lines are rejected (default: no limit)",
     )
+    r.add_argument("--min-coverage", **_MIN_COVERAGE)
     r.set_defaults(func=cmd_replay)
 
     g = command(
@@ -1222,8 +1298,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--days",
         type=_count,
-        default=8,
-        help="days of probes in the simulated month (incidents, claims and tickets cover it all)",
+        default=None,
+        help="days of probes in the simulated month (default: all of it; incidents, claims "
+        "and tickets cover it all)",
     )
     d.add_argument(
         "--offline",
@@ -1276,6 +1353,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="read from a running worker's HTTP API, e.g. http://127.0.0.1:6066, instead of "
         "the store",
     )
+    rp.add_argument(
+        "--audience",
+        choices=("internal", "customer"),
+        default="internal",
+        help="customer leaves out the readings (other readings of the SLA text, for "
+        "disputes); internal keeps them, each explained",
+    )
+    rp.add_argument("--min-coverage", **_MIN_COVERAGE)
     rp.set_defaults(func=cmd_report)
 
     t = command(

@@ -330,7 +330,18 @@ def _content_digest(out: JSON) -> str:
 
 
 #: fields that move with every elapsed minute of a month in progress
-_COVERAGE_FIELDS = ("up_minutes", "no_data_minutes", "readings", "computed_at", "intervals")
+_COVERAGE_FIELDS = (
+    "up_minutes",
+    "no_data_minutes",
+    "readings",
+    "computed_at",
+    "intervals",
+    "elapsed_minutes",
+    "remaining_minutes",
+    "data_minutes",
+    "coverage_percent",
+    "no_data_periods",
+)
 
 
 def _coverage_free_digest(out: JSON) -> str | None:

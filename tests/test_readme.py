@@ -72,4 +72,5 @@ def test_dev_demo_runs_the_main_job(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "PO-1001   2026-03  Europe/London  44580" in proc.stdout
     assert "CLM-1" in proc.stdout
-    assert (tmp_path / "data" / "clickhouse").exists()
+    assert (tmp_path / "data" / "demo" / "clickhouse").exists()
+    assert not (tmp_path / "data" / "clickhouse").exists(), "the demo keeps to data/demo"

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -56,11 +57,45 @@ def test_live_demo_prints_what_replay_prints_and_stores_it(tmp_path: Path) -> No
     assert offline.returncode == 0, offline.stderr[-3000:]
     assert "Contract-month statements" in live.stdout
     assert live.stdout == offline.stdout
+    # the demo keeps to its own folder: the examples' store is never touched
+    assert sorted(p.name for p in (tmp_path / "live").iterdir()) == ["demo"]
+    store = f"chdb://{tmp_path / 'live' / 'demo' / 'clickhouse'}"
+    assert f"--store {store}" in live.stderr
     report = _run(
-        ["report", "--contract", "PO-1001", "--month", "2026-03", "--format", "json"],
+        ["report", "--store", store, "--contract", "PO-1001", "--month", "2026-03", "-o", "json"],
         {**base, "AVAILABILITY_DATA": str(tmp_path / "live")},
     )
     assert report.returncode == 0, report.stderr[-3000:]
     statement = json.loads(report.stdout)["statement"]
     assert statement["contract_id"] == "PO-1001"
     assert statement["status"] in ("final", "revised")
+
+
+def test_the_demo_month_is_a_whole_realistic_month(tmp_path: Path) -> None:
+    """Its first screen: near-full coverage, a breach with a credit, an AWS exclusion that
+    came from a reclassification, a claim accepted with a credit and one rejected."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env = {**base, "AVAILABILITY_DATA": str(tmp_path / "data")}
+    run = _run(["demo", "--offline", "--store", "none", "-o", "json"], env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs = json.loads(run.stdout)
+    (march,) = [
+        o
+        for o in outputs
+        if o["kind"] == "contract_month"
+        and (o["contract_id"], o["month"]) == ("PO-1001", "2026-03")
+    ]
+    assert march["remaining_minutes"] == 0
+    assert march["elapsed_minutes"] == march["minutes_in_month"] == 44580
+    assert Decimal(march["coverage_percent"]) > Decimal("99.5")
+    assert not march["meets_target"]
+    assert Decimal(march["credit_amount"]) > 0
+    assert march["excluded_minutes"]["aws"] > 0
+    # the AWS minutes were first reported as internal: reclassified after finality
+    assert march["status"] == "revised"
+    claims = {o["claim_id"]: o for o in outputs if o["kind"] == "claim_decision"}
+    assert claims["CLM-1"]["decision"] == "accepted"
+    assert Decimal(claims["CLM-1"]["credit_total"]) > 0
+    assert claims["CLM-2"]["reason"] == "bad_subject"
+    # nothing written outside the demo's folder (no store, no dead letters with --store none)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["demo"]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ from sla.timeutil import (
 )
 
 JSON = dict[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class ContractEval:
     first: int
     end: int
     services: tuple[ServiceEval, ...]
+    #: which minutes of the window began before the instant of the evaluation
+    elapsed: np.ndarray[Any, np.dtype[np.bool_]]
 
     @property
     def minutes(self) -> int:
@@ -106,7 +110,18 @@ def evaluate_contract(
         evaluate_service(book, s, first, end, as_of, terms, known_by)
         for s in sorted(contract.service_names)
     )
-    return ContractEval(contract, month, first, end, evals)
+    return ContractEval(contract, month, first, end, evals, _elapsed(first, end, as_of))
+
+
+def _elapsed(first: int, end: int, at: datetime) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Minute by minute: did it start before ``at``? (microseconds, no rounding helper)."""
+    at_us = (at - _EPOCH) // timedelta(microseconds=1)
+    starts_us = np.arange(first, end, dtype=np.int64) * 60_000_000
+    return np.asarray(starts_us < at_us, dtype=bool)
+
+
+def _coverage(elapsed: int, with_data: int) -> str:
+    return format_percent(Fraction(with_data * 100, elapsed)) if elapsed else "0.0000"
 
 
 def _excluded_by_cause(
@@ -185,6 +200,7 @@ def compute_contract_month(ev: ContractEval) -> JSON:
     m = ev.minutes
     causes = c.excluded_causes
     figs = {s.service: _figures(s, causes) for s in ev.services}
+    by_name = {s.service: s for s in ev.services}
 
     counted_c = ev.counted()
     code_c = np.full(m, NO_CAUSE, dtype=np.int8)
@@ -201,6 +217,11 @@ def compute_contract_month(ev: ContractEval) -> JSON:
     up_c &= ~nodata_all
     d = int(counted_c.sum())
     up_pct = uptime(m, d)
+    elapsed = int(ev.elapsed.sum())
+    lacking = np.zeros(m, dtype=bool)
+    for s in ev.services:
+        lacking |= s.no_data
+    with_data = int((ev.elapsed & ~lacking).sum()) if ev.services else 0
 
     affected = sorted(s for s, f in figs.items() if f.counted > 0)
     services: JSON = {}
@@ -225,9 +246,11 @@ def compute_contract_month(ev: ContractEval) -> JSON:
             "excluded_minutes": f.excluded,
             "no_data_minutes": f.no_data,
             "uptime_percent": format_percent(own_pct),
+            "coverage_percent": _coverage(elapsed, elapsed - f.no_data),
             "meets_target": meets_target(m, f.counted, c.uptime_target),
             "credit_percent": format_decimal(pct),
             "credit_amount": format_money(amount, c.currency),
+            "no_data_periods": _minutes_runs(by_name[name].no_data, ev.first),
         }
     if c.credit_basis is CreditBasis.PLATFORM:
         top_percent = platform_percent if affected else Decimal(0)
@@ -250,6 +273,10 @@ def compute_contract_month(ev: ContractEval) -> JSON:
         "counted_downtime_minutes": d,
         "excluded_minutes": _excluded_by_cause(code_c, causes),
         "no_data_minutes": int(nodata_c.sum()),
+        "elapsed_minutes": elapsed,
+        "remaining_minutes": m - elapsed,
+        "data_minutes": with_data,
+        "coverage_percent": _coverage(elapsed, with_data),
         "uptime_percent": format_percent(up_pct),
         "uptime_target": format_decimal(c.uptime_target),
         "credit_tiers": [
@@ -357,7 +384,33 @@ def contract_month_statement(
         return st
 
     changes = _change_instants(book, contract.service_names)
-    return _versioned(compute, span[1], as_of, changes, book.settings.finalize_after)
+    out = _versioned(compute, span[1], as_of, changes, book.settings.finalize_after)
+    out["incidents"] = _incident_notes(book, out, as_of)
+    return out
+
+
+def _incident_notes(book: Book, statement: JSON, as_of: datetime) -> list[JSON]:
+    """Every incident named by a period: its best version known at ``as_of``."""
+    named: set[str] = set()
+    for p in [*statement["downtime_incidents"], *statement["excluded_periods"]]:
+        named.update(p["incident_ids"])
+    notes = []
+    for incident_id in sorted(named):
+        ranked = sorted(book.incidents[incident_id].items(), reverse=True)
+        v = next((v for _, v in ranked if v.known_at <= as_of), None)
+        if v is not None:
+            notes.append(
+                {
+                    "incident_id": incident_id,
+                    "title": v.title,
+                    "cause": v.cause.value,
+                    "impact": v.impact.value,
+                    "status": v.status.value,
+                    "started_at": format_instant(v.started_at),
+                    "ended_at": None if v.ended_at is None else format_instant(v.ended_at),
+                }
+            )
+    return notes
 
 
 def service_month_record(book: Book, service: str, month: Month, as_of: datetime) -> JSON:
@@ -370,6 +423,7 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
         m = end - first
         up_pct = uptime(m, f.counted)
         budget = error_budget(m, DEFAULT_TARGET)
+        elapsed = int(_elapsed(first, end, at).sum())
         excluded = [
             {"start": p["start"], "end": p["end"], "cause": p["excluded_cause"]}
             for p in _excluded_periods(ev)
@@ -380,12 +434,15 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
             "month": str(month),
             "timezone": "UTC",
             "minutes_in_month": m,
+            "elapsed_minutes": elapsed,
+            "remaining_minutes": m - elapsed,
             "up_minutes": f.up,
             "down_minutes": f.down,
             "counted_downtime_minutes": f.counted,
             "excluded_minutes": f.excluded,
             "no_data_minutes": f.no_data,
             "uptime_percent": format_percent(up_pct),
+            "coverage_percent": _coverage(elapsed, elapsed - f.no_data),
             "meets_target": meets_target(m, f.counted, DEFAULT_TARGET),
             "credit_percent": format_decimal(credit_percent(up_pct, DEFAULT_TIERS)),
             "error_budget_minutes": budget,

@@ -78,7 +78,7 @@ def test_chdb_keeps_sizes_and_fills_them_for_rows_from_before(
         old.close()
     store = connect(chdb_dsn, database=db)
     try:
-        assert store.migrate() == ["0006_dead_letter_sizes"]
+        assert store.migrate()[:1] == ["0006_dead_letter_sizes"]  # then any later ones
         _, letter, _ = _letters()
         store.write_dead_letters([letter])
         got = store.client.query(

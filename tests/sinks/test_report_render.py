@@ -215,3 +215,41 @@ def test_html_report_renders_in_chromium(replay: ReplayResult, tmp_path: Path) -
     assert CLAIM_SUBJECT in dom
     assert CLAIM_EMAIL in dom
     assert "<svg" in dom
+
+
+def _console(exe: str, profile: Path, page: Path) -> tuple[str, list[str]]:
+    """The rendered DOM of ``page`` and every console message (errors included) it logged."""
+    proc = _run(exe, profile, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
+    messages = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ":CONSOLE" in ln]
+    return proc.stdout.decode(), messages
+
+
+def test_chromium_renders_coverage_progress_and_the_working(tmp_path: Path) -> None:
+    """A month in progress with low coverage: banners, coverage and the working are on the
+    rendered page, and the page logs nothing to the console (a broken page does)."""
+    from tests.helpers import run
+    from tests.sinks.test_report_explained import month_events
+
+    exe = _chromium()
+    outs = run(month_events(), "2026-03-02T00:00:00Z").outputs
+    (st,) = [o for o in outs if o["kind"] == "contract_month"]
+    page = tmp_path / "progress.html"
+    page.write_text(render_report(st, [], "html", "customer"), "utf-8")
+    dom, messages = _console(exe, tmp_path / "p1", page)
+    assert messages == []
+    assert "Month in progress: 1,440 of 44,640 minutes elapsed, 43,200 still to come" in dom
+    assert "Low monitoring coverage: 41.6666 %" in dom
+    assert "<b>41.6666 %</b>" in dom  # the coverage figure
+    assert "(44,640 - 52) / 44,640 = 99.8835 %" in dom
+    assert 'fill="url(#future)"' in dom
+    png = tmp_path / "progress.png"
+    _run(exe, tmp_path / "p2", f"--screenshot={png}", "--window-size=1200,1400", page.as_uri())
+    _, _, bpp, rows = _png_pixels(png.read_bytes())
+    colours = {row[i : i + 3] for row in rows[::4] for i in range(0, len(row), bpp * 4)}
+    # the no-data grey #8a94a6 of the timeline is on the screen
+    assert any(
+        abs(c[0] - 0x8A) < 8 and abs(c[1] - 0x94) < 8 and abs(c[2] - 0xA6) < 8 for c in colours
+    )
+    broken = tmp_path / "broken.html"
+    broken.write_text('<p>x</p><script>throw new Error("kaput")</script>', "utf-8")
+    assert any("kaput" in m for m in _console(exe, tmp_path / "p3", broken)[1])
