@@ -14,7 +14,8 @@ computed and serialised. Reported: seconds, and the ratio to the first run.
 
 (b) Live, with ``--live-contracts`` contracts (10,000 by default) over the
 same services on a real broker (``KAFKA_BOOTSTRAP_SERVERS``, else a local
-one): one ``availability worker`` on the wall clock, probes for the current
+one): ``--live-workers`` ``availability worker`` processes (one app id, so
+they share the statement partitions) on the wall clock, probes for the current
 minute produced at ``--live-rate`` a second (every service and region), and
 every ``--marker-every`` seconds one service made to fail for the current
 minute. Reported: the time from the first failing probe of a marker to the
@@ -22,7 +23,8 @@ first published statement of a contract using that service that shows the
 minute as counted downtime (p50, p99, max); the event loop's lag from the
 worker's ``/health`` (p99 and max over the run); the slowest of the
 ``/health`` answers polled every 0.2 s; the Kafka heartbeat sessions the
-worker's log says expired or failed.
+workers' logs say expired or failed; per worker, its statement partitions,
+the outputs it published and the CPU seconds it used during the run.
 
 (c) Resident memory per 1,000 contracts: the growth of the resident set of
 a fresh process folding the month with the largest book and holding its
@@ -287,32 +289,46 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         month = Month(datetime.now(UTC).year, datetime.now(UTC).month)
         book = list(book_contracts(args.live_contracts, names, month, prefix="PO-L"))
         asyncio.run(_send_contracts(bootstrap, book))
-        port = free_port()
-        log_path = work / "live-worker.log"
-        proc = subprocess.Popen(
-            [
-                str(BIN / "availability"),
-                "worker",
-                "--bootstrap",
-                bootstrap,
-                "--app-id",
-                f"bench-live-{os.getpid()}",
-                "--web-port",
-                str(port),
-                "--store",
-                "none",
-            ],
-            stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        stack.callback(_stop, proc)
-        _wait_caught_up(port, timeout=600)
+        app_id = f"bench-live-{os.getpid()}"
+        ports: list[int] = []
+        procs: list[subprocess.Popen[bytes]] = []
+        logs: list[Path] = []
+        for i in range(args.live_workers):
+            ports.append(free_port())
+            logs.append(work / f"live-worker-{i}.log")
+            proc = subprocess.Popen(
+                [
+                    str(BIN / "availability"),
+                    "worker",
+                    "--bootstrap",
+                    bootstrap,
+                    "--app-id",
+                    app_id,
+                    "--web-port",
+                    str(ports[-1]),
+                    "--store",
+                    "none",
+                ],
+                stdout=logs[-1].open("wb"),
+                stderr=subprocess.STDOUT,
+                cwd=work,
+            )
+            procs.append(proc)
+            stack.callback(_stop, proc)
+        for port in ports:
+            _wait_caught_up(port, timeout=600)
+        cpu0 = [_cpu_seconds(proc.pid) for proc in procs]
+        published0 = [_published(port) for port in ports]
         markers: list[Marker] = []
         times: list[float] = []
-        last: list[Any] = []
+        lasts: list[list[Any]] = [[] for _ in ports]
         stop_health = threading.Event()
-        poller = threading.Thread(target=_poll_health, args=(port, stop_health, times, last))
-        poller.start()
+        pollers = [
+            threading.Thread(target=_poll_health, args=(port, stop_health, times, last))
+            for port, last in zip(ports, lasts, strict=True)
+        ]
+        for poller in pollers:
+            poller.start()
 
         async def run() -> int:
             stop = asyncio.Event()
@@ -329,11 +345,20 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
         sent = asyncio.run(run())
         stop_health.set()
-        poller.join()
+        for poller in pollers:
+            poller.join()
+        workers = [
+            {
+                "partitions": _health(port).get("statement_partitions", []),
+                "published": _published(port) - before,
+                "cpu_seconds": _cpu_seconds(proc.pid) - cpu,
+            }
+            for port, proc, before, cpu in zip(ports, procs, published0, cpu0, strict=True)
+        ]
         lats = sorted(v for m in markers for v in m.seen.values())
         missing = sum(len(m.waiting) for m in markers)
-        logtext = log_path.read_text(errors="replace")
-        health = last[0] if last else {}
+        logtext = "".join(path.read_text(errors="replace") for path in logs)
+    loops = [last[0].get("event_loop", {}) for last in lasts if last]
     return {
         "sent": sent,
         "markers": len(markers),
@@ -341,9 +366,34 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "missing": missing,
         "health_max": max(times) if times else float("nan"),
         "health_polls": len(times),
-        "loop": health.get("event_loop", {}),
+        "loop": {
+            k: max((lp.get(k, float("nan")) for lp in loops), default=float("nan"))
+            for k in ("p99_seconds", "max_seconds", "max_since_start_seconds")
+        },
         "expired": logtext.count("Heartbeat session expired") + logtext.count("Heartbeat failed"),
+        "workers": workers,
     }
+
+
+def _health(port: int) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as r:
+            body = r.read()
+    except urllib.error.HTTPError as exc:  # a 503 (degraded) is an answer too
+        body = exc.read()
+    found: dict[str, Any] = json.loads(body)
+    return found
+
+
+def _published(port: int) -> int:
+    counts = _health(port).get("statements", {}).get("published_by_partition", {})
+    return sum(int(n) for n in counts.values())
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -395,6 +445,9 @@ def main() -> int:
     p.add_argument("--live-contracts", type=int, default=10_000)
     p.add_argument("--live-rate", type=int, default=5_000, help="probes a second in (b)")
     p.add_argument("--live-seconds", type=float, default=240.0)
+    p.add_argument(
+        "--live-workers", type=int, default=1, help="workers sharing the statement stage in (b)"
+    )
     p.add_argument("--no-live", action="store_true", help="leave out part (b)")
     p.add_argument("--memory-probe", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--month-file", type=Path, default=None, help=argparse.SUPPRESS)
@@ -456,6 +509,13 @@ def main() -> int:
         f"(b) slowest /health of {res['health_polls']:,}: {res['health_max'] * 1000:.0f} ms "
         f"(goal <= {GOAL_HEALTH * 1000:.0f} ms); expired heartbeat sessions: {res['expired']}"
     )
+    total = sum(w["published"] for w in res["workers"]) or 1
+    for i, w in enumerate(res["workers"]):
+        print(
+            f"(b) worker {i}: statement partitions {w['partitions']}, published "
+            f"{w['published']:,} outputs ({w['published'] / total:.0%}), "
+            f"{w['cpu_seconds']:.1f} CPU s during the run"
+        )
     return 0
 
 

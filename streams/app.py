@@ -8,10 +8,14 @@ idempotency comes from the core (sets, not counters):
   group of its own, ``<app-id>-probes``) reads ``availability.probes`` in
   large batches (partitioned by service) and publishes per service-month
   minute states; Faust's per-message stream delivery was its bottleneck;
-* the ``statements`` agent reads minute states, incidents, contracts, claims
-  and tickets (one partition each) and emits statements, records, claim
-  decisions and support verdicts when they change; a timer re-evaluates them
-  so months become final and open incidents grow even when nothing arrives.
+* the ``router`` agent reads minute states, incidents, contracts, claims and
+  tickets (one partition each) and forwards them to the statement
+  partitions (:mod:`streams.router`: by contract, minute states and
+  incidents to all);
+* the ``statements`` agent folds each statement partition it owns in a stage
+  of its own and emits statements, records, claim decisions and support
+  verdicts when they change; a timer re-evaluates them so months become
+  final and open incidents grow even when nothing arrives.
 
 Everything a batch produces is sent before its events are acknowledged, and
 Faust flushes the producer (table changelogs included) before it commits
@@ -48,7 +52,7 @@ import faust
 
 from schemas.codec import Rejected
 from sla.book import Settings
-from streams import logfilter, topics
+from streams import logfilter, router, topics
 from streams.deadletters import DeadLetterTally
 from streams.kafkaconf import KafkaSecurity
 from streams.looplag import LoopLag
@@ -136,16 +140,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _SinglePartitionTable(faust.Table[bytes, bytes]):
-    """State of the one-partition statement stage (writable from timers too)."""
-
-    def partition_for_key(self, key: Any) -> int | None:
-        del key
-        return 0
-
-
 class Worker:
-    """One worker's app, stages and outputs (the web views read ``stage2.latest``)."""
+    """One worker's app, stages and outputs (the web views read the stages' ``latest``)."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
         if cfg.web_enabled:
@@ -186,27 +182,39 @@ class Worker:
             )
             for spec in topics.ALL
         }
-        events_table = app.tables.add(
-            _SinglePartitionTable(
-                app=app,
-                name="stage2-events",
-                default=None,
-                key_type=bytes,
-                value_type=bytes,
-                partitions=1,
-            )
+        #: the statement stage's input topic: one partition per share of the contracts
+        self.statement_inputs = router.statement_inputs_topic(cfg.app_id)
+        self.topics[self.statement_inputs.name] = app.topic(
+            self.statement_inputs.name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=self.statement_inputs.partitions,
         )
-        emitted_table = app.tables.add(
-            _SinglePartitionTable(
-                app=app,
-                name="stage2-emitted",
-                default=None,
-                key_type=bytes,
-                value_type=bytes,
-                partitions=1,
+        # the stage's state, one changelog partition per statement partition (the
+        # tables are co-partitioned with the statement inputs, so a partition's
+        # state moves with it); keys carry their partition, because a worker's
+        # local copy holds the partitions it is standby for too
+        self._tables = tuple(
+            app.tables.add(
+                faust.Table(
+                    app=app,
+                    name=name,
+                    default=None,
+                    key_type=bytes,
+                    value_type=bytes,
+                    partitions=self.statement_inputs.partitions,
+                )
             )
+            for name in ("stage2-events", "stage2-emitted")
         )
-        self._stores = (_TableStore(events_table), _TableStore(emitted_table))
+        #: per statement partition: its table views (kept once made: they hold the
+        #: changelog writes not yet acknowledged), and its stage while this worker owns it
+        self._stores: dict[int, tuple[_TableStore, _TableStore]] = {}
+        self.stages: dict[int, StatementStage] = {}
+        #: outputs published per statement partition since start
+        self.published: dict[int, int] = {}
         self.probes = ProbeLoop(
             cfg.bootstrap,
             cfg.app_id,
@@ -217,7 +225,6 @@ class Worker:
         )
         self.stage1 = self.probes.stage
         self.dead_letter_tally = DeadLetterTally(cfg.bootstrap, cfg.security)
-        self.stage2 = StatementStage(self._stores[0], self._stores[1], cfg.settings)
         self._emit_lock = asyncio.Lock()
         #: held while the statement stage folds (on the loop) or recomputes (on its
         #: thread): the book is never read and changed at once
@@ -252,6 +259,9 @@ class Worker:
         self._lag_job: tuple[asyncio.Future[dict[tuple[str, int], int]], float] | None = None
         #: why the statement stage cannot go on (a batch or an emit failing), None while it can
         self._stage2_error: str | None = None
+        self._router_error: str | None = None
+        #: per statement partition, when its outputs next change with no new event
+        self._due: dict[int, datetime | None] = {}
         self._emit_error: str | None = None
         self.stage2_failures = 0
         self._last_input = 0.0
@@ -283,17 +293,14 @@ class Worker:
 
     def _register(self) -> None:
         app = self.app
-        stage2_in = app.topic(
-            topics.MINUTE_STATES.name,
-            topics.INCIDENTS.name,
-            topics.CONTRACTS.name,
-            topics.CLAIMS.name,
-            topics.TICKETS.name,
+        routed_in = app.topic(
+            *(spec.name for spec in router.ROUTED),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
         )
+        stage2_in = self.topics[self.statement_inputs.name]
 
         @app.task  # type: ignore[untyped-decorator]  # faust's task decorator is untyped
         async def probe_loop() -> None:
@@ -316,6 +323,11 @@ class Worker:
             # loop asks for it back within 1 ms instead of the default 5 ms
             sys.setswitchinterval(0.001)
             await self.loop_lag.run()
+
+        @app.agent(routed_in, name="router", concurrency=1)
+        async def route(stream: Any) -> None:
+            async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
+                await self._route_batch(events)
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
@@ -360,7 +372,8 @@ class Worker:
 
         def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             del sender, args, signal, kwargs
-            self.stage2.reset()
+            for stage in self.stages.values():
+                stage.reset()
 
         app.on_partitions_revoked.connect(on_revoked)
 
@@ -374,14 +387,16 @@ class Worker:
                     "status": "degraded" if degraded else "ok",
                     "degraded": degraded,
                     "owns_statements": self._owns_stage2(),
+                    "statement_partitions": self._owned(),
                     "assignment": self._assignment(),
-                    "statements_ready": self.stage2.ready,
+                    "statements_ready": bool(self.stages)
+                    and all(st.ready for st in self.stages.values()),
                     "caught_up": self.caught_up,
                     "lag": sum(self.lag.values()) if self._lag_fresh() else None,
                     "lagging": {f"{t}:{p}": n for (t, p), n in self.lag.items() if n > 0},
-                    "pending_outputs": len(self.stage2._pending),
+                    "pending_outputs": sum(len(st._pending) for st in self.stages.values()),
                     # published and not yet stored and recorded (send, store, confirm)
-                    "unconfirmed_outputs": len(self.stage2._unconfirmed),
+                    "unconfirmed_outputs": sum(len(st._unconfirmed) for st in self.stages.values()),
                     "reseeks": self.reseeks,
                     "busy": {
                         agent: {"step": step, "seconds": round(loop.time() - since, 1)}
@@ -395,7 +410,12 @@ class Worker:
                         "failures": self.probes.failures,
                         "state": self.probes.state,
                     },
-                    "statements": {"failures": self.stage2_failures},
+                    "statements": {
+                        "failures": self.stage2_failures,
+                        "published_by_partition": {
+                            str(p): n for p, n in sorted(self.published.items())
+                        },
+                    },
                     "event_loop": {
                         **self.loop_lag.recent(),
                         "max_since_start_seconds": round(self.loop_lag.max_ever, 4),
@@ -408,7 +428,7 @@ class Worker:
         async def statement(web: Any, request: Any, contract_id: str, month: str) -> Any:
             if not self._authorized(request):
                 return _unauthorized(web)
-            found = self.stage2.latest.get(f"{contract_id}|{month}".encode())
+            found = self._latest(f"{contract_id}|{month}".encode())
             if found is None or found.get("kind") != "contract_month":
                 return web.json({"error": "no such statement on this worker"}, status=404)
             return web.json(found)
@@ -417,7 +437,7 @@ class Worker:
         async def service_month(web: Any, request: Any, service: str, month: str) -> Any:
             if not self._authorized(request):
                 return _unauthorized(web)
-            found = self.stage2.latest.get(f"{service}|{month}".encode())
+            found = self._latest(f"{service}|{month}".encode())
             if found is None or found.get("kind") != "service_month":
                 return web.json({"error": "no such record on this worker"}, status=404)
             return web.json(found)
@@ -428,7 +448,7 @@ class Worker:
                 return _unauthorized(web)
             found = [
                 o
-                for o in list(self.stage2.latest.values())
+                for o in self._all_latest()
                 if o.get("kind") == "claim_decision" and o.get("contract_id") == contract_id
             ]
             return web.json({"claims": sorted(found, key=lambda o: str(o["claim_id"]))})
@@ -586,23 +606,40 @@ class Worker:
 
     # -- the PipelineState the metrics collector reads at scrape time ------------
 
+    def _all_latest(self) -> list[dict[str, Any]]:
+        """The latest output of every key of the statement partitions this worker owns."""
+        return [o for st in list(self.stages.values()) for o in list(st.latest.values())]
+
+    def _latest(self, key: bytes) -> dict[str, Any] | None:
+        for st in list(self.stages.values()):
+            found = st.latest.get(key)
+            if found is not None:
+                return found
+        return None
+
     def statements(self) -> list[dict[str, Any]]:
-        return [o for o in list(self.stage2.latest.values()) if o["kind"] == "contract_month"]
+        return [o for o in self._all_latest() if o["kind"] == "contract_month"]
 
     def service_months(self) -> list[dict[str, Any]]:
-        return [o for o in list(self.stage2.latest.values()) if o["kind"] == "service_month"]
+        return [o for o in self._all_latest() if o["kind"] == "service_month"]
 
     def support_outputs(self) -> list[dict[str, Any]]:
-        return [o for o in list(self.stage2.latest.values()) if o["kind"] == "ticket_verdict"]
+        return [o for o in self._all_latest() if o["kind"] == "ticket_verdict"]
 
     def pipeline(self) -> Any:
         from sinks.metrics import PipelineStats
 
         events: dict[str, int] = {}
         dead: dict[str, int] = {}
-        for stats in (self.stage1.folder.stats, self.stage2.folder.stats):
+        stages = list(self.stages.values())
+        for stats, primary in (
+            (self.stage1.folder.stats, True),
+            *((st.folder.stats, st.primary) for st in stages),
+        ):
             for k, n in stats.events.items():
-                events[k] = events.get(k, 0) + n
+                # a broadcast input is folded by every statement partition: counted once
+                if primary or k in ("contract", "claim"):
+                    events[k] = events.get(k, 0) + n
             for k, n in stats.dead_letters.items():
                 dead[k] = dead.get(k, 0) + n
         sink = self.sink.stats if self.sink is not None else None
@@ -621,7 +658,7 @@ class Worker:
             unreadable_state=(
                 self.stage1.stats.unreadable_state
                 + self.stage1.store.unreadable
-                + self.stage2.folder.stats.unreadable_state
+                + sum(st.folder.stats.unreadable_state for st in stages)
             ),
             last_event_unixtime=max(
                 (t for t in (self._last_event_unixtime, self.probes.last_event_unixtime) if t),
@@ -688,7 +725,7 @@ class Worker:
             found["probe_stage_down"] = f"the probe loop is {self.probes.state}" + (
                 f" after: {self.probes.last_error}" if self.probes.last_error else ""
             )
-        stage2 = self._stage2_error or self._emit_error
+        stage2 = self._stage2_error or self._router_error or self._emit_error
         if stage2 is not None:
             found["statement_stage_down"] = stage2
         if self.sink is not None and not self.sink.store_ok:
@@ -709,31 +746,94 @@ class Worker:
         """
         return not self.degraded() and bool(self.lag) and all(v <= 0 for v in self.lag.values())
 
+    async def _route_batch(self, events: list[Any]) -> None:
+        """Forward one batch of the stage's public inputs to their statement partitions.
+
+        Never raises, like :meth:`_statements_batch`: the batch is acknowledged
+        (so its offsets may be committed) only once every forwarded message is
+        in Kafka; a failure is tried again after a pause growing to 10 s, until
+        it goes through or the inputs have moved to another worker. Sending
+        again is harmless: the stage folds sets and versioned states.
+        """
+        loop = asyncio.get_running_loop()
+        self._last_input = loop.time()
+        self._busy["router"] = [loop.time(), "forward"]
+        n = self.statement_inputs.partitions
+        sends: list[tuple[int, Any, bytes | None, float | None, list[tuple[str, bytes]]]] = []
+        for e in events:
+            msg = e.message
+            value = None if e.value is None else bytes(e.value)
+            headers = router.source_headers(msg.topic, msg.partition, msg.offset)
+            for p in router.targets(msg.topic, value, n):
+                sends.append((p, e.key, value, msg.timestamp or None, headers))
+        topic = self.topics[self.statement_inputs.name]
+        delay = 0.5
+        try:
+            while True:
+                try:
+                    futures = [
+                        await topic.send(key=k, value=v, partition=p, timestamp=t, headers=h)
+                        for p, k, v, t, h in sends
+                    ]
+                    await self.app.producer.flush()
+                    for fut in futures:
+                        await fut
+                    if self._router_error is not None:
+                        log.info("router: the batch went through after all")
+                    self._router_error = None
+                    return
+                except asyncio.CancelledError as exc:
+                    if cancelling():
+                        raise
+                    failure: BaseException = exc
+                except Exception as exc:
+                    failure = exc
+                self.stage2_failures += 1
+                self._router_error = (
+                    f"a batch of {len(events)} inputs could not be forwarded: "
+                    f"{describe_failure(failure)}"
+                )
+                log.error("router: %s; trying it again in %.1f s", self._router_error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                if not self._owns_router():
+                    log.warning("router: its inputs moved away; the batch is theirs")
+                    self._router_error = None
+                    return
+        finally:
+            self._busy.pop("router", None)
+
     async def _statements_batch(self, events: list[Any]) -> None:
         """Fold, deliver, audit and emit one batch of the statements agent; never raises.
 
         Faust acknowledges the events of an agent that raised, which would
         lose the batch, so a failure (the broker gone, a changelog write not
         acknowledged, a fold bug) is logged and the same batch is tried again
-        after a pause growing to 10 s, until it is done or its partition has
-        moved to another worker (which reads it again from the committed
-        offset). Folding again is harmless: the stage is a fold over sets. A
-        tombstone (null value) is dead-lettered, never folded.
+        after a pause growing to 10 s, until it is done or its partitions have
+        moved to another worker (which reads them again from the committed
+        offsets). Folding again is harmless: the stage is a fold over sets. A
+        tombstone (null value) is dead-lettered, never folded. Each event is
+        folded by the stage of its statement partition.
         """
         loop = asyncio.get_running_loop()
         self._last_input = loop.time()
         busy = self._busy["statements"] = [loop.time(), "fold"]
-        items: list[tuple[str, bytes, dict[str, Any]]] = []
-        tombstones: list[dict[str, Any]] = []
+        items: dict[int, list[tuple[str, bytes, dict[str, Any]]]] = {}
+        tombstones: dict[int, list[dict[str, Any]]] = {}
         received: list[Received] = []
         for e in events:
-            src = _source(e)
+            p = e.message.partition
+            src = router.source_of(e.message.headers) or _source(e)
             if e.value is None:
-                tombstones.append(src)
+                tombstones.setdefault(p, []).append(src)
                 continue
             raw = bytes(e.value)
-            items.append((e.message.topic, raw, src))
-            if e.message.topic != topics.MINUTE_STATES.name:
+            topic = src["topic"]
+            items.setdefault(p, []).append((topic, raw, src))
+            # audited once: a broadcast input by the primary partition only
+            if topic != topics.MINUTE_STATES.name and (
+                p == router.PRIMARY or topic not in router.BROADCAST
+            ):
                 received.append(Received(raw, e.message.timestamp or None, src))
         out: list[Outgoing] | None = None
         delay = 0.5
@@ -742,14 +842,17 @@ class Worker:
                 try:
                     if out is None:
                         busy[1] = "fold"
+                        out = []
                         async with self._stage_lock:
-                            out = self.stage2.process(items)
-                        # after process(), whose first call builds the folder that counts them
-                        rej = Rejected("invalid_json", TOMBSTONE, b"")
-                        out[:0] = [
-                            dead_letter_message(self.stage2.folder.reject(rej, src))
-                            for src in tombstones
-                        ]
+                            for p in sorted(set(items) | set(tombstones)):
+                                stage = self._stage(p)
+                                out.extend(stage.process(items.get(p, [])))
+                                # after process(), whose first call builds the folder
+                                rej = Rejected("invalid_json", TOMBSTONE, b"")
+                                out.extend(
+                                    dead_letter_message(stage.folder.reject(rej, src))
+                                    for src in tombstones.get(p, [])
+                                )
                     busy[1] = "send"
                     await self._send_all(out)
                     busy[1] = "table changelogs"
@@ -847,7 +950,7 @@ class Worker:
             topics.TICKETS,
         )
         tps: list[Any] = []
-        for spec in inputs:
+        for spec in (*inputs, self.statement_inputs):
             found = consumer.partitions_for_topic(spec.name)
             if not found:
                 # unknown is not empty: a topic left out would count as read to its end
@@ -880,12 +983,48 @@ class Worker:
             return sorted(probes)
         return sorted([*probes, *(f"{tp.topic}:{tp.partition}" for tp in assignment)])
 
+    def _owned(self) -> list[int]:
+        """The statement partitions assigned to this worker."""
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:
+            return []
+        name = self.statement_inputs.name
+        return sorted(tp.partition for tp in assignment if tp.topic == name)
+
     def _owns_stage2(self) -> bool:
+        return bool(self._owned())
+
+    def _owns_router(self) -> bool:
         try:
             assignment = self.app.consumer.assignment()
         except Exception:
             return False
-        return any(tp.topic == topics.MINUTE_STATES.name for tp in assignment)
+        routed = {spec.name for spec in router.ROUTED}
+        return any(tp.topic in routed for tp in assignment)
+
+    def _stage(self, partition: int) -> StatementStage:
+        """The statement stage of ``partition`` (made, empty and not ready, on first use)."""
+        stage = self.stages.get(partition)
+        if stage is None:
+            stores = self._stores.get(partition)
+            if stores is None:
+                events_table, emitted_table = self._tables
+                stores = self._stores[partition] = (
+                    _TableStore(events_table, partition),
+                    _TableStore(emitted_table, partition),
+                )
+            stage = self.stages[partition] = StatementStage(
+                stores[0], stores[1], self.cfg.settings, primary=partition == router.PRIMARY
+            )
+        return stage
+
+    def _sync_stages(self) -> list[tuple[int, StatementStage]]:
+        """The stages of the partitions this worker owns now (the others are dropped)."""
+        owned = self._owned()
+        for p in [p for p in self.stages if p not in owned]:
+            del self.stages[p]
+        return [(p, self._stage(p)) for p in owned]
 
     async def _send_all(self, msgs: list[Outgoing], wait: bool = False) -> None:
         """Enqueue ``msgs``; Faust flushes the producer before it commits offsets.
@@ -903,8 +1042,9 @@ class Worker:
 
     async def _tables_delivered(self) -> None:
         """Every table write so far is in Kafka (before the batch is acknowledged)."""
-        for store in self._stores:
-            await store.delivered()
+        for stores in list(self._stores.values()):
+            for store in stores:
+                await store.delivered()
 
     async def _emit(self, force: bool) -> None:
         # the agent and the timer both emit; one at a time, so the record of
@@ -914,42 +1054,51 @@ class Worker:
             if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
                 return
             self._last_emit = loop.time()
-            recompute = force or self.stage2.dirty or not self.stage2.ready
-            if recompute:
-                if not self.stage2.ready:
-                    self.stage2.rebuild()  # reads the tables: on the loop, once per assignment
-                now = self.cfg.clock()
-                async with self._stage_lock:
-                    # the costly part, on the stage's own thread: heartbeats, timers,
-                    # the probe loop and the HTTP API go on meanwhile
-                    await loop.run_in_executor(self._cpu, self._refresh, now, loop.time(), force)
-            if recompute:
-                self._next_due = self.stage2.next_due(self.cfg.clock())
+            for partition, stage in self._sync_stages():
+                await self._emit_stage(partition, stage, force)
+            for p in [p for p in self._due if p not in self.stages]:
+                del self._due[p]
+            self._next_due = min((d for d in self._due.values() if d is not None), default=None)
             self._emit_error = None
-            # published in slices, so a book whose every statement changed (a new
-            # minute of the month) never holds the loop for the whole book
-            while True:
-                changed = self.stage2.ready_outputs(
-                    loop.time(),
-                    settle=self.cfg.settle_seconds,
-                    hold_final=not self.caught_up,
-                    limit=PUBLISH_SLICE,
-                )
-                if not changed:
-                    return
-                await self._send_all([m for m, _ in changed], wait=True)
-                # stored before they are recorded as published, so a crash while the
-                # store is down publishes and stores them again, never leaves them unstored
-                await self._store([o for _, o in changed])
-                # only now that billing can read them: a crash before this line
-                # publishes them again (same revision), never skips them
-                self.stage2.confirm([o for _, o in changed])
-                await self._tables_delivered()
-                self.emitted_count += len(changed)
-                await asyncio.sleep(0)
 
-    def _refresh(self, now: datetime, mono: float, force: bool) -> None:
-        """The statement stage's recomputation (on its thread), then a garbage-collector freeze.
+    async def _emit_stage(self, partition: int, stage: StatementStage, force: bool) -> None:
+        """Recompute one partition's outputs if needed, then publish what changed."""
+        loop = asyncio.get_running_loop()
+        recompute = force or stage.dirty or not stage.ready
+        if recompute:
+            if not stage.ready:
+                stage.rebuild()  # reads the tables: on the loop, once per assignment
+            now = self.cfg.clock()
+            async with self._stage_lock:
+                # the costly part, on the stage's own thread: heartbeats, timers,
+                # the probe loop and the HTTP API go on meanwhile
+                await loop.run_in_executor(self._cpu, self._refresh, stage, now, loop.time(), force)
+            self._due[partition] = stage.next_due(self.cfg.clock())
+        # published in slices, so a book whose every statement changed (a new
+        # minute of the month) never holds the loop for the whole book
+        while True:
+            changed = stage.ready_outputs(
+                loop.time(),
+                settle=self.cfg.settle_seconds,
+                hold_final=not self.caught_up,
+                limit=PUBLISH_SLICE,
+            )
+            if not changed:
+                return
+            await self._send_all([m for m, _ in changed], wait=True)
+            # stored before they are recorded as published, so a crash while the
+            # store is down publishes and stores them again, never leaves them unstored
+            await self._store([o for _, o in changed])
+            # only now that billing can read them: a crash before this line
+            # publishes them again (same revision), never skips them
+            stage.confirm([o for _, o in changed])
+            await self._tables_delivered()
+            self.emitted_count += len(changed)
+            self.published[partition] = self.published.get(partition, 0) + len(changed)
+            await asyncio.sleep(0)
+
+    def _refresh(self, stage: StatementStage, now: datetime, mono: float, force: bool) -> None:
+        """A statement stage's recomputation (on its thread), then a garbage-collector freeze.
 
         What a recomputation keeps (thousands of outputs and the shared
         results behind them) lives until the next one; frozen, the cyclic
@@ -958,7 +1107,7 @@ class Worker:
         reference counting when dropped; only reference cycles among them
         would outlive their use, and the outputs have none.
         """
-        self.stage2.refresh(now, mono, force)
+        stage.refresh(now, mono, force)
         gc.freeze()
 
     async def _audit(self, events: list[Received], produced: list[Outgoing]) -> None:
@@ -1028,26 +1177,36 @@ class _TableStore(MutableMapping[str, bytes]):
     committed before the state it depends on reached Kafka; a worker killed
     then restarted from a changelog missing that update, and the events
     behind it were never read again (a lost minute).
+
+    One view per statement partition: its keys are stored as
+    ``"<partition>|<key>"`` in the changelog partition of that number, so the
+    local table (which also holds the partitions this worker is standby for)
+    keeps each partition's state apart.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, partition: int) -> None:
         self.table = table
+        self.partition = partition
+        self._prefix = f"{partition}|".encode()
         #: (key, changelog future) of every write not yet known to be in Kafka
         self._unsent: list[tuple[bytes, Any]] = []
 
+    def _key(self, key: str) -> bytes:
+        return self._prefix + key.encode()
+
     def __getitem__(self, key: str) -> bytes:
-        value = self.table.get(key.encode())
+        value = self.table.get(self._key(key))
         if value is None:
             raise KeyError(key)
         return bytes(value)
 
     def __setitem__(self, key: str, value: bytes) -> None:
-        k = key.encode()
+        k = self._key(key)
         self.table.data[k] = value
         self._send(k)
 
     def __delitem__(self, key: str) -> None:
-        k = key.encode()
+        k = self._key(key)
         if self.table.get(k) is None:
             raise KeyError(key)
         del self.table.data[k]
@@ -1056,7 +1215,7 @@ class _TableStore(MutableMapping[str, bytes]):
     def _send(self, k: bytes) -> None:
         """Queue the key's current value (a tombstone once deleted) for its changelog."""
         value = self.table.data.get(k)
-        partition = self.table.partition_for_key(k)
+        partition = self.partition
         if value is None:
             sent = self.table.send_changelog(partition, k, value=None, value_serializer="raw")
         else:
@@ -1064,13 +1223,15 @@ class _TableStore(MutableMapping[str, bytes]):
         self._unsent.append((k, sent))
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.table.get(key.encode()) is not None
+        return isinstance(key, str) and self.table.get(self._key(key)) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter([bytes(k).decode() for k in list(self.table.keys())])
+        n = len(self._prefix)
+        mine = [bytes(k) for k in list(self.table.keys()) if bytes(k).startswith(self._prefix)]
+        return iter([k[n:].decode() for k in mine])
 
     def __len__(self) -> int:
-        return len(self.table)
+        return sum(1 for _ in self)
 
     async def delivered(self, timeout: float = 120.0) -> None:
         """Wait until every changelog write so far is acknowledged by Kafka.

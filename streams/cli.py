@@ -820,8 +820,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     from kafka.errors import KafkaError
 
+    from streams.router import statement_inputs_topic
+
     try:
         ensure_topics(bootstrap, **security.kafka_python())
+        # the statement stage's own input topic, shared out by partition
+        ensure_topics(
+            bootstrap, specs=[statement_inputs_topic(args.app_id)], **security.kafka_python()
+        )
     except KafkaError as exc:
         raise CliError(
             f"cannot use Kafka at {bootstrap} over {security.protocol}: "

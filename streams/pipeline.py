@@ -407,9 +407,14 @@ class StatementStage:
         emitted: Store,
         settings: Settings | None = None,
         calendar: BusinessCalendar | None = None,
+        primary: bool = True,
     ) -> None:
         self.events = events
         self.emitted = emitted
+        #: the primary statement partition publishes service-month records, and
+        #: dead-letters the broadcast inputs (minute states, incidents); the others
+        #: fold those too but leave both to it (``streams.router``)
+        self.primary = primary
         self.settings = settings or Settings()
         self.calendar = calendar or BusinessCalendar()
         self.ready = False
@@ -509,7 +514,7 @@ class StatementStage:
                 try:
                     changed = self._apply_states(raw)
                 except Exception as exc:
-                    out.append(dead_letter_message(self.folder.failed(raw, source, exc)))
+                    self._dead(out, self.folder.failed(raw, source, exc), broadcast=True)
                     continue
                 if changed is not None:
                     service, month = changed
@@ -527,11 +532,23 @@ class StatementStage:
             if key not in self.events:
                 dead = self.folder.fold(ev, raw, source)
                 if dead is not None:
-                    out.append(dead_letter_message(dead))
+                    self._dead(out, dead, broadcast=topic == topics.INCIDENTS.name)
                     continue
                 self.events[key] = raw
                 self.dirty = True
         return out
+
+    def _dead(self, out: list[Outgoing], dead: DeadLetter, broadcast: bool) -> None:
+        """Publish ``dead``, unless it is a broadcast input's and this is not the primary.
+
+        Every statement partition folds a broadcast input, so the same bad one
+        fails in each; only the primary's dead letter is published and counted.
+        """
+        if broadcast and not self.primary:
+            counts = self.folder.stats.dead_letters
+            counts[dead.reason] -= 1
+            return
+        out.append(dead_letter_message(dead))
 
     def emit(
         self,
@@ -579,6 +596,8 @@ class StatementStage:
         changed = 0
         digests = self._digests
         for out in compute_outputs(self.book, now, self.folder.tickets, self.calendar):
+            if not self.primary and out["kind"] == "service_month":
+                continue  # the same in every partition: the primary publishes it
             key = topics.output_key(out)
             ekey = f"{out['kind']}|{key.decode()}"
             # an output whose nested content is the very object seen last time (the

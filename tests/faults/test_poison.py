@@ -30,6 +30,7 @@ import pytest
 from streams import topics
 from streams.probeloop import ledger_topic, service_partition
 from streams.produce import consume_outputs, produce_lines
+from streams.router import STATEMENT_PARTITIONS
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
 
@@ -70,7 +71,11 @@ def _poison_state(bootstrap: str) -> bytes:
     from kafka import KafkaProducer
 
     events = topics.TopicSpec(
-        f"{APP}-stage2-events-changelog", "key", 1, {"cleanup.policy": "compact"}, "stage 2"
+        f"{APP}-stage2-events-changelog",
+        "partition|key",
+        STATEMENT_PARTITIONS,
+        {"cleanup.policy": "compact"},
+        "stage 2",
     )
     ledgers = ledger_topic(APP)
     topics.ensure_topics(bootstrap)
@@ -86,8 +91,9 @@ def _poison_state(bootstrap: str) -> bytes:
             producer.send(ledgers.name, key=key, value=value, partition=part)
         stored = _line(incident("I-OLD", ["api"], "0001-01-01T00:00:00Z", None))
         for key, value in (
-            (b"incident|I-OLD|0|e-old", stored),
-            (b"states|web|2026-03", states),
+            # the primary statement partition's state: keys carry their partition
+            (b"0|incident|I-OLD|0|e-old", stored),
+            (b"0|states|web|2026-03", states),
         ):
             producer.send(events.name, key=key, value=value, partition=0)
         producer.send(topics.MINUTE_STATES.name, key=b"api|2026-03", value=states)

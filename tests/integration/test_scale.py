@@ -1,10 +1,10 @@
 """Several workers in one consumer group on the real broker.
 
-The probe topic is partitioned by service, so workers split the probe
-partitions; the statement stage has one partition and runs on whichever
-worker owns it. Whatever the split, and when a worker dies mid-stream and
-the survivors take its partitions over, billing must read the statements a
-single worker (and ``replay``) gives.
+The probe topic is partitioned by service and the statement stage's inputs
+by contract (``streams.router``), so workers split both. Whatever the split,
+and when a worker dies mid-stream and the survivors take its partitions
+over, billing must read the statements a single worker (and ``replay``)
+gives, and each worker publishes the statements of its own partitions.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from streams.localkafka import LocalKafka
 from streams.produce import produce_lines
+from streams.router import STATEMENT_PARTITIONS
 from tests.integration.test_worker import (
     WorkerProcess,
     _expected,
@@ -33,8 +34,31 @@ def broker() -> Iterator[str]:
         yield kafka.bootstrap_servers
 
 
-def _owners(workers: list[WorkerProcess]) -> list[bool]:
-    return [bool(w.get("/health")["owns_statements"]) for w in workers]
+def _partitions(workers: list[WorkerProcess]) -> list[list[int]]:
+    """The statement partitions each worker owns."""
+    return [list(w.get("/health")["statement_partitions"]) for w in workers]
+
+
+def _published(worker: WorkerProcess) -> int:
+    counts = worker.get("/health")["statements"]["published_by_partition"]
+    return sum(int(n) for n in counts.values())
+
+
+def _split_evenly(workers: list[WorkerProcess]) -> list[list[int]]:
+    """Wait until the workers own every statement partition, each an even share."""
+    owned: list[list[int]] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            owned = _partitions(workers)
+        except OSError:
+            owned = []
+        flat = sorted(p for ps in owned for p in ps)
+        share = STATEMENT_PARTITIONS // len(workers)
+        if flat == list(range(STATEMENT_PARTITIONS)) and all(len(ps) == share for ps in owned):
+            return owned
+        time.sleep(1)
+    raise AssertionError(f"statement partitions not shared out evenly: {owned}")
 
 
 def test_two_workers_split_the_partitions_and_give_the_single_worker_statements(
@@ -46,8 +70,9 @@ def test_two_workers_split_the_partitions_and_give_the_single_worker_statements(
     workers = [WorkerProcess(broker, tmp_path, as_of) for _ in range(2)]
     try:
         assert _wait_for(broker, expected) == expected
-        # exactly one of them runs the statement stage
-        assert sorted(_owners(workers)) == [False, True]
+        # each runs half of the statement stage and published statements of its own
+        _split_evenly(workers)
+        assert all(_published(w) > 0 for w in workers), [w.get("/health") for w in workers]
     finally:
         for w in workers:
             w.stop()
@@ -62,26 +87,16 @@ def test_three_workers_one_killed_mid_stream_survivors_give_the_same_statements(
     produce_lines(lines[:third], broker)
     workers = [WorkerProcess(broker, tmp_path, as_of) for _ in range(3)]
     try:
-        # let the group form and work start, then kill the statement owner
-        # while the rest of the month is still being produced
-        deadline = time.monotonic() + 180
-        owners: list[bool] = []
-        while time.monotonic() < deadline:
-            try:
-                owners = _owners(workers)
-            except OSError:
-                owners = []
-            if sum(owners) == 1:
-                break
-            time.sleep(1)
-        assert sum(owners) == 1, owners
+        # let the group form and work start, then kill the owner of the primary
+        # statement partition while the rest of the month is still being produced
+        owned = _split_evenly(workers)
         produce_lines(lines[third : 2 * third], broker)
-        victim = workers.pop(owners.index(True))
+        victim = workers.pop(next(i for i, ps in enumerate(owned) if 0 in ps))
         victim.kill9()
         victim.stop()
         produce_lines(lines[2 * third :], broker)
         assert _wait_for(broker, expected, timeout=300) == expected
-        assert sorted(_owners(workers)) == [False, True]
+        _split_evenly(workers)
     finally:
         for w in workers:
             w.stop()
