@@ -46,6 +46,10 @@ def _money(amount: object, currency: object) -> str:
     return "-" if amount in (None, "") else f"{amount} {currency}"
 
 
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def statement_rows(records: list[JSON]) -> str:
     head: tuple[str, ...] = (
         "contract",
@@ -57,7 +61,7 @@ def statement_rows(records: list[JSON]) -> str:
         "target",
         "counted",
     )
-    head += ("excluded", "no data", "credit %", "credit", "computed")
+    head += ("excluded", "no data", "coverage %", "min left", "credit %", "credit", "computed")
     rows = [
         (
             r["contract_id"],
@@ -70,6 +74,9 @@ def statement_rows(records: list[JSON]) -> str:
             str(r["counted_downtime_minutes"]),
             str(sum((r["excluded_minutes"] or {}).values())),
             str(r["no_data_minutes"]),
+            # statements stored before coverage was stated have neither field
+            _or_dash(r.get("coverage_percent")),
+            _or_dash(r.get("remaining_minutes")),
             r["credit_percent"],
             _money(r["credit_amount"], r["currency"]),
             r["computed_at"],
@@ -94,6 +101,7 @@ def statement_view(records: list[JSON]) -> str:
         "counted",
         "excluded",
         "no data",
+        "coverage %",
         "credit %",
         "credit",
     )
@@ -105,6 +113,7 @@ def statement_view(records: list[JSON]) -> str:
             str(s["counted_downtime_minutes"]),
             str(sum(s["excluded_minutes"].values())),
             str(s["no_data_minutes"]),
+            _or_dash(s.get("coverage_percent")),
             s["credit_percent"],
             s["credit_amount"],
         )

@@ -128,6 +128,13 @@ def test_statements_show_prints_one_whole_statement(stored: Stored) -> None:
     assert table.returncode == 0, table.stderr
     assert f"uptime_percent                  {latest['uptime_percent']}" in table.stdout
     assert "Services\nservice  charge" in table.stdout
+    # coverage shows in every table: the statement's, each service's, the listing's
+    assert f"coverage_percent                {latest['coverage_percent']}" in table.stdout
+    listing = stored.run("statements", "list", "--contract", "PO-1001", "--month", "2026-03",
+                         "--store", stored.dsn, "-o", "table").stdout.splitlines()  # fmt: skip
+    head, row = listing[0].split(), listing[1].split()
+    assert head[head.index("coverage") + 2 : head.index("coverage") + 4] == ["min", "left"]
+    assert latest["coverage_percent"] in row, listing
 
     missing = stored.run("statements", "show", "PO-1001", "2026-03", "--revision", "7",
                          "--store", stored.dsn)  # fmt: skip
