@@ -189,7 +189,7 @@ def _kpis(st: JSON, pg: JSON) -> str:
         ("Uptime", f"{st['uptime_percent']} %"),
         ("Target met so far" if pg["in_progress"] else "Target met", _yes(st["meets_target"])),
         ("Coverage", f"{pg['coverage_percent']} %"),
-        ("Elapsed", f"{pg['elapsed_minutes']} of {pg['minutes_in_month']} min"),
+        ("Elapsed", f"{pg['elapsed_minutes']:,} of {pg['minutes_in_month']:,} min"),
         ("Credit", f"{st['credit_percent']} %"),
         ("Credit amount", f"{st['credit_amount']} {st['currency']}"),
         ("Counted downtime", f"{st['counted_downtime_minutes']} min"),
