@@ -81,10 +81,21 @@ class Book:
         return led
 
     def set_minute_states(self, service: str, month: Month, states: MinuteStates) -> bool:
-        """Keep ``states`` for a service-month unless a newer version is held; True if kept."""
+        """Keep ``states`` for a service-month unless a newer version is held; True if kept.
+
+        A newer version with the same minute states only raises the held
+        version (False: nothing changed).
+        """
         held = self.ledgers.get((service, month))
-        if isinstance(held, MinuteStates) and held.version >= states.version:
-            return False
+        if isinstance(held, MinuteStates):
+            if held.version >= states.version:
+                return False
+            if held.same_minutes(states):
+                # more probes, the same minute states (a second passing probe in a
+                # minute already up): the held array stays, so every result computed
+                # from it (compared by identity) stays valid and nothing is recomputed
+                held.version = states.version
+                return False
         self.ledgers[(service, month)] = states
         return True
 

@@ -517,6 +517,12 @@ class MinuteStates:
         del policy
         return self._states
 
+    def same_minutes(self, other: MinuteStates) -> bool:
+        """Whether ``other`` holds the same minutes and states (whatever its version)."""
+        return self.first_minute == other.first_minute and bool(
+            np.array_equal(self._states, other._states)
+        )
+
     def data_range(self) -> tuple[int, int] | None:
         idx = np.flatnonzero(self._states != NO_DATA)
         if idx.size == 0:

@@ -191,3 +191,30 @@ def test_wide_minute_counts_survive_a_slice() -> None:
     narrow.load_bytes(led.day_bytes("eu", 1))
     assert narrow.to_bytes() == led.to_bytes()
     assert narrow.probe_count() == 301
+
+
+def test_received_states_with_more_probes_but_the_same_minutes_keep_the_held_array() -> None:
+    from sla.book import Book
+    from sla.months import Month, month_bounds
+    from sla.probes import MinuteStates
+
+    month = Month(2026, 3)
+    first, end = month_bounds(month)
+    book = Book()
+    states = np.full(end - first, NO_DATA, np.int8)
+    states[:60] = UP
+    assert book.set_minute_states("api", month, MinuteStates(first, states.copy(), 10))
+    held = book.ledgers[("api", month)]
+    assert isinstance(held, MinuteStates)
+    array = held.minute_states(ProbePolicy())
+    # a second passing probe in a minute already up: a newer version, the same minutes
+    assert not book.set_minute_states("api", month, MinuteStates(first, states.copy(), 11))
+    assert book.ledgers[("api", month)] is held
+    assert held.minute_states(ProbePolicy()) is array  # results cached on it stay valid
+    assert held.version == 11
+    # an older version never comes back, whatever it holds
+    states[60] = DOWN
+    assert not book.set_minute_states("api", month, MinuteStates(first, states.copy(), 11))
+    # a newer version with a changed minute replaces it
+    assert book.set_minute_states("api", month, MinuteStates(first, states.copy(), 12))
+    assert book.ledgers[("api", month)].minute_states(ProbePolicy())[60] == DOWN
