@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from schemas.codec import Rejected, decode
 from schemas.events import ProbeEvent
 from sla.book import Book, Settings
@@ -213,6 +215,8 @@ class ProbeStage:
         self._forwarded: list[Outgoing] = []
         self._unsaved: dict[int, ProbeLedger] = {}
         self._unpublished: dict[int, ProbeLedger] = {}
+        #: the minute states last published per service-month
+        self._published: dict[tuple[str, Month], Any] = {}
 
     def _elsewhere(self, service: str) -> bool:
         return self.owner is not None and not self.owner(service)
@@ -277,15 +281,21 @@ class ProbeStage:
         return len(self._unpublished)
 
     def publish(self) -> list[Outgoing]:
-        """The minute states of every service-month folded into since the last call."""
+        """The minute states of every service-month folded into since the last call.
+
+        A service-month whose probes changed none of its minute states since
+        it was last published (more passing probes in minutes already up) is
+        not published again: the statement stage would only compare it.
+        """
         out = []
         for led in self._unpublished.values():
             service, month = self.book.ledger_keys[id(led)]
-            states = MinuteStates(
-                led.first_minute,
-                led.minute_states(self.settings.probe_policy).copy(),
-                led.probe_count(),
-            )
+            now = led.minute_states(self.settings.probe_policy)
+            last = self._published.get((service, month))
+            if last is not None and np.array_equal(last, now):
+                continue
+            self._published[(service, month)] = now = now.copy()
+            states = MinuteStates(led.first_minute, now, led.probe_count())
             head = json.dumps({"service": service, "month": str(month)}).encode()
             out.append(
                 Outgoing(

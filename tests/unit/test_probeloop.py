@@ -152,6 +152,20 @@ def test_minute_states_wait_for_publish_once_per_service_month() -> None:
     ]
 
 
+def test_probes_that_change_no_minute_state_publish_nothing() -> None:
+    stage = ProbeStage(LedgerStore())
+    assert [m.key for m in stage.process([_probe("api", 1)], [_src(0)])] == [b"api|2026-03"]
+    # a second passing probe in the same minute: more probes, the same states
+    again = json.loads(_probe("api", 1))
+    again["event_id"] = "api-1-again"
+    assert stage.process([json.dumps(again).encode()], [_src(1)]) == []
+    # a failure in a new minute changes the states: published again, with the new count
+    (msg,) = stage.process([_probe("api", 2, ok=False)], [_src(2)])
+    head, _, body = msg.value.partition(b"\n")
+    assert json.loads(head) == {"service": "api", "month": "2026-03"}
+    assert MinuteStates.from_bytes(body).version == 3
+
+
 def test_a_region_stored_whole_is_rewritten_as_days() -> None:
     store = LedgerStore()
     stage = ProbeStage(store)
