@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import gc
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -464,7 +465,8 @@ class _Contents:
 
     def __init__(self) -> None:
         self.readings: dict[str, tuple[Contract, list[tuple[str, str, Contract]]]] = {}
-        self.held: dict[tuple[str, Month], list[tuple[Contract, Any, JSON]]] = {}
+        #: per contract-month: (contract, windows, content, windows apart from data, tick)
+        self.held: dict[tuple[str, Month], list[tuple[Contract, Any, JSON, Any, int]]] = {}
         #: the last output per contract-month or service-month, with what it depended on
         self.outputs: dict[tuple[str, str, Month], tuple[Any, Any, Any, JSON]] = {}
 
@@ -477,14 +479,25 @@ class _Contents:
         return alts
 
     def get(self, contract: Contract, month: Month, sig: Any) -> JSON | None:
-        for c, s, content in self.held.get((contract.contract_id, month), ()):
+        for c, s, content, _, _ in self.held.get((contract.contract_id, month), ()):
             if c is contract and s == sig:
                 return content
         return None
 
-    def put(self, contract: Contract, month: Month, sig: Any, content: JSON) -> None:
+    def get_apart_from_data(
+        self, contract: Contract, month: Month, apart: Any, tick: int
+    ) -> JSON | None:
+        """Content built in the same coverage tick whose windows differed only in data."""
+        for c, _, content, a, t in self.held.get((contract.contract_id, month), ()):
+            if c is contract and t == tick and a == apart:
+                return content
+        return None
+
+    def put(
+        self, contract: Contract, month: Month, sig: Any, content: JSON, apart: Any, tick: int
+    ) -> None:
         entries = self.held.setdefault((contract.contract_id, month), [])
-        entries.insert(0, (contract, sig, content))
+        entries.insert(0, (contract, sig, content, apart, tick))
         del entries[4:]
 
 
@@ -512,6 +525,9 @@ def contract_month_statement(
     if held is not None and held[0] == memo and held[1] == key and held[2] == canon:
         return {**held[3], "computed_at": format_instant(as_of)}
     alts = contents.readings_of(contract) if with_readings else []
+    step = evaluator(book).coverage_step
+    final_at = minute_start(end) + book.settings.finalize_after
+    phase = zlib.crc32(contract.contract_id.encode()) % step if step > 1 else 0
 
     def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
         own = contract_windows(book, contract, month, at)
@@ -528,10 +544,25 @@ def contract_month_statement(
             held = contents.get(contract, month, sig)
             if held is not None:
                 return held
+            # a month in progress whose windows changed only in which minutes had
+            # data keeps its content until its coverage tick ends (never a final)
+            tick, apart = -1, None
+            if step > 1 and at < final_at:
+                tick = (epoch_minute_ceil(at) + phase) // step
+                # the contract's own counted minutes in full: a no-data minute that
+                # counts as down is downtime, published at once; the readings' only
+                # as far as data goes (they are republished with the coverage)
+                apart = (
+                    tuple((w.apart_from_data(), w.counted) for w in own),
+                    tuple(w.apart_from_data() for r in readings for w in r[4]),
+                )
+                stale = contents.get_apart_from_data(contract, month, apart, tick)
+                if stale is not None:
+                    return stale
             st = compute_contract_month(contract, month, first, end, own, epoch_minute_ceil(at))
             if with_readings:
                 st["readings"] = compute_readings(Decimal(st["credit_amount"]), readings)
-            contents.put(contract, month, sig, st)
+            contents.put(contract, month, sig, st, apart, tick)
             return st
 
         return sig, build

@@ -82,6 +82,7 @@ class ServiceWindow:
     """
 
     __slots__ = (
+        "_apart_from_data",
         "_downtime",
         "_excluded_periods",
         "causes",
@@ -135,6 +136,29 @@ class ServiceWindow:
         self.n_up = (end - first) - self.n_down - no_data_up
         self._downtime: list[JSON] | None = None
         self._excluded_periods: list[JSON] | None = None
+        self._apart_from_data: tuple[Any, ...] | None = None
+
+    def apart_from_data(self) -> tuple[Any, ...]:
+        """What the window says except which minutes had data (its coverage).
+
+        Two windows of one service, span and terms with equal answers differ
+        at most in their no-data minutes, and so in their up minutes; a
+        minute without data that counts as down (``no_data_policy: down``)
+        is left out of the counted runs here too, as the no-data minutes it is.
+        """
+        held = self._apart_from_data
+        if held is None:
+            counted = minus(self.counted, self.no_data) if self.no_data else self.counted
+            held = self._apart_from_data = (
+                self.service,
+                self.first,
+                self.end,
+                self.causes,
+                counted,
+                self.excluded,
+                self.spans,
+            )
+        return held
 
     def excluded_minutes(self) -> dict[str, int]:
         """Excluded minutes by cause: every excluded cause of the terms, in precedence order."""
@@ -238,6 +262,25 @@ def union(lists: Sequence[Sequence[Run]]) -> tuple[Run, ...]:
                 out[-1] = (ls, e)
         else:
             out.append((s, e))
+    return tuple(out)
+
+
+def minus(a: Sequence[Run], b: Sequence[Run]) -> tuple[Run, ...]:
+    """The minutes of ``a`` outside ``b`` (both sorted disjoint runs), as sorted runs."""
+    out: list[Run] = []
+    j = 0
+    for s, e in a:
+        while j < len(b) and b[j][1] <= s:
+            j += 1
+        k = j
+        while s < e:
+            if k >= len(b) or b[k][0] >= e:
+                out.append((s, e))
+                break
+            if b[k][0] > s:
+                out.append((s, b[k][0]))
+            s = max(s, b[k][1])
+            k += 1
     return tuple(out)
 
 
@@ -373,6 +416,9 @@ class Evaluator:
         self.pass_memo: dict[Any, Any] | None = None
         #: how often each layer was computed rather than shared (for benchmarks and tests)
         self.computed = {"parts": 0, "windows": 0}
+        #: minutes a provisional statement may keep its coverage figures while only
+        #: they change (1: never; the streaming worker staggers longer refreshes)
+        self.coverage_step = 1
 
     # -- inputs, checked on every use ---------------------------------------------
 

@@ -32,6 +32,7 @@ from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
 from sla.months import Month, month_bounds
 from sla.probes import MinuteStates, ProbeLedger
+from sla.summaries import evaluator
 from streams import topics
 from streams.replay import (
     DeadLetter,
@@ -340,6 +341,9 @@ def _content_digest(out: JSON) -> str:
 
 
 #: fields that move with every elapsed minute of a month in progress
+#: see ``StatementStage.coverage_step``
+COVERAGE_STEP_MINUTES = 5
+
 _COVERAGE_FIELDS = (
     "up_minutes",
     "no_data_minutes",
@@ -444,11 +448,16 @@ class StatementStage:
         self.coverage_interval = 60.0
         #: per output key, the coverage-free digest last published and when (mono)
         self._shown: dict[str, tuple[str, float]] = {}
+        #: minutes a provisional statement keeps its coverage figures while only they
+        #: change, staggered by contract (``Evaluator.coverage_step``): a new minute
+        #: rebuilds a fifth of a large book, not all of it; downtime never waits
+        self.coverage_step = COVERAGE_STEP_MINUTES
         self.reset()
 
     def reset(self) -> None:
         """Forget the in-memory fold; :meth:`rebuild` reloads it from the stores."""
         self.book = Book(self.settings)
+        evaluator(self.book).coverage_step = self.coverage_step
         self.folder = Folder(self.book)
         self._digests = {}
         self.ready = False

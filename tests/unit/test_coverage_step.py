@@ -1,0 +1,102 @@
+"""A month in progress may keep its coverage figures for a few minutes, nothing else.
+
+The streaming worker sets ``Evaluator.coverage_step``: a provisional
+statement whose windows changed only in which minutes had data (the month
+goes on, probes arrive) keeps its content until its coverage tick ends
+(ticks are staggered by contract), so a new minute does not rebuild every
+statement of a large book at once. Downtime, exclusions, incidents and
+finals are never kept: whatever else changes is exactly what a fresh
+evaluation gives.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sla.statements import all_statements
+from sla.summaries import evaluator
+from sla.timeutil import epoch_minute_ceil, format_instant
+from streams.pipeline import _COVERAGE_FIELDS
+from tests.helpers import JSON, contract, probe, probes_every_minute, run
+
+STEP = 5
+START = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
+
+
+def _events(minutes: int, failing: frozenset[int] | set[int] = frozenset()) -> list[JSON]:
+    events: list[JSON] = [contract("PO-1", services={"api": "1000.00"})]
+    for i in range(minutes):
+        at = format_instant(START + timedelta(minutes=i, seconds=10))
+        events.append(probe("api", "r1", at, i not in failing, event_id=f"p-{i}"))
+    return events
+
+
+def _statement(outputs: list[JSON]) -> JSON:
+    (st,) = [o for o in outputs if o["kind"] == "contract_month" and o["month"] == "2026-03"]
+    return st
+
+
+def _apart_from_coverage(st: JSON) -> dict[str, Any]:
+    body = {k: v for k, v in st.items() if k not in _COVERAGE_FIELDS}
+    body["services"] = {
+        name: {k: v for k, v in figures.items() if k not in _COVERAGE_FIELDS}
+        for name, figures in st["services"].items()
+    }
+    return body
+
+
+def _tick(at: datetime) -> int:
+    return (epoch_minute_ceil(at) + zlib.crc32(b"PO-1") % STEP) // STEP
+
+
+def test_data_alone_keeps_the_content_within_a_tick_and_downtime_never_waits() -> None:
+    minutes = 600
+    book = run(_events(minutes), format_instant(START + timedelta(minutes=minutes))).book
+    evaluator(book).coverage_step = STEP
+    failing: set[int] = set()
+    kept = rebuilt = 0
+    previous: JSON | None = None
+    for i in range(minutes, minutes + 3 * STEP):
+        at = START + timedelta(minutes=i, seconds=30)
+        fails = i == minutes + STEP + 2  # one failing minute in the middle
+        if fails:
+            failing.add(i)
+        book.add_probe("api", "r1", START + timedelta(minutes=i, seconds=10), not fails, f"p-{i}")
+        got = _statement(all_statements(book, at))
+        exact = _statement(run(_events(i + 1, failing), format_instant(at)).outputs)
+        # whatever is not coverage is exactly a fresh evaluation's, at once
+        assert _apart_from_coverage(got) == _apart_from_coverage(exact), i
+        same_tick = previous is not None and _tick(at) == _tick(at - timedelta(minutes=1))
+        if same_tick and not fails:
+            assert previous is not None
+            assert got["services"] is previous["services"]  # kept: nothing was rebuilt
+            assert got["elapsed_minutes"] == previous["elapsed_minutes"]
+            kept += 1
+        else:
+            # a new tick, or downtime: rebuilt, every figure exact
+            assert {k: v for k, v in got.items() if k != "computed_at"} == {
+                k: v for k, v in exact.items() if k != "computed_at"
+            }
+            rebuilt += 1
+        previous = got
+    assert kept >= STEP
+    assert rebuilt >= 3
+
+
+def test_a_final_month_is_never_kept() -> None:
+    events = [contract("PO-1", services={"api": "1000.00"})]
+    events += probes_every_minute("api", "2026-03-31T23:00:00Z", 60)
+    as_of = "2026-04-05T00:00:30Z"
+    book = run(events, as_of).book
+    evaluator(book).coverage_step = STEP
+    late = datetime(2026, 3, 31, 23, 59, 10, tzinfo=UTC)
+    book.add_probe("api", "r2", late, False, "late-1")  # a late second region
+    at = datetime(2026, 4, 5, 0, 1, 30, tzinfo=UTC)
+    got = _statement(all_statements(book, at))
+    exact = _statement(run([*events, probe("api", "r2", format_instant(late), False, "late-1")],
+                           format_instant(at)).outputs)  # fmt: skip
+    assert {k: v for k, v in got.items() if k != "computed_at"} == {
+        k: v for k, v in exact.items() if k != "computed_at"
+    }
