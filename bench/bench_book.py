@@ -487,7 +487,8 @@ def main() -> int:
         print(f"(a) replay ratio {worst:.2f} (goal <= {GOAL_RATIO}): {verdict}")
         if args.no_live:
             return 0
-        res = live(args, Path(tmp))
+        # the workers' logs stay in --workdir when one is given
+        res = live(args, workdir)
     lats = res["latencies"]
     p99 = _pct(lats, 0.99)
     loop = res["loop"]
