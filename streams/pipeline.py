@@ -655,22 +655,29 @@ class StatementStage:
         """The other half of :meth:`emit`: the outputs to publish now (on the loop).
 
         At most ``limit`` of them; :meth:`confirm` those before asking for more.
+        Outputs that changed in more than their coverage go first: a failing
+        minute's thousands of statements never queue behind the coverage
+        republications of the rest of the book.
         """
         self._unconfirmed.clear()
-        ready: list[tuple[Outgoing, JSON]] = []
-        for ekey, (digest, since, out, sig) in list(self._pending.items()):
-            if limit is not None and len(ready) >= limit:
+        changed: list[tuple[str, tuple[str, float, JSON, str | None]]] = []
+        coverage: list[tuple[str, tuple[str, float, JSON, str | None]]] = []
+        for item in list(self._pending.items()):
+            if limit is not None and len(changed) >= limit:
                 break
+            ekey, (_, since, out, sig) = item
             if _held_until_caught_up(out) and (hold_final or mono - since < settle):
                 continue
             shown = self._shown.get(ekey)
-            if (
-                sig is not None
-                and shown is not None
-                and shown[0] == sig
-                and mono - shown[1] < self.coverage_interval
-            ):
-                continue  # only elapsed and no-data minutes moved: republished at the interval
+            if sig is not None and shown is not None and shown[0] == sig:
+                if mono - shown[1] < self.coverage_interval:
+                    continue  # only elapsed and no-data minutes moved: republished at the interval
+                coverage.append(item)
+            else:
+                changed.append(item)
+        chosen = changed + coverage
+        ready: list[tuple[Outgoing, JSON]] = []
+        for ekey, (digest, _, out, sig) in chosen if limit is None else chosen[:limit]:
             del self._pending[ekey]
             prev = self._emitted(ekey)
             out = self._with_revision(out, prev, digest)
