@@ -244,14 +244,21 @@ async def _watch_statements(bootstrap: str, markers: list[Marker], stop: asyncio
         await cons.stop()
 
 
+def _health_body(port: int, timeout: float = 30.0) -> bytes:
+    """The worker's ``/health`` answer (a 503, degraded, is an answer too); raises ``OSError``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout) as r:
+            body: bytes = r.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    return body
+
+
 def _poll_health(port: int, stop: threading.Event, times: list[float], last: list[Any]) -> None:
     while not stop.is_set():
         t0 = time.monotonic()
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as r:
-                body = r.read()
-        except urllib.error.HTTPError as exc:  # a 503 (degraded) is an answer too
-            body = exc.read()
+            body = _health_body(port)
         except OSError:
             body = b""
         times.append(time.monotonic() - t0)
@@ -376,12 +383,7 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def _health(port: int) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as r:
-            body = r.read()
-    except urllib.error.HTTPError as exc:  # a 503 (degraded) is an answer too
-        body = exc.read()
-    found: dict[str, Any] = json.loads(body)
+    found: dict[str, Any] = json.loads(_health_body(port))
     return found
 
 
@@ -420,9 +422,8 @@ def _wait_caught_up(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                if json.loads(r.read()).get("caught_up"):
-                    return
+            if json.loads(_health_body(port, timeout=5)).get("caught_up"):
+                return
         except OSError:
             pass
         time.sleep(0.5)
