@@ -468,7 +468,10 @@ class _Contents:
         #: per contract-month: (contract, windows, content, windows apart from data, tick)
         self.held: dict[tuple[str, Month], list[tuple[Contract, Any, JSON, Any, int]]] = {}
         #: the last output per contract-month or service-month, with what it depended on
-        self.outputs: dict[tuple[str, str, Month], tuple[Any, Any, Any, JSON]] = {}
+        #: (memo, inputs, instant, output, generations of its parts or None)
+        self.outputs: dict[tuple[str, str, Month], tuple[Any, Any, Any, JSON, Any]] = {}
+        #: per contract-month: (contract, readings, the parts its windows are made of)
+        self.plans: dict[tuple[str, Month], tuple[Contract, Any, tuple[int, ...]]] = {}
 
     def readings_of(self, contract: Contract) -> list[tuple[str, str, Contract]]:
         held = self.readings.get(contract.contract_id)
@@ -477,6 +480,30 @@ class _Contents:
         alts = readings_of(contract)
         self.readings[contract.contract_id] = (contract, alts)
         return alts
+
+    def plan(
+        self, book: Book, contract: Contract, month: Month, alts: list[tuple[str, str, Contract]]
+    ) -> tuple[int, ...]:
+        """The parts a contract-month's own windows and its readings' are clipped from.
+
+        Per service, UTC month and terms; ``full`` for the contract's own (its
+        counted no-data minutes are downtime), not for a reading's.
+        """
+        held = self.plans.get((contract.contract_id, month))
+        if held is not None and held[0] is contract and held[1] is alts:
+            return held[2]
+        ev = evaluator(book)
+        lineages: list[int] = []
+        for c, full in [(contract, True), *((alt, False) for _, _, alt in alts)]:
+            span = in_force(c, month)
+            if span is None:
+                continue
+            terms = terms_of(c)
+            for s in sorted(c.service_names):
+                lineages.extend(ev.lineage(s, m, terms, full) for m in months_overlapping(*span))
+        plan = tuple(lineages)
+        self.plans[(contract.contract_id, month)] = (contract, alts, plan)
+        return plan
 
     def get(self, contract: Contract, month: Month, sig: Any) -> JSON | None:
         for c, s, content, _, _ in self.held.get((contract.contract_id, month), ()):
@@ -528,6 +555,28 @@ def contract_month_statement(
     step = evaluator(book).coverage_step
     final_at = minute_start(end) + book.settings.finalize_after
     phase = zlib.crc32(contract.contract_id.encode()) % step if step > 1 else 0
+    fp: Any = None
+    if step > 1 and as_of < final_at:
+        # A month in progress whose parts said nothing new since it was built
+        # but which minutes had data, within the same coverage tick, keeps its
+        # content: the build below would find it stale and keep it too, after
+        # evaluating every window of the contract and its readings again (a new
+        # minute of a large book: most contracts, every minute).
+        fp = (
+            (epoch_minute_ceil(as_of) + phase) // step,
+            canon[-1],
+            tuple(i.stamp for i in key),
+            evaluator(book).generations(contents.plan(book, contract, month, alts), as_of),
+        )
+        if held is not None and held[0] == memo and held[4] == fp:
+            contents.outputs[("contract", contract.contract_id, month)] = (
+                memo,
+                key,
+                canon,
+                held[3],
+                fp,
+            )
+            return {**held[3], "computed_at": format_instant(as_of)}
 
     def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
         own = contract_windows(book, contract, month, at)
@@ -569,7 +618,7 @@ def contract_month_statement(
 
     out = _versioned(compute, end, as_of, changes, book.settings.finalize_after)
     out["incidents"] = incident_notes(book, out, as_of)
-    contents.outputs[("contract", contract.contract_id, month)] = (memo, key, canon, out)
+    contents.outputs[("contract", contract.contract_id, month)] = (memo, key, canon, out, fp)
     return dict(out)
 
 
@@ -654,7 +703,7 @@ def service_month_record(book: Book, service: str, month: Month, as_of: datetime
         return w, build
 
     out = _versioned(compute, end, as_of, changes, book.settings.finalize_after)
-    contents.outputs[("service", service, month)] = (None, key, canon, out)
+    contents.outputs[("service", service, month)] = (None, key, canon, out, None)
     return dict(out)
 
 
@@ -709,7 +758,19 @@ def _first_data(book: Book, service: str, as_of: datetime) -> int | None:
 
 
 def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[int, int] | None:
-    firsts = [f for f in (_first_data(book, s, as_of) for s in services) if f is not None]
+    memo = evaluator(book).pass_memo
+    if memo is None:
+        firsts = [f for f in (_first_data(book, s, as_of) for s in services) if f is not None]
+    else:
+        # asked for every contract of a pass: once per service
+        firsts = []
+        for s in services:
+            key = ("first data", s, as_of)
+            if key not in memo:
+                memo[key] = _first_data(book, s, as_of)
+            f = memo[key]
+            if f is not None:
+                firsts.append(f)
     if not firsts:
         return None
     return min(firsts), epoch_minute_ceil(as_of)
@@ -740,7 +801,13 @@ def months_to_state(contract: Contract, data_first: int | None, as_of: datetime)
         first = min(data_first, end - 1)
     else:
         return []
-    return months_overlapping(first, end, contract.timezone)
+    return list(_months_overlapping(first, end, contract.timezone))
+
+
+@lru_cache(maxsize=65_536)
+def _months_overlapping(first: int, end: int, timezone: str) -> tuple[Month, ...]:
+    # the same few starts and zones for every contract of a book, each minute
+    return tuple(months_overlapping(first, end, timezone))
 
 
 def service_months(book: Book, as_of: datetime) -> list[tuple[str, Month]]:

@@ -34,6 +34,7 @@ evaluation).
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 Run = tuple[int, int]
 CodedRun = tuple[int, int, int]
+
+#: generations of :meth:`Evaluator.part_generation`, unique in the process
+_GENERATIONS = itertools.count(1)
 
 #: cause codes 0..4 in reporting precedence (``NO_CAUSE`` is not one)
 _CODES = range(len(CAUSE_PRECEDENCE))
@@ -419,6 +423,11 @@ class Evaluator:
         #: minutes a provisional statement may keep its coverage figures while only
         #: they change (1: never; the streaming worker staggers longer refreshes)
         self.coverage_step = 1
+        #: per (service, UTC month, terms), whatever the instant: the part last
+        #: returned and the generations of what it says (see :meth:`part_generation`)
+        self._lineage: dict[tuple[str, Month, Terms], tuple[MonthPart, Any, int, Any, int]] = {}
+        self._lineage_ids: dict[tuple[str, Month, Terms], int] = {}
+        self._lineage_keys: list[tuple[str, Month, Terms]] = []
 
     # -- inputs, checked on every use ---------------------------------------------
 
@@ -525,6 +534,7 @@ class Evaluator:
         held = self._parts.get(key)
         if held is not None and held[0] is states and held[1] == stamp:
             part: MonthPart = held[2]
+            self._descend(service, month, terms, part)
             return part
         self.computed["parts"] += 1
         ev = evaluate_service(self.book, service, ma, mb, as_of, terms, known_by)
@@ -547,7 +557,69 @@ class Evaluator:
             # old object, so every window and statement built on it stays valid
             part = held[2]
         self._parts.put(key, (states, stamp, part))
+        self._descend(service, month, terms, part)
         return part
+
+    def _descend(self, service: str, month: Month, terms: Terms, part: MonthPart) -> None:
+        """Note ``part`` as the latest of its lineage; a new generation when it says more.
+
+        Two generations per lineage: one moves when anything but the no-data
+        minutes moves (what a statement shows of its own services), the other
+        when anything but which minutes had data moves (what its readings show,
+        a no-data minute counted as down included).
+        """
+        lk = (service, month, terms)
+        held = self._lineage.get(lk)
+        if held is not None and held[0] is part:
+            return
+        free = minus(part.counted, part.no_data) if part.no_data else part.counted
+        full_key = (part.counted, free, part.excluded, part.spans)
+        free_key = (free, part.excluded, part.spans)
+        if held is None:
+            self._lineage[lk] = (part, full_key, next(_GENERATIONS), free_key, next(_GENERATIONS))
+            return
+        _, old_full, full_gen, old_free, free_gen = held
+        if full_key != old_full:
+            full_gen = next(_GENERATIONS)
+        if free_key != old_free:
+            free_gen = next(_GENERATIONS)
+        self._lineage[lk] = (part, full_key, full_gen, free_key, free_gen)
+
+    def lineage(self, service: str, month: Month, terms: Terms, full: bool) -> int:
+        """A small number naming ``service`` over UTC ``month`` under ``terms`` (see below)."""
+        key = (service, month, terms)
+        lid = self._lineage_ids.get(key)
+        if lid is None:
+            lid = self._lineage_ids[key] = len(self._lineage_keys)
+            self._lineage_keys.append(key)
+        return 2 * lid + full
+
+    def generations(self, lineages: Sequence[int], as_of: datetime) -> tuple[int, ...]:
+        """Per :meth:`lineage`, a number that stays while its part says the same apart from data.
+
+        The part of the lineage's service, UTC month and terms as of
+        ``as_of`` (known by then): equal numbers from two calls mean the two
+        parts have equal counted and excluded runs and incident spans, and
+        for a ``full`` lineage equal counted minutes without the no-data
+        ones; they may differ only in which minutes had data. Numbers are
+        never reused, so a number seen before means nothing changed in
+        between. Within :meth:`one_pass` each lineage is asked once.
+        """
+        memo = self.pass_memo
+        gens: dict[int, int] = {}
+        if memo is not None:
+            gens = memo.setdefault(("generations", as_of), gens)
+        out = []
+        for lin in lineages:
+            gen = gens.get(lin)
+            if gen is None:
+                service, month, terms = self._lineage_keys[lin >> 1]
+                part = self.part(service, month, terms, as_of, as_of)
+                held = self._lineage[(service, month, terms)]
+                assert held[0] is part
+                gen = gens[lin] = held[2] if lin & 1 else held[4]
+            out.append(gen)
+        return tuple(out)
 
     # -- layer 2 ------------------------------------------------------------------
 

@@ -11,15 +11,22 @@ evaluation gives.
 
 from __future__ import annotations
 
+import itertools
+import json
+import random
 import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from schemas.codec import Rejected, decode
 from sla.statements import all_statements
 from sla.summaries import evaluator
 from sla.timeutil import epoch_minute_ceil, format_instant
 from streams.pipeline import _COVERAGE_FIELDS
-from tests.helpers import JSON, contract, probe, probes_every_minute, run
+from streams.replay import Folder
+from tests.helpers import JSON, contract, incident, probe, probes_every_minute, run
 
 STEP = 5
 START = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
@@ -100,3 +107,97 @@ def test_a_final_month_is_never_kept() -> None:
     assert {k: v for k, v in got.items() if k != "computed_at"} == {
         k: v for k, v in exact.items() if k != "computed_at"
     }
+
+
+def _book_events(rng: random.Random) -> list[JSON]:
+    events: list[JSON] = []
+    for i in range(8):
+        chosen = rng.sample(["api", "web", "db"], rng.randint(1, 3))
+        terms: JSON = {"timezone": rng.choice(["UTC", "Europe/London", "America/New_York"])}
+        if rng.random() < 0.4:
+            terms["no_data_policy"] = "down"
+        if rng.random() < 0.3:
+            terms["excluded_causes"] = ["aws", "force_majeure", "maintenance"]
+        if rng.random() < 0.3:
+            terms["credit_basis"] = "per_service"
+        events.append(
+            contract(f"PO-{i}", services={s: f"{rng.randint(1, 90)}00.00" for s in chosen}, **terms)
+        )
+    for service in ("api", "web", "db"):
+        events += probes_every_minute(service, "2026-03-09T20:00:00Z", 240)
+    return events
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_kept_statement_is_what_evaluating_its_windows_again_would_keep(seed: int) -> None:
+    """Statements whose parts said nothing new skip their windows; the result is the same.
+
+    Two books fold the same random minutes (probes up, down or missing, open
+    and closed incidents, a contract revision); in one, every statement
+    evaluates its windows again before deciding to keep its content (as if
+    its parts always had news). Every statement of every minute is equal.
+    """
+    rng = random.Random(seed)
+    events = _book_events(rng)
+    as_of = "2026-03-10T00:00:30Z"
+    fast, slow = run(events, as_of).book, run(events, as_of).book
+    for book in (fast, slow):
+        evaluator(book).coverage_step = STEP
+    fresh = itertools.count()
+    ev_slow = evaluator(slow)
+    ev_slow.generations = lambda lineages, as_of: (next(fresh),)  # type: ignore[method-assign]
+    asked = {"fast": 0, "slow": 0}
+    for name, book in (("fast", fast), ("slow", slow)):
+        ev = evaluator(book)
+
+        def counted(*args: Any, _window: Any = ev.window, _name: str = name) -> Any:
+            asked[_name] += 1
+            return _window(*args)
+
+        ev.window = counted  # type: ignore[method-assign,assignment]
+    kept = 0
+    previous: dict[tuple[str, str], JSON] = {}
+    opened: list[JSON] = []
+    for i in range(40):
+        at = START + timedelta(minutes=i, seconds=30)
+        extra: list[JSON] = []
+        for service in ("api", "web", "db"):
+            roll = rng.random()
+            if roll < 0.85:
+                seen = START + timedelta(minutes=i, seconds=10)
+                extra.append(
+                    probe(service, "r1", format_instant(seen), roll < 0.8, f"{service}-{i}")
+                )
+        if rng.random() < 0.1 or i == 3:
+            start = format_instant(START + timedelta(minutes=i - rng.randint(0, 5)))
+            end = None if rng.random() < 0.5 else format_instant(at)
+            opened.append(
+                incident(f"INC-{i}", [rng.choice(["api", "web", "db"])], start, end,
+                         cause=rng.choice(["internal", "aws", "maintenance"]), title="first",
+                         recorded_at=format_instant(at - timedelta(seconds=20)))
+            )  # fmt: skip
+            extra.append(opened[-1])
+        elif opened and rng.random() < 0.15:
+            # a new title alone: the same minutes, only the statement's notes change
+            last = opened[-1]
+            opened[-1] = {**last, "event_id": f"{last['event_id']}-r", "title": f"title {i}",
+                          "revision": last["revision"] + 1,
+                          "recorded_at": format_instant(at - timedelta(seconds=20))}  # fmt: skip
+            extra.append(opened[-1])
+        if i == 20:
+            extra.append(contract("PO-0", services={"api": "5.00"}, revision=1))
+        got = []
+        for book in (fast, slow):
+            folder = Folder(book)
+            for e in extra:
+                decoded = decode(json.dumps(e).encode())
+                assert not isinstance(decoded, Rejected)
+                folder.apply(decoded)
+            got.append(all_statements(book, at))
+        assert got[0] == got[1], i
+        now = {(o["contract_id"], o["month"]): o for o in got[0] if o["kind"] == "contract_month"}
+        kept += sum(
+            o["services"] is previous[k]["services"] for k, o in now.items() if k in previous
+        )
+        previous = now
+    assert kept > 0  # the fast books kept some statements as they were
