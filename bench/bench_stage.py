@@ -1,0 +1,157 @@
+"""Statement-stage benchmark: the cost of a month in progress, minute by minute, in one process.
+
+Usage::
+
+    python bench/bench_stage.py [--contracts 10000] [--services 10] [--minutes 6] [--profile FILE]
+
+One :class:`streams.pipeline.StatementStage` (the worker's own, with plain
+dicts for its tables) holds ``--contracts`` contracts over ``--services``
+services (:func:`streams.simulate.book_contracts`) and their minute states
+from the month's start to the 10th at noon, every minute up. Then, for each
+of ``--minutes`` minutes, as the worker sees them: the new minute's states
+arrive for every service (one service down for the whole minute, a different
+one each minute), the stage folds them, recomputes (:meth:`refresh`) and
+hands over what changed in slices of 100 (:meth:`ready_outputs`, each
+serialised, then :meth:`confirm`), as ``Worker._emit_stage`` does.
+
+Reported per minute: CPU seconds of the fold, the recomputation and the
+publication, how many outputs were published, and when (CPU seconds after
+the minute's states arrived) the last statement of a contract using the
+failing service that shows the minute as downtime was handed over. There
+is no broker here: this is the stage's own cost, which bounds how fast a
+worker on one core can turn a failing minute into statements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from sla.months import Month, month_bounds
+from sla.probes import DOWN, NO_DATA, UP, MinuteStates
+from sla.timeutil import epoch_minute
+from streams import topics
+from streams.pipeline import StatementStage
+from streams.simulate import book_contracts
+
+MONTH = Month(2026, 3)
+START = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
+SLICE = 100
+
+
+def _states(service: str, array: np.ndarray[Any, Any], version: int) -> tuple[str, bytes, Any]:
+    first, _ = month_bounds(MONTH)
+    head = json.dumps({"service": service, "month": str(MONTH)}).encode()
+    raw = head + b"\n" + MinuteStates(first, array.copy(), version).to_bytes()
+    return topics.MINUTE_STATES.name, raw, {"topic": topics.MINUTE_STATES.name}
+
+
+def _shows(out: dict[str, Any], service: str, minute: int) -> bool:
+    for period in out.get("downtime_incidents", ()):
+        if period["service"] == service:
+            a = epoch_minute(datetime.fromisoformat(period["start"]))
+            b = epoch_minute(datetime.fromisoformat(period["end"]))
+            if a <= minute < b:
+                return True
+    return False
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--contracts", type=int, default=10_000)
+    p.add_argument("--services", type=int, default=10)
+    p.add_argument("--minutes", type=int, default=6)
+    p.add_argument("--profile", default=None, help="write a cProfile of the minutes here")
+    args = p.parse_args()
+    names = tuple(f"svc-{i:02d}" for i in range(args.services))
+    book = list(book_contracts(args.contracts, names, MONTH))
+    users: dict[str, set[str]] = {s: set() for s in names}
+    for ev in book:
+        for s in ev["services"]:
+            users[s["service"]].add(ev["contract_id"])
+    stage = StatementStage({}, {})
+    first, end = month_bounds(MONTH)
+    now_index = epoch_minute(START) - first
+    arrays = {s: np.full(end - first, NO_DATA, np.int8) for s in names}
+    for a in arrays.values():
+        a[:now_index] = UP
+    version = 1
+    t0 = time.process_time()
+    stage.process([(topics.CONTRACTS.name, json.dumps(ev).encode(), {"topic": "c"}) for ev in book])
+    stage.process([_states(s, a, version) for s, a in arrays.items()])
+    stage.refresh(START, mono=0.0)
+    n = _drain(stage, 0.0)
+    print(
+        f"start: {len(book):,} contract events, {n:,} outputs in "
+        f"{time.process_time() - t0:.2f} CPU s"
+    )
+    prof = cProfile.Profile() if args.profile else None
+    totals = [0.0, 0.0, 0.0]
+    for i in range(args.minutes):
+        minute = now_index + i
+        now = START + timedelta(minutes=i)
+        mono = 60.0 * (i + 1)
+        failing = names[(i + 3) % len(names)]
+        for s, a in arrays.items():
+            a[minute] = DOWN if s == failing else UP
+        version += 1
+        if prof:
+            prof.enable()
+        c0 = time.process_time()
+        stage.process([_states(s, a, version) for s, a in arrays.items()])
+        c1 = time.process_time()
+        stage.refresh(now, mono=mono)
+        c2 = time.process_time()
+        waiting = set(users[failing])
+        last = 0.0
+        published = 0
+        while True:
+            ready = stage.ready_outputs(mono, limit=SLICE)
+            if not ready:
+                break
+            for msg, out in ready:
+                assert msg.value  # serialised, as the worker sends it
+                published += 1
+                cid = out.get("contract_id")
+                if cid in waiting and _shows(out, failing, first + minute):
+                    waiting.discard(cid)
+                    last = time.process_time() - c0
+            stage.confirm([o for _, o in ready])
+        c3 = time.process_time()
+        if prof:
+            prof.disable()
+        totals[0] += c1 - c0
+        totals[1] += c2 - c1
+        totals[2] += c3 - c2
+        print(
+            f"minute {i}: fold {c1 - c0:.2f} s, recompute {c2 - c1:.2f} s, "
+            f"publish {c3 - c2:.2f} s ({published:,} outputs); {len(users[failing]):,} "
+            f"contracts of {failing}: last shown after {last:.2f} s, {len(waiting)} not shown"
+        )
+    k = max(1, args.minutes)
+    print(
+        f"mean per minute: fold {totals[0] / k:.2f} s, recompute {totals[1] / k:.2f} s, "
+        f"publish {totals[2] / k:.2f} s"
+    )
+    if prof and args.profile:
+        prof.dump_stats(args.profile)
+
+
+def _drain(stage: StatementStage, mono: float) -> int:
+    n = 0
+    while True:
+        ready = stage.ready_outputs(mono, limit=SLICE)
+        if not ready:
+            return n
+        n += len(ready)
+        stage.confirm([o for _, o in ready])
+
+
+if __name__ == "__main__":
+    main()
