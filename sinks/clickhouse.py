@@ -282,7 +282,7 @@ def _password(in_dsn: str | None) -> str:
     """
     if in_dsn:
         return unquote(in_dsn)
-    from streams.secrets import read_secret
+    from sinks.secrets import read_secret
 
     return read_secret("CLICKHOUSE_PASSWORD") or ""
 

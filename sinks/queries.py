@@ -23,7 +23,7 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.domain import contract as domain_contract
-from schemas.events import ContractEvent
+from schemas.events import ContractEvent, latest
 from sinks import rows as rw
 from sinks.clickhouse import ClickHouseStore
 from sla.credit import format_decimal, format_money
@@ -327,8 +327,6 @@ def contracts(store: ClickHouseStore, contract_id: str | None = None) -> list[JS
     when it is higher; ``months_stated``, ``first_month`` and ``last_month``
     say which months have statements (0 and ``None`` when none has).
     """
-    from streams.operator import latest
-
     known = _stated_contracts(store, contract_id)
     by_id: dict[str, list[ContractEvent]] = {}
     for ev in contract_events(store, contract_id):

@@ -71,7 +71,7 @@ class WorkerApiStore:
     """
 
     def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
-        from streams.secrets import read_secret
+        from sinks.secrets import read_secret
 
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
