@@ -102,7 +102,7 @@ def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
     )
     from kafka.errors import KafkaError
 
-    from sinks.clickhouse import MigrationError
+    from sinks.migrate import MigrationError
     from streams.config import ConfigError
 
     if isinstance(exc, ConfigError):
@@ -376,8 +376,8 @@ class _NativeStderr:
 
 
 def _connect_embedded(dsn: str) -> Any:
-    """:func:`sinks.clickhouse.connect` on a chdb DSN, the engine's own output captured."""
-    from sinks.clickhouse import connect
+    """:func:`sinks.store.connect` on a chdb DSN, the engine's own output captured."""
+    from sinks.store import connect
 
     with _NativeStderr() as native:
         try:
@@ -401,7 +401,7 @@ def _connect_embedded(dsn: str) -> Any:
 
 def _open_store(arg: str | None) -> Any:
     """A store on ``arg`` (default: the embedded one); a bad DSN is a usage error."""
-    from sinks.clickhouse import connect
+    from sinks.store import connect
 
     dsn = arg or default_store()
     try:
@@ -632,7 +632,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import load_migrations
+    from sinks.migrate import load_migrations
 
     store = _open_store(args.store)
     try:

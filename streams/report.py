@@ -36,7 +36,7 @@ CLAIM_WINDOW = timedelta(days=60)  # 86,400 minutes after the rounded end (SPEC 
 
 
 class ReportStore(Protocol):
-    """What the report reads from a store (``sinks.clickhouse.ClickHouseStore``)."""
+    """What the report reads from a store (``sinks.store.ClickHouseStore``)."""
 
     def latest_contract_month(self, contract_id: str, month: str) -> JSON | None: ...
 

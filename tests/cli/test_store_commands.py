@@ -199,7 +199,7 @@ def test_contracts_list_gives_the_terms_of_the_latest_revision(stored: Stored) -
 _AUDIT = """
 import sys
 from datetime import UTC, datetime
-from sinks.clickhouse import connect
+from sinks.store import connect
 from sinks.rows import RawEvent
 store = connect(sys.argv[1])
 at = datetime(2026, 4, 12, tzinfo=UTC)

@@ -13,7 +13,9 @@ import shutil
 from pathlib import Path
 
 from sinks import rows as rw
-from sinks.clickhouse import StoreSettings, connect, load_migrations, render_migration
+from sinks.dsn import StoreSettings
+from sinks.migrate import load_migrations, render_migration
+from sinks.store import connect
 from streams.replay import RAW_KEEP, DeadLetter
 
 _ids = itertools.count()

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from sinks import rows as rw
 from sinks.buffer import batch_token
-from sinks.clickhouse import StoreSettings, load_migrations, render_migration
+from sinks.dsn import StoreSettings
+from sinks.migrate import load_migrations, render_migration
 from streams.replay import ReplayResult
 
 
