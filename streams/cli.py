@@ -643,11 +643,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 f"no migrations found in {store.settings.migrations_dir}: "
                 "the installation is incomplete (reinstall availability-pipeline)"
             )
-        applied = store.migrate()
+        down = args.down_to is not None
+        done = store.migrate_down(args.down_to) if down else store.migrate()
     finally:
         store.close()
     print(
-        f"applied {len(applied)} migrations" + (f": {', '.join(applied)}" if applied else ""),
+        f"{'reverted' if down else 'applied'} {len(done)} migrations"
+        + (f": {', '.join(done)}" if done else ""),
         file=sys.stderr,
     )
     return 0
@@ -1118,7 +1120,7 @@ commands, by who uses them:
     demo        the whole pipeline on a simulated month, on embedded defaults
     generate    write a simulated month of events to a file
     replay      compute statements from a file of events, offline
-    migrate     create or upgrade the ClickHouse tables (idempotent)
+    migrate     create or upgrade the ClickHouse tables (idempotent), or --down-to N
     report      the monthly SLA report of one contract (table, json, csv, html)
     billing     follow the published statements: the credits per contract-month
   look up and change what the store holds (billing, account managers, support)
@@ -1317,11 +1319,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = command(
         "migrate",
-        "Create or upgrade the ClickHouse tables; applying it twice changes nothing.",
+        "Create or upgrade the ClickHouse tables; applying it twice changes nothing. "
+        "--down-to N undoes the migrations after version N, newest first.",
         "availability migrate",
         "availability migrate --store http://default:secret@clickhouse:8123/availability",
+        "availability migrate --down-to 6",
     )
     m.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
+    m.add_argument(
+        "--down-to",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="undo every applied migration above version N (0: all of them; their data is "
+        "dropped) instead of applying the pending ones",
+    )
     m.set_defaults(func=cmd_migrate)
 
     rp = command(

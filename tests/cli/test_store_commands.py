@@ -262,6 +262,20 @@ def test_csv_and_table_carry_the_same_records(stored: Stored) -> None:
     assert len(table.splitlines()) == 3
 
 
+def test_migrate_down_to_a_version_and_up_again(stored: Stored, tmp_path: Path) -> None:
+    dsn = f"chdb://{tmp_path / 'store'}"
+    assert stored.run("migrate", "--store", dsn).returncode == 0
+    down = stored.run("migrate", "--store", dsn, "--down-to", "5")
+    assert down.returncode == 0, down.stderr
+    assert "reverted 2 migrations: 0007_billing_views, 0006_dead_letter_sizes" in down.stderr
+    up = stored.run("migrate", "--store", dsn)
+    assert up.returncode == 0, up.stderr
+    assert "applied 2 migrations: 0006_dead_letter_sizes, 0007_billing_views" in up.stderr
+    bad = stored.run("migrate", "--store", dsn, "--down-to", "-1")
+    assert bad.returncode == 2
+    assert "expected a whole number >= 0" in bad.stderr
+
+
 # -- where the store comes from: flag > environment > config file > built-in -------
 
 
