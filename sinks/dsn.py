@@ -120,7 +120,7 @@ _DSN_TIMEOUTS = ("connect_timeout", "send_receive_timeout")
 
 
 def check_dsn(dsn: str) -> None:
-    """Raise ``ValueError`` unless ``dsn`` has a scheme :func:`connect` opens (no I/O)."""
+    """Raise ``ValueError`` unless :func:`sinks.store.connect` opens ``dsn``'s scheme (no I/O)."""
     scheme = urlparse(dsn).scheme
     if scheme not in ("chdb", "http", "https"):
         raise ValueError(f"unsupported store DSN scheme {scheme!r} (chdb, http, https)")
