@@ -16,6 +16,7 @@ from typing import Any
 
 from clickhouse_connect.driver.transform import NativeTransform
 
+from sinks import lineage as ln
 from sinks import migrate as mg
 from sinks import rows as rw
 from sinks.buffer import Clock, RetryPolicy, SinkStats, TableBuffer
@@ -24,7 +25,7 @@ from sinks.reads import StoreReads
 
 
 def _dead_letter_rows(dead: Iterable[Mapping[str, Any] | Any]) -> list[rw.Row]:
-    return [rw.dead_letter_row(d if isinstance(d, Mapping) else d.to_json()) for d in dead]
+    return [ln.dead_letter_row(d if isinstance(d, Mapping) else d.to_json()) for d in dead]
 
 
 class ClickHouseStore(StoreReads):
@@ -133,9 +134,9 @@ class ClickHouseStore(StoreReads):
         """Make dead letters pending for the next :meth:`flush` (no I/O)."""
         self.buffer(rw.DEAD_LETTERS).append(_dead_letter_rows(dead))
 
-    def stage_raw_events(self, rows: Iterable[rw.RawEvent]) -> None:
+    def stage_raw_events(self, rows: Iterable[ln.RawEvent]) -> None:
         """Make received events pending for the next :meth:`flush` (no I/O)."""
-        self.buffer(rw.RAW_EVENTS).append([rw.raw_event_row(ev) for ev in rows])
+        self.buffer(rw.RAW_EVENTS).append([ln.raw_event_row(ev) for ev in rows])
 
     def add_outputs(self, outputs: Iterable[Mapping[str, Any]]) -> int:
         """Buffer the rows of ``outputs``; writes only batches that are due."""
@@ -162,10 +163,10 @@ class ClickHouseStore(StoreReads):
         buf = self.buffer(rw.DEAD_LETTERS)
         return buf.add(_dead_letter_rows(dead)) + buf.flush()
 
-    def write_raw_events(self, rows: Iterable[rw.RawEvent]) -> int:
+    def write_raw_events(self, rows: Iterable[ln.RawEvent]) -> int:
         """Write received events to the ``raw_events`` audit trail."""
         buf = self.buffer(rw.RAW_EVENTS)
-        return buf.add([rw.raw_event_row(ev) for ev in rows]) + buf.flush()
+        return buf.add([ln.raw_event_row(ev) for ev in rows]) + buf.flush()
 
     def close(self) -> None:
         """Flush nothing and close the client (call ``flush`` first)."""

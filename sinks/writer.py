@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from sinks import rows as rw
+from sinks import lineage as ln
 from sinks.buffer import SinkStats
 from sinks.dsn import check_dsn
 from sinks.store import ClickHouseStore, connect
@@ -197,7 +197,7 @@ class StoreWriter:
         batch = list(outputs)
         return await self.write(lambda store: store.stage_outputs(batch))
 
-    async def write_raw_events(self, events: Iterable[rw.RawEvent]) -> int:
+    async def write_raw_events(self, events: Iterable[ln.RawEvent]) -> int:
         """Write received events to the audit trail; returns once they are."""
         batch = list(events)
         return await self.write(lambda store: store.stage_raw_events(batch))
@@ -208,7 +208,7 @@ class StoreWriter:
         return await self.write(lambda store: store.stage_dead_letters(batch))
 
     async def write_audit(
-        self, events: Iterable[rw.RawEvent], dead: Iterable[Mapping[str, Any] | Any]
+        self, events: Iterable[ln.RawEvent], dead: Iterable[Mapping[str, Any] | Any]
     ) -> int:
         """Write received events and dead letters together; returns once both are."""
         received, letters = list(events), list(dead)

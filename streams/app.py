@@ -1119,7 +1119,7 @@ class Worker:
         """
         if self.sink is None or not events:
             return
-        from sinks.rows import RawEvent
+        from sinks.lineage import RawEvent
 
         dead_keys = {m.key for m in produced if m.topic == topics.DEAD_LETTERS.name}
         rows = []

@@ -200,7 +200,7 @@ _AUDIT = """
 import sys
 from datetime import UTC, datetime
 from sinks.store import connect
-from sinks.rows import RawEvent
+from sinks.lineage import RawEvent
 store = connect(sys.argv[1])
 at = datetime(2026, 4, 12, tzinfo=UTC)
 store.write_raw_events(

@@ -33,8 +33,8 @@ import clickhouse_connect
 import pytest
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
+from sinks.lineage import RawEvent
 from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
-from sinks.rows import RawEvent
 from sinks.store import ClickHouseStore, connect
 from sla.timeutil import parse_instant
 from streams.replay import ReplayResult, iter_lines, replay_lines

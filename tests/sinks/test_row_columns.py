@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.store import ClickHouseStore
 from streams.replay import ReplayResult
@@ -120,11 +121,11 @@ def sample_rows(replay: ReplayResult) -> Iterator[tuple[str, rw.Row]]:
         (b"not json", {"other": "where"}),
     ]
     for raw, source in sources:
-        yield rw.RAW_EVENTS, rw.raw_event_row(rw.RawEvent(raw, at, source))
+        yield rw.RAW_EVENTS, ln.raw_event_row(ln.RawEvent(raw, at, source))
     for dead in replay.dead_letters:
-        yield rw.DEAD_LETTERS, rw.dead_letter_row(dead.to_json())
+        yield rw.DEAD_LETTERS, ln.dead_letter_row(dead.to_json())
     from_kafka = {**replay.dead_letters[0].to_json(), "source": {"topic": "t", "partition": 0}}
-    yield rw.DEAD_LETTERS, rw.dead_letter_row(from_kafka)
+    yield rw.DEAD_LETTERS, ln.dead_letter_row(from_kafka)
 
 
 def describe(store: ClickHouseStore, table: str) -> dict[str, tuple[str, str]]:

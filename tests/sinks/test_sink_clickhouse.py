@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.dsn import StoreSettings, check_dsn, store_settings
 from sinks.migrate import MigrationError, load_migrations
@@ -128,8 +129,8 @@ def test_raw_events_lineage(store: ClickHouseStore) -> None:
     at = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
     raw = b'{"type":"probe","event_id":"p-1","service":"api"}'
     evs = [
-        rw.RawEvent(raw, at, {"topic": "availability.probes", "partition": 2, "offset": 41}),
-        rw.RawEvent(raw, at, {"file": "month.jsonl", "line": 7}),
+        ln.RawEvent(raw, at, {"topic": "availability.probes", "partition": 2, "offset": 41}),
+        ln.RawEvent(raw, at, {"file": "month.jsonl", "line": 7}),
     ]
     assert store.write_raw_events(evs) == 2
     store.write_raw_events(evs)
