@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from sinks import rows as rw
-from sinks.clickhouse import ClickHouseStore, connect
+from sinks.store import ClickHouseStore, connect
 
 MONTH = "2026-03"
 COMPUTED_AT = "2026-04-10T00:00:00Z"

@@ -9,9 +9,10 @@ fields are ignored. :data:`EVENT_ADAPTER` validates any event by its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Protocol, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -260,6 +261,25 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     "ticket_resolved": TicketResolvedEvent,
 }
 
+
+class Revisioned(Protocol):
+    """An upserted event (incident or contract): ordered by ``revision``, then ``event_id``."""
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Revisioned)
+
+
+def latest(history: Iterable[R]) -> R | None:
+    """The winning revision: highest ``revision``, then the larger ``event_id`` bytes."""
+    return max(history, key=lambda e: (e.revision, e.event_id.encode()), default=None)
+
+
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_MODELS",
@@ -268,5 +288,7 @@ __all__ = [
     "Event",
     "IncidentEvent",
     "ProbeEvent",
+    "Revisioned",
     "datetime",
+    "latest",
 ]

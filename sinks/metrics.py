@@ -14,8 +14,8 @@ Who calls what:
   it in its registry (``registry.register(collector)``); the HTTP endpoint
   serving that registry is the worker's.
 - The offline replay and the tests use :class:`ReplayState`, built from a
-  :class:`~streams.replay.ReplayResult`; :func:`render` turns any state into
-  the text exposition format.
+  :class:`~streams.replay.ReplayResult` (any :class:`ReplayLike`);
+  :func:`render` turns any state into the text exposition format.
 
 Every metric name the pipeline exports is a constant below; the set is
 closed (:data:`METRIC_NAMES`), and deploy/prometheus/rules.yml, the Grafana
@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -67,13 +67,11 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from sla.book import Book
 from sla.credit import error_budget, format_decimal, minutes_until_tier
 from sla.model import DEFAULT_TIERS, CreditTier
 from sla.months import Month, month_bounds
 from sla.timeutil import epoch_minute, parse_instant
-
-if TYPE_CHECKING:
-    from streams.replay import ReplayResult
 
 JSON = dict[str, Any]
 
@@ -343,6 +341,32 @@ class SupportState(Protocol):
         ...
 
 
+class FoldCounts(Protocol):
+    """Events by type and dead letters by reason, as a replay counted them."""
+
+    @property
+    def events(self) -> Mapping[str, int]: ...
+
+    @property
+    def dead_letters(self) -> Mapping[str, int]: ...
+
+
+class ReplayLike(Protocol):
+    """What :class:`ReplayState` reads of a replay's result (``streams.replay.ReplayResult``).
+
+    A protocol, so ``sinks`` does not import ``streams``.
+    """
+
+    @property
+    def outputs(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def book(self) -> Book: ...
+
+    @property
+    def stats(self) -> FoldCounts: ...
+
+
 class ReplayState:
     """A :class:`PipelineState` over the result of an offline replay.
 
@@ -353,7 +377,7 @@ class ReplayState:
     passed in ``pipeline``.
     """
 
-    def __init__(self, result: ReplayResult, *, pipeline: PipelineStats | None = None) -> None:
+    def __init__(self, result: ReplayLike, *, pipeline: PipelineStats | None = None) -> None:
         self._statements: list[JSON] = []
         self._services: list[JSON] = []
         self._support: list[JSON] = []
@@ -914,9 +938,11 @@ __all__ = [
     "STATUSES",
     "TICKET_SEVERITIES",
     "AvailabilityCollector",
+    "FoldCounts",
     "MonotonicTotals",
     "PipelineState",
     "PipelineStats",
+    "ReplayLike",
     "ReplayState",
     "SupportFigures",
     "SupportState",

@@ -1,6 +1,6 @@
 """What the store holds, read back for people: listings and single records.
 
-Every function takes an open :class:`~sinks.clickhouse.ClickHouseStore` and
+Every function takes an open :class:`~sinks.store.ClickHouseStore` and
 returns JSON records with the field names and types of the pipeline's own
 outputs (what ``availability replay`` prints and the store keeps in its JSON
 columns). Fields are projected from that JSON with ``JSONExtractRaw``, never
@@ -23,9 +23,9 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.domain import contract as domain_contract
-from schemas.events import ContractEvent
+from schemas.events import ContractEvent, latest
 from sinks import rows as rw
-from sinks.clickhouse import ClickHouseStore
+from sinks.store import ClickHouseStore
 from sla.credit import format_decimal, format_money
 from sla.model import CAUSE_PRECEDENCE, Contract
 
@@ -327,8 +327,6 @@ def contracts(store: ClickHouseStore, contract_id: str | None = None) -> list[JS
     when it is higher; ``months_stated``, ``first_month`` and ``last_month``
     say which months have statements (0 and ``None`` when none has).
     """
-    from streams.operator import latest
-
     known = _stated_contracts(store, contract_id)
     by_id: dict[str, list[ContractEvent]] = {}
     for ev in contract_events(store, contract_id):

@@ -1,12 +1,12 @@
 """The store of an asyncio process: one thread owns the client, the event loop awaits it.
 
 clickhouse-connect is synchronous, and a chDB client runs one call at a time,
-so a :class:`StoreWriter` keeps its :class:`~sinks.clickhouse.ClickHouseStore`
+so a :class:`StoreWriter` keeps its :class:`~sinks.store.ClickHouseStore`
 on one daemon thread of its own and every call (connect, migrate, insert)
 runs there. The event loop only awaits the outcome: heartbeats, timers and
 web pages keep running while a write waits on a server that does not
 answer, and a call to a server returns within its timeouts
-(``connect_timeout`` / ``send_receive_timeout``, see :mod:`sinks.clickhouse`).
+(``connect_timeout`` / ``send_receive_timeout``, see :mod:`sinks.dsn`).
 
 The contract of every ``write_*`` coroutine:
 
@@ -42,14 +42,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from sinks import rows as rw
+from sinks import lineage as ln
 from sinks.buffer import SinkStats
-from sinks.clickhouse import ClickHouseStore, check_dsn, connect
+from sinks.dsn import check_dsn
+from sinks.store import ClickHouseStore, connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Opens a store on a DSN with the given counters (``sinks.clickhouse.connect``).
+#: Opens a store on a DSN with the given counters (``sinks.store.connect``).
 Opener = Callable[..., ClickHouseStore]
 
 
@@ -114,7 +115,7 @@ def describe(exc: BaseException) -> str:
 class StoreWriter:
     """A ClickHouse store on a thread of its own; see the module docstring.
 
-    ``settings`` are :class:`~sinks.clickhouse.StoreSettings` fields (the
+    ``settings`` are :class:`~sinks.dsn.StoreSettings` fields (the
     buffer's own retries are always off: retrying is done here, without
     blocking). ``backoff_seconds`` doubles after each failed attempt of one
     call, up to ``backoff_max_seconds``. ``slow_call_seconds``: a store call
@@ -196,7 +197,7 @@ class StoreWriter:
         batch = list(outputs)
         return await self.write(lambda store: store.stage_outputs(batch))
 
-    async def write_raw_events(self, events: Iterable[rw.RawEvent]) -> int:
+    async def write_raw_events(self, events: Iterable[ln.RawEvent]) -> int:
         """Write received events to the audit trail; returns once they are."""
         batch = list(events)
         return await self.write(lambda store: store.stage_raw_events(batch))
@@ -207,7 +208,7 @@ class StoreWriter:
         return await self.write(lambda store: store.stage_dead_letters(batch))
 
     async def write_audit(
-        self, events: Iterable[rw.RawEvent], dead: Iterable[Mapping[str, Any] | Any]
+        self, events: Iterable[ln.RawEvent], dead: Iterable[Mapping[str, Any] | Any]
     ) -> int:
         """Write received events and dead letters together; returns once both are."""
         received, letters = list(events), list(dead)

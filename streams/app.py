@@ -51,6 +51,7 @@ from typing import Any
 import faust
 
 from schemas.codec import Rejected
+from sinks.secrets import read_secret
 from sla.book import Settings
 from streams import logfilter, router, topics
 from streams.deadletters import DeadLetterTally
@@ -58,7 +59,6 @@ from streams.kafkaconf import KafkaSecurity
 from streams.looplag import LoopLag
 from streams.pipeline import Outgoing, StatementStage, dead_letter_message
 from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure
-from streams.secrets import read_secret
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -1119,7 +1119,7 @@ class Worker:
         """
         if self.sink is None or not events:
             return
-        from sinks.rows import RawEvent
+        from sinks.lineage import RawEvent
 
         dead_keys = {m.key for m in produced if m.topic == topics.DEAD_LETTERS.name}
         rows = []

@@ -102,7 +102,7 @@ def explain(exc: BaseException, args: argparse.Namespace) -> CliError:
     )
     from kafka.errors import KafkaError
 
-    from sinks.clickhouse import MigrationError
+    from sinks.migrate import MigrationError
     from streams.config import ConfigError
 
     if isinstance(exc, ConfigError):
@@ -376,8 +376,8 @@ class _NativeStderr:
 
 
 def _connect_embedded(dsn: str) -> Any:
-    """:func:`sinks.clickhouse.connect` on a chdb DSN, the engine's own output captured."""
-    from sinks.clickhouse import connect
+    """:func:`sinks.store.connect` on a chdb DSN, the engine's own output captured."""
+    from sinks.store import connect
 
     with _NativeStderr() as native:
         try:
@@ -401,7 +401,7 @@ def _connect_embedded(dsn: str) -> Any:
 
 def _open_store(arg: str | None) -> Any:
     """A store on ``arg`` (default: the embedded one); a bad DSN is a usage error."""
-    from sinks.clickhouse import connect
+    from sinks.store import connect
 
     dsn = arg or default_store()
     try:
@@ -632,7 +632,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from sinks.clickhouse import load_migrations
+    from sinks.migrate import load_migrations
 
     store = _open_store(args.store)
     try:
@@ -643,11 +643,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
                 f"no migrations found in {store.settings.migrations_dir}: "
                 "the installation is incomplete (reinstall availability-pipeline)"
             )
-        applied = store.migrate()
+        down = args.down_to is not None
+        done = store.migrate_down(args.down_to) if down else store.migrate()
     finally:
         store.close()
     print(
-        f"applied {len(applied)} migrations" + (f": {', '.join(applied)}" if applied else ""),
+        f"{'reverted' if down else 'applied'} {len(done)} migrations"
+        + (f": {', '.join(done)}" if done else ""),
         file=sys.stderr,
     )
     return 0
@@ -1118,7 +1120,7 @@ commands, by who uses them:
     demo        the whole pipeline on a simulated month, on embedded defaults
     generate    write a simulated month of events to a file
     replay      compute statements from a file of events, offline
-    migrate     create or upgrade the ClickHouse tables (idempotent)
+    migrate     create or upgrade the ClickHouse tables (idempotent), or --down-to N
     report      the monthly SLA report of one contract (table, json, csv, html)
     billing     follow the published statements: the credits per contract-month
   look up and change what the store holds (billing, account managers, support)
@@ -1317,11 +1319,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = command(
         "migrate",
-        "Create or upgrade the ClickHouse tables; applying it twice changes nothing.",
+        "Create or upgrade the ClickHouse tables; applying it twice changes nothing. "
+        "--down-to N undoes the migrations after version N, newest first.",
         "availability migrate",
         "availability migrate --store http://default:secret@clickhouse:8123/availability",
+        "availability migrate --down-to 6",
     )
     m.add_argument("--store", default=None, help=_STORE_HELP.format(none=""))
+    m.add_argument(
+        "--down-to",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="undo every applied migration above version N (0: all of them; their data is "
+        "dropped) instead of applying the pending ones",
+    )
     m.set_defaults(func=cmd_migrate)
 
     rp = command(

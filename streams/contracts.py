@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas.codec import decode
-from schemas.events import ContractEvent
-from streams.operator import event_id_for, history, latest, next_revision
+from schemas.events import ContractEvent, latest
+from streams.operator import event_id_for, history, next_revision
 from streams.produce import InvalidEventError, encode_event
 
 JSON = dict[str, Any]

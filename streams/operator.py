@@ -27,10 +27,10 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from schemas.codec import decode
-from schemas.events import IncidentEvent
+from schemas.events import IncidentEvent, R, Revisioned, latest
 from sla.timeutil import format_instant, require_aware
 from streams.produce import encode_event
 
@@ -53,19 +53,6 @@ def event_id_for(prefix: str, ident: str, suffix: str) -> str:
     return base + suffix
 
 
-class Revisioned(Protocol):
-    """An upserted event (incident or contract): ordered by ``revision``, then ``event_id``."""
-
-    @property
-    def revision(self) -> int: ...
-
-    @property
-    def event_id(self) -> str: ...
-
-
-R = TypeVar("R", bound=Revisioned)
-
-
 def history(values: Iterable[bytes], kind: type[R], ident: Callable[[R], str], key: str) -> list[R]:
     """Every valid ``kind`` event whose ``ident`` is ``key`` among raw values (others skipped)."""
     seen: dict[str, R] = {}
@@ -79,11 +66,6 @@ def history(values: Iterable[bytes], kind: type[R], ident: Callable[[R], str], k
 def incident_history(values: Iterable[bytes], incident_id: str) -> list[IncidentEvent]:
     """Every valid revision of ``incident_id`` among raw event values (others are skipped)."""
     return history(values, IncidentEvent, lambda ev: ev.incident_id, incident_id)
-
-
-def latest(history: Iterable[R]) -> R | None:
-    """The winning revision: highest ``revision``, then the larger ``event_id`` bytes."""
-    return max(history, key=lambda e: (e.revision, e.event_id.encode()), default=None)
 
 
 def next_revision(history: Iterable[Revisioned]) -> int:

@@ -36,7 +36,7 @@ CLAIM_WINDOW = timedelta(days=60)  # 86,400 minutes after the rounded end (SPEC 
 
 
 class ReportStore(Protocol):
-    """What the report reads from a store (``sinks.clickhouse.ClickHouseStore``)."""
+    """What the report reads from a store (``sinks.store.ClickHouseStore``)."""
 
     def latest_contract_month(self, contract_id: str, month: str) -> JSON | None: ...
 
@@ -71,7 +71,7 @@ class WorkerApiStore:
     """
 
     def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
-        from streams.secrets import read_secret
+        from sinks.secrets import read_secret
 
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout

@@ -22,3 +22,5 @@ ORDER BY (type, event_id, lineage)
 {{ttl received_at}}
 SETTINGS non_replicated_deduplication_window = {{dedup_window}}
 {{shard_by cityHash64(event_id)}}
+-- down
+DROP TABLE IF EXISTS {{db}}.raw_events {{on_cluster}} SYNC

@@ -17,3 +17,5 @@ ORDER BY (service, minute)
 {{ttl minute}}
 SETTINGS non_replicated_deduplication_window = {{dedup_window}}
 {{shard_by cityHash64(service)}}
+-- down
+DROP TABLE IF EXISTS {{db}}.minute_states {{on_cluster}} SYNC

@@ -85,3 +85,7 @@ ORDER BY (contract_id, claim_id)
 {{ttl submitted_at}}
 SETTINGS non_replicated_deduplication_window = {{dedup_window}}
 {{shard_by cityHash64(contract_id)}}
+-- down
+DROP TABLE IF EXISTS {{db}}.claim_decisions {{on_cluster}} SYNC;
+DROP TABLE IF EXISTS {{db}}.contract_months {{on_cluster}} SYNC;
+DROP TABLE IF EXISTS {{db}}.service_months {{on_cluster}} SYNC;

@@ -22,3 +22,5 @@ ORDER BY (reason, dead_letter_id)
 {{ttl recorded_at}}
 SETTINGS non_replicated_deduplication_window = {{dedup_window}}
 {{shard_by cityHash64(dead_letter_id)}}
+-- down
+DROP TABLE IF EXISTS {{db}}.dead_letters {{on_cluster}} SYNC

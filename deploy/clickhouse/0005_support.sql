@@ -81,3 +81,7 @@ ORDER BY (ticket_id, alert)
 {{ttl opened_at}}
 SETTINGS non_replicated_deduplication_window = {{dedup_window}}
 {{shard_by cityHash64(ticket_id)}}
+-- down
+DROP TABLE IF EXISTS {{db}}.ticket_alerts {{on_cluster}} SYNC;
+DROP TABLE IF EXISTS {{db}}.support_months {{on_cluster}} SYNC;
+DROP TABLE IF EXISTS {{db}}.ticket_verdicts {{on_cluster}} SYNC;

@@ -7,3 +7,8 @@ ALTER TABLE {{db}}.dead_letters {{on_cluster}}
     ADD COLUMN IF NOT EXISTS raw_size UInt64 DEFAULT length(raw),
     ADD COLUMN IF NOT EXISTS raw_truncated Bool DEFAULT false,
     ADD COLUMN IF NOT EXISTS raw_sha256 String DEFAULT lower(hex(SHA256(raw)));
+-- down
+ALTER TABLE {{db}}.dead_letters {{on_cluster}}
+    DROP COLUMN IF EXISTS raw_sha256,
+    DROP COLUMN IF EXISTS raw_truncated,
+    DROP COLUMN IF EXISTS raw_size;

@@ -55,3 +55,6 @@ SELECT
     ))) AS intervals_rejected
 FROM {{db}}.claim_decisions
 GROUP BY contract_id, claim_id;
+-- down
+DROP VIEW IF EXISTS {{db}}.billing_claims {{on_cluster}} SYNC;
+DROP VIEW IF EXISTS {{db}}.billing_contract_months {{on_cluster}} SYNC;

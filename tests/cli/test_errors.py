@@ -145,7 +145,7 @@ def test_embedded_store_held_by_another_process(cli: Run, tmp_path: Path) -> Non
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from sinks.clickhouse import connect\n"
+            "from sinks.store import connect\n"
             f"store = connect({store!r})\n"
             "print('open', flush=True)\n"
             "sys.stdin.read()\n",

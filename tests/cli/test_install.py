@@ -66,7 +66,7 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     where = _run(
-        [str(python), "-c", "import sinks.clickhouse as c, streams; print(streams.__file__); "
+        [str(python), "-c", "import sinks.dsn as c, streams; print(streams.__file__); "
          "print(c.DEFAULT_MIGRATIONS_DIR)"],
         work,
     ).stdout.split()  # fmt: skip

@@ -199,8 +199,8 @@ def test_contracts_list_gives_the_terms_of_the_latest_revision(stored: Stored) -
 _AUDIT = """
 import sys
 from datetime import UTC, datetime
-from sinks.clickhouse import connect
-from sinks.rows import RawEvent
+from sinks.store import connect
+from sinks.lineage import RawEvent
 store = connect(sys.argv[1])
 at = datetime(2026, 4, 12, tzinfo=UTC)
 store.write_raw_events(
@@ -260,6 +260,20 @@ def test_csv_and_table_carry_the_same_records(stored: Stored) -> None:
         "contract", "client", "rev", "services", "tz", "target", "basis", "excluded", "months"
     ]  # fmt: skip
     assert len(table.splitlines()) == 3
+
+
+def test_migrate_down_to_a_version_and_up_again(stored: Stored, tmp_path: Path) -> None:
+    dsn = f"chdb://{tmp_path / 'store'}"
+    assert stored.run("migrate", "--store", dsn).returncode == 0
+    down = stored.run("migrate", "--store", dsn, "--down-to", "5")
+    assert down.returncode == 0, down.stderr
+    assert "reverted 2 migrations: 0007_billing_views, 0006_dead_letter_sizes" in down.stderr
+    up = stored.run("migrate", "--store", dsn)
+    assert up.returncode == 0, up.stderr
+    assert "applied 2 migrations: 0006_dead_letter_sizes, 0007_billing_views" in up.stderr
+    bad = stored.run("migrate", "--store", dsn, "--down-to", "-1")
+    assert bad.returncode == 2
+    assert "expected a whole number >= 0" in bad.stderr
 
 
 # -- where the store comes from: flag > environment > config file > built-in -------

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sinks.clickhouse import ClickHouseStore
-from sinks.rows import RawEvent
+from sinks.lineage import RawEvent
+from sinks.store import ClickHouseStore
 from sinks.writer import StoreWriter
 from streams.replay import replay_lines
 

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from sinks.clickhouse import connect
+from sinks.store import connect
 
 
 def read(dsn: str, months: list[str]) -> dict[str, Any]:

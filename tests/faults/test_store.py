@@ -43,7 +43,7 @@ from typing import Any
 
 import pytest
 
-from sinks.rows import RawEvent
+from sinks.lineage import RawEvent
 from sinks.writer import StoreWriter
 from streams import router, topics
 from streams.localkafka import free_port

@@ -351,7 +351,7 @@ def test_worker_stores_outputs_raw_events_and_dead_letters_in_clickhouse(
         worker.stop()
     # the worker owned the chDB path; read it from a fresh process
     query = (
-        "from sinks.clickhouse import connect\n"
+        "from sinks.store import connect\n"
         f"s = connect('chdb://{db}')\n"
         "st = s.latest_contract_month('PO-7', '2026-03')\n"
         "c = s.client\n"

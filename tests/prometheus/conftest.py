@@ -33,9 +33,9 @@ import clickhouse_connect
 import pytest
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from sinks.clickhouse import ClickHouseStore, connect
+from sinks.lineage import RawEvent
 from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
-from sinks.rows import RawEvent
+from sinks.store import ClickHouseStore, connect
 from sla.timeutil import parse_instant
 from streams.replay import ReplayResult, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sinks.clickhouse import ClickHouseStore, connect
+from sinks.store import ClickHouseStore, connect
 from streams.replay import ReplayResult, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl
 

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from sinks.clickhouse import ClickHouseStore, StoreSettings, load_migrations, render_migration
+from sinks.dsn import StoreSettings
+from sinks.migrate import load_migrations, render_migration
+from sinks.store import ClickHouseStore
 from tests.helpers import incident, run
 from tests.sinks.test_report_explained import AWS, month_events
 

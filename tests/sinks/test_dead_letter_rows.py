@@ -12,8 +12,11 @@ import itertools
 import shutil
 from pathlib import Path
 
+from sinks import lineage as ln
 from sinks import rows as rw
-from sinks.clickhouse import StoreSettings, connect, load_migrations, render_migration
+from sinks.dsn import StoreSettings
+from sinks.migrate import load_migrations, render_migration
+from sinks.store import connect
 from streams.replay import RAW_KEEP, DeadLetter
 
 _ids = itertools.count()
@@ -31,16 +34,16 @@ def _letters() -> tuple[bytes, DeadLetter, DeadLetter]:
 
 def test_a_truncated_dead_letter_row_describes_the_whole_input() -> None:
     big, letter, small = _letters()
-    row = dict(zip(rw.COLUMNS[rw.DEAD_LETTERS], rw.dead_letter_row(letter.to_json()), strict=True))
+    row = dict(zip(rw.COLUMNS[rw.DEAD_LETTERS], ln.dead_letter_row(letter.to_json()), strict=True))
     assert row["raw"] == big[:RAW_KEEP]
     assert (row["raw_size"], row["raw_truncated"]) == (len(big), True)
     assert row["raw_sha256"] == hashlib.sha256(big).hexdigest()
-    plain = dict(zip(rw.COLUMNS[rw.DEAD_LETTERS], rw.dead_letter_row(small.to_json()), strict=True))
+    plain = dict(zip(rw.COLUMNS[rw.DEAD_LETTERS], ln.dead_letter_row(small.to_json()), strict=True))
     assert (plain["raw"], plain["raw_size"], plain["raw_truncated"]) == (b"{oops", 5, False)
     # a record written before dead letters carried sizes: derived from its raw copy
     old = {k: v for k, v in small.to_json().items() if not k.startswith("raw_s")}
     del old["raw_truncated"]
-    assert rw.dead_letter_row(old) == rw.dead_letter_row(small.to_json())
+    assert ln.dead_letter_row(old) == ln.dead_letter_row(small.to_json())
 
 
 def _alter(sql: str) -> str:

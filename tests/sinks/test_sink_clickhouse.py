@@ -12,15 +12,11 @@ from typing import Any
 
 import pytest
 
+from sinks import lineage as ln
 from sinks import rows as rw
-from sinks.clickhouse import (
-    ClickHouseStore,
-    MigrationError,
-    StoreSettings,
-    check_dsn,
-    load_migrations,
-    store_settings,
-)
+from sinks.dsn import StoreSettings, check_dsn, store_settings
+from sinks.migrate import MigrationError, load_migrations
+from sinks.store import ClickHouseStore
 from sinks.writer import StoreWriter
 from streams.replay import ReplayResult
 from streams.report import fetch_report_inputs, render_report
@@ -133,8 +129,8 @@ def test_raw_events_lineage(store: ClickHouseStore) -> None:
     at = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
     raw = b'{"type":"probe","event_id":"p-1","service":"api"}'
     evs = [
-        rw.RawEvent(raw, at, {"topic": "availability.probes", "partition": 2, "offset": 41}),
-        rw.RawEvent(raw, at, {"file": "month.jsonl", "line": 7}),
+        ln.RawEvent(raw, at, {"topic": "availability.probes", "partition": 2, "offset": 41}),
+        ln.RawEvent(raw, at, {"file": "month.jsonl", "line": 7}),
     ]
     assert store.write_raw_events(evs) == 2
     store.write_raw_events(evs)
@@ -277,7 +273,7 @@ def test_microsecond_instants_survive(store: ClickHouseStore, replay: ReplayResu
 def test_server_password_comes_from_the_dsn_or_a_secret_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sinks.clickhouse import _password
+    from sinks.dsn import _password
 
     secret = tmp_path / "clickhouse-password"
     secret.write_text("from-the-file\n")
@@ -334,7 +330,7 @@ def test_the_writer_owns_its_store_on_one_thread(chdb_dsn: str, replay: ReplayRe
     threads: list[str] = []
 
     def recorded(dsn: str, **kw: Any) -> ClickHouseStore:
-        from sinks.clickhouse import connect
+        from sinks.store import connect
 
         threads.append(threading.current_thread().name)
         return connect(dsn, **kw)

@@ -7,9 +7,11 @@ import json
 from datetime import date
 from decimal import Decimal
 
+from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.buffer import batch_token
-from sinks.clickhouse import StoreSettings, load_migrations, render_migration
+from sinks.dsn import StoreSettings
+from sinks.migrate import load_migrations, render_migration
 from streams.replay import ReplayResult
 
 
@@ -103,9 +105,9 @@ def test_token_follows_the_payload() -> None:
 
 def test_dead_letter_rows_keep_raw_bytes(replay: ReplayResult) -> None:
     dead = replay.dead_letters[0]
-    row = rw.dead_letter_row(dead.to_json())
+    row = ln.dead_letter_row(dead.to_json())
     assert row[3] == dead.raw
-    assert row == rw.dead_letter_row(dead.to_json())
+    assert row == ln.dead_letter_row(dead.to_json())
     assert row[4] == "file"
 
 

@@ -3,6 +3,10 @@
 A file wins over the variable, so a deployment can keep secrets out of the
 environment altogether (Kubernetes Secrets and compose secrets are files).
 Values are never logged; errors name the variable, not the value.
+
+The store's password is read here, and so are the worker's Kafka and API
+secrets: the module lives in ``sinks`` because ``sinks`` imports nothing
+from ``streams``, which depends on ``sinks`` already.
 """
 
 from __future__ import annotations
