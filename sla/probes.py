@@ -178,19 +178,27 @@ class _Region:
     def pending_count(self) -> int:
         return len(self.pending) + sum(int(c.shape[0]) for c in self.chunks)
 
-    def keys(self) -> npt.NDArray[np.uint64]:
-        """All merged keys ``minute << 48 | digest << 1 | ok``, sorted."""
-        n = self.packed.shape[0]
+    def keys(self, lo: int = 0) -> npt.NDArray[np.uint64]:
+        """Merged keys ``minute << 48 | digest << 1 | ok``, sorted; from minute index ``lo``."""
+        start = int(self.counts[:lo].sum(dtype=np.int64)) if lo else 0
+        rows = self.packed[start:]
+        n = rows.shape[0]
         wide = np.zeros((n, 8), dtype=np.uint8)
-        wide[:, 2:] = self.packed
+        wide[:, 2:] = rows
         keys: npt.NDArray[np.uint64] = wide.view(">u8").reshape(n).astype(np.uint64)
-        keys |= np.repeat(_minute_keys(self.counts.shape[0]), self.counts)
+        keys |= np.repeat(_minute_keys(self.counts.shape[0])[lo:], self.counts[lo:])
         return keys
 
-    def merge(self) -> None:
-        """Fold the pending buffer into the compact arrays."""
+    def merge(self) -> int | None:
+        """Fold the pending buffer into the compact arrays; the first minute index rewritten.
+
+        None when nothing was pending. Only the minutes from the earliest
+        pending probe on are rewritten: a live stream's probes fall in the
+        last minutes, so a merge costs what they hold, not the month (a
+        backfill rewrites from where it starts).
+        """
         if not self.pending and not self.chunks:
-            return
+            return None
         fresh = np.concatenate(
             [np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending)), *self.chunks]
         )
@@ -199,8 +207,11 @@ class _Region:
         self.chunks = []
         fresh.sort()
         self.days.update(_runs((fresh >> np.uint64(48)) // np.uint64(DAY))[0].tolist())
+        # the minutes before ``lo`` keep their keys; failures are derived in full once
+        lo = int(fresh[0] >> np.uint64(48)) if self.fails is not None else 0
+        start = int(self.counts[:lo].sum(dtype=np.int64))
         # two sorted runs: a stable sort (timsort) merges them in linear time
-        keys = np.concatenate([self.keys(), fresh])
+        keys = np.concatenate([self.keys(lo), fresh])
         keys.sort(kind="stable")
         # Unique on (minute, digest); the lowest key of a group is kept, so a
         # conflicting redelivery resolves to ok=0 regardless of order.
@@ -209,22 +220,41 @@ class _Region:
         keep[1:] = ident[1:] != ident[:-1]
         keys = keys[keep]
         minute = (keys >> np.uint64(48)).astype(np.int64)
-        counts = np.bincount(minute, minlength=self.counts.shape[0])
-        self.fails = _sparse_fails(minute, keys)
-        dtype = np.uint8 if counts.max(initial=0) <= 0xFF else np.uint16
-        self.counts = counts.astype(dtype)
+        minutes = self.counts.shape[0]
+        tail = np.bincount(minute - lo, minlength=minutes - lo)
+        fails = _sparse_fails(minute, keys)
+        if lo and self.fails is not None:
+            before = self.fails[0] < lo
+            fails = (
+                np.concatenate([self.fails[0][before], fails[0]]),
+                np.concatenate([self.fails[1][before], fails[1]]),
+            )
+        self.fails = fails
+        most = max(int(self.counts[:lo].max(initial=0)), int(tail.max(initial=0)))
+        counts: npt.NDArray[np.unsignedinteger] = np.empty(
+            minutes, dtype=np.uint8 if most <= 0xFF else np.uint16
+        )
+        counts[:lo] = self.counts[:lo]
+        counts[lo:] = tail
+        self.counts = counts
         low = (keys & np.uint64(_LOW48)).astype(">u8")
-        self.packed = np.ascontiguousarray(low.view(np.uint8).reshape(-1, 8)[:, 2:])
+        rows = low.view(np.uint8).reshape(-1, 8)[:, 2:]
+        self.packed = np.ascontiguousarray(np.concatenate([self.packed[:start], rows]))
+        return lo
 
-    def totals(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Per-minute ``(probes, failures)``."""
+    def totals(self, lo: int = 0) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per-minute ``(probes, failures)`` from minute index ``lo`` on (merged first)."""
         self.merge()
         if self.fails is None:
             keys = self.keys()
             self.fails = _sparse_fails((keys >> np.uint64(48)).astype(np.int64), keys)
-        fails = np.zeros(self.counts.shape[0], dtype=np.int64)
-        fails[self.fails[0]] = self.fails[1]
-        return self.counts.astype(np.int64), fails
+        fails = np.zeros(self.counts.shape[0] - lo, dtype=np.int64)
+        where, n = self.fails
+        if lo:
+            after = where >= lo
+            where, n = where[after] - lo, n[after]
+        fails[where] = n
+        return self.counts[lo:].astype(np.int64), fails
 
     def nbytes(self) -> int:
         sparse = 0 if self.fails is None else self.fails[0].nbytes + self.fails[1].nbytes
@@ -249,6 +279,10 @@ class ProbeLedger:
         self._stored = 0
         self._merge_at = self.MERGE_AT
         self._states: tuple[ProbePolicy, npt.NDArray[np.int8]] | None = None
+        #: the states last computed, and the first minute index merged into since
+        #: (None: none), so the next computation redoes only the minutes from there
+        self._last_states: tuple[ProbePolicy, npt.NDArray[np.int8]] | None = None
+        self._changed_from: int | None = None
 
     def add(self, region: str, minute: int, event_id: str, ok: bool) -> None:
         """Record one probe. ``minute`` must lie inside this ledger's month."""
@@ -305,7 +339,11 @@ class ProbeLedger:
     def merge(self) -> None:
         """Fold every pending probe into the compact store."""
         for reg in self._regions.values():
-            reg.merge()
+            lo = reg.merge()
+            if lo is not None:
+                self._changed_from = (
+                    lo if self._changed_from is None else min(lo, self._changed_from)
+                )
         self._pending = 0
         self._stored = sum(r.packed.shape[0] for r in self._regions.values())
         self._merge_at = max(self.MERGE_AT, self._stored // 4)
@@ -324,9 +362,17 @@ class ProbeLedger:
         cached = self._states
         if cached is not None and cached[0] == policy:
             return cached[1]
-        states = self._compute_states(policy)
+        self.merge()
+        last, lo = self._last_states, self._changed_from
+        if last is not None and last[0] == policy and lo is not None and lo > 0:
+            # only the minutes merged into since: a live stream's last few
+            states = last[1].copy()
+            states[lo:] = self._compute_states(policy, lo)
+        else:
+            states = self._compute_states(policy)
         states.flags.writeable = False
-        self._states = (policy, states)
+        self._states = self._last_states = (policy, states)
+        self._changed_from = None
         return states
 
     def data_range(self) -> tuple[int, int] | None:
@@ -340,17 +386,18 @@ class ProbeLedger:
             return None
         return self.first_minute + int(idx[0]), self.first_minute + int(idx[-1]) + 1
 
-    def _compute_states(self, policy: ProbePolicy) -> npt.NDArray[np.int8]:
-        reporting = np.zeros(self.minutes, dtype=np.int64)
-        down = np.zeros(self.minutes, dtype=np.int64)
+    def _compute_states(self, policy: ProbePolicy, lo: int = 0) -> npt.NDArray[np.int8]:
+        """The states of minute indices ``lo`` onwards."""
+        reporting = np.zeros(self.minutes - lo, dtype=np.int64)
+        down = np.zeros(self.minutes - lo, dtype=np.int64)
         t = policy.region_failure_threshold
         for reg in self._regions.values():
-            n, f = reg.totals()
+            n, f = reg.totals(lo)
             present = n > 0
             reporting += present
             down += present & (f * t.denominator >= t.numerator * n)
         q = policy.quorum
-        states = np.full(self.minutes, UP, dtype=np.int8)
+        states = np.full(self.minutes - lo, UP, dtype=np.int8)
         states[reporting == 0] = NO_DATA
         states[(reporting > 0) & (down * q.denominator > q.numerator * reporting)] = DOWN
         return states
@@ -452,6 +499,7 @@ class ProbeLedger:
         reg.fails = None
         self._stored = sum(r.packed.shape[0] for r in self._regions.values())
         self._states = None
+        self._changed_from = 0
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ProbeLedger:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -218,3 +220,45 @@ def test_received_states_with_more_probes_but_the_same_minutes_keep_the_held_arr
     # a newer version with a changed minute replaces it
     assert book.set_minute_states("api", month, MinuteStates(first, states.copy(), 12))
     assert book.ledgers[("api", month)].minute_states(ProbePolicy())[60] == DOWN
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_merging_after_every_batch_equals_merging_once(seed: int) -> None:
+    """A merge rewrites only the minutes from its earliest probe on; the arrays are the same.
+
+    Batches mostly at the end of what is held (a live stream), some earlier
+    (late data), with redeliveries, conflicting redeliveries and a region
+    loaded from bytes part-way.
+    """
+    rng = np.random.default_rng(seed)
+    first, minutes = 29_000_000, 3 * DAY
+    probes: list[tuple[str, int, str, bool]] = []
+    for batch in range(30):
+        base = batch * 60 if rng.random() < 0.8 else int(rng.integers(0, batch * 60 + 1))
+        for _ in range(int(rng.integers(1, 200))):
+            m = first + min(minutes - 1, base + int(rng.integers(0, 90)))
+            eid = f"p{int(rng.integers(0, 400))}"  # repeats: redeliveries, some conflicting
+            probes.append((str(rng.choice(["eu", "us"])), m, eid, bool(rng.random() < 0.7)))
+        probes.append(("|", 0, "", False))  # a batch boundary
+    policy = ProbePolicy(region_failure_threshold=Fraction(1, 3))
+    once = ProbeLedger(first, minutes)
+    often = ProbeLedger(first, minutes)
+    batches = 0
+    for region, m, eid, ok in probes:
+        if region == "|":
+            often.minute_states(policy)  # merges; the states of what changed only
+            batches += 1
+            if batches == 10:  # a restart: what was merged comes back from its bytes
+                often = ProbeLedger.from_bytes(often.to_bytes())
+            continue
+        once.add(region, m, eid, ok)
+        often.add(region, m, eid, ok)
+    once.merge()
+    often.merge()
+    assert often.regions == once.regions
+    for region in once.regions:
+        a, b = once._regions[region], often._regions[region]
+        assert np.array_equal(a.counts, b.counts)
+        assert np.array_equal(a.packed, b.packed)
+        assert [x.tolist() for x in a.totals()] == [x.tolist() for x in b.totals()]
+    assert np.array_equal(once.minute_states(policy), often.minute_states(policy))
