@@ -568,15 +568,22 @@ def contract_month_statement(
             tuple(i.stamp for i in key),
             evaluator(book).generations(contents.plan(book, contract, month, alts), as_of),
         )
-        if held is not None and held[0] == memo and held[4] == fp:
-            contents.outputs[("contract", contract.contract_id, month)] = (
-                memo,
-                key,
-                canon,
-                held[3],
-                fp,
-            )
-            return {**held[3], "computed_at": format_instant(as_of)}
+        if held is not None and held[0] == memo and held[4] is not None:
+            ev = evaluator(book)
+            if held[4] == fp or (ev.defer_coverage and held[4][1:] == fp[1:]):
+                if held[4] != fp:
+                    # only its coverage tick moved: left as it was, for a pass that does
+                    # not defer (which finds it out of date), after the real changes
+                    ev.deferred += 1
+                else:
+                    contents.outputs[("contract", contract.contract_id, month)] = (
+                        memo,
+                        key,
+                        canon,
+                        held[3],
+                        fp,
+                    )
+                return {**held[3], "computed_at": format_instant(as_of)}
 
     def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
         own = contract_windows(book, contract, month, at)

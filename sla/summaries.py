@@ -423,6 +423,10 @@ class Evaluator:
         #: minutes a provisional statement may keep its coverage figures while only
         #: they change (1: never; the streaming worker staggers longer refreshes)
         self.coverage_step = 1
+        #: while set, a statement whose coverage tick alone moved keeps its content
+        #: and is counted in ``deferred``: a pass can put real changes first
+        self.defer_coverage = False
+        self.deferred = 0
         #: per (service, UTC month, terms), whatever the instant: the part last
         #: returned and the generations of what it says (see :meth:`part_generation`)
         self._lineage: dict[tuple[str, Month, Terms], tuple[MonthPart, Any, int, Any, int]] = {}

@@ -1062,20 +1062,40 @@ class Worker:
             self._emit_error = None
 
     async def _emit_stage(self, partition: int, stage: StatementStage, force: bool) -> None:
-        """Recompute one partition's outputs if needed, then publish what changed."""
-        loop = asyncio.get_running_loop()
+        """Recompute one partition's outputs if needed, then publish what changed.
+
+        Statements whose coverage tick alone moved wait for a second pass,
+        after the real changes of the first are published: a failing minute's
+        statements never queue behind a fifth of the book's coverage.
+        """
         recompute = force or stage.dirty or not stage.ready
         if recompute:
             if not stage.ready:
                 stage.rebuild()  # reads the tables: on the loop, once per assignment
-            now = self.cfg.clock()
-            async with self._stage_lock:
-                # the costly part, on the stage's own thread: heartbeats, timers,
-                # the probe loop and the HTTP API go on meanwhile
-                await loop.run_in_executor(self._cpu, self._refresh, stage, now, loop.time(), force)
+            await self._recompute(stage, force, defer=True)
             self._due[partition] = stage.next_due(self.cfg.clock())
-        # published in slices, so a book whose every statement changed (a new
-        # minute of the month) never holds the loop for the whole book
+        await self._publish_ready(partition, stage)
+        if recompute and stage.deferred:
+            await self._recompute(stage, True, defer=False)
+            await self._publish_ready(partition, stage)
+
+    async def _recompute(self, stage: StatementStage, force: bool, defer: bool) -> None:
+        loop = asyncio.get_running_loop()
+        now = self.cfg.clock()
+        async with self._stage_lock:
+            # the costly part, on the stage's own thread: heartbeats, timers,
+            # the probe loop and the HTTP API go on meanwhile
+            await loop.run_in_executor(
+                self._cpu, self._refresh, stage, now, loop.time(), force, defer
+            )
+
+    async def _publish_ready(self, partition: int, stage: StatementStage) -> None:
+        """Publish what waits, in slices.
+
+        A book whose every statement changed (a new minute of the month) never
+        holds the loop for the whole book.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             changed = stage.ready_outputs(
                 loop.time(),
@@ -1097,7 +1117,9 @@ class Worker:
             self.published[partition] = self.published.get(partition, 0) + len(changed)
             await asyncio.sleep(0)
 
-    def _refresh(self, stage: StatementStage, now: datetime, mono: float, force: bool) -> None:
+    def _refresh(
+        self, stage: StatementStage, now: datetime, mono: float, force: bool, defer: bool
+    ) -> None:
         """A statement stage's recomputation (on its thread), then a garbage-collector freeze.
 
         What a recomputation keeps (thousands of outputs and the shared
@@ -1107,8 +1129,18 @@ class Worker:
         reference counting when dropped; only reference cycles among them
         would outlive their use, and the outputs have none.
         """
-        stage.refresh(now, mono, force)
-        gc.freeze()
+        # The collector stays off until the new objects are frozen: switched back on
+        # first, its next collection would scan the millions of objects the pass
+        # made, in one piece of C that holds the GIL (and so the event loop) for
+        # as long as it takes, half a second at 10,000 contracts.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            stage.refresh(now, mono, force, defer)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
 
     async def _audit(self, events: list[Received], produced: list[Outgoing]) -> None:
         """With a store: the received events (with Kafka lineage) and the dead letters.

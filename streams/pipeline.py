@@ -455,6 +455,8 @@ class StatementStage:
         #: change, staggered by contract (``Evaluator.coverage_step``): a new minute
         #: rebuilds a fifth of a large book, not all of it; downtime never waits
         self.coverage_step = COVERAGE_STEP_MINUTES
+        #: statements the last :meth:`refresh` left for a pass that does not defer
+        self.deferred = 0
         self.reset()
 
     def reset(self) -> None:
@@ -602,7 +604,9 @@ class StatementStage:
         self.refresh(now, mono, force)
         return self.ready_outputs(mono, settle, hold_final)
 
-    def refresh(self, now: datetime, mono: float = 0.0, force: bool = False) -> int:
+    def refresh(
+        self, now: datetime, mono: float = 0.0, force: bool = False, defer: bool = False
+    ) -> int:
         """The costly half of :meth:`emit`: recompute the outputs when needed; how many changed.
 
         Reads the book and the record of what was published and updates only
@@ -611,6 +615,10 @@ class StatementStage:
         it on a thread of its own, while nothing folds into this stage
         (:meth:`process`) or confirms (:meth:`confirm`). Call :meth:`rebuild`
         first if the stage is not ready.
+
+        With ``defer``, statements whose coverage tick alone moved are left as
+        they were and counted in :attr:`deferred`; a refresh that does not defer
+        (``force``) rebuilds them, after the real changes are published.
         """
         if not (self.dirty or force):
             return 0
@@ -618,7 +626,14 @@ class StatementStage:
         self._order = None
         changed = 0
         digests = self._digests
-        for out in compute_outputs(self.book, now, self.folder.tickets, self.calendar):
+        ev = evaluator(self.book)
+        ev.defer_coverage, ev.deferred = defer, 0
+        try:
+            outputs = compute_outputs(self.book, now, self.folder.tickets, self.calendar)
+        finally:
+            ev.defer_coverage = False
+        self.deferred = ev.deferred
+        for out in outputs:
             if not self.primary and out["kind"] == "service_month":
                 continue  # the same in every partition: the primary publishes it
             key = topics.output_key(out)

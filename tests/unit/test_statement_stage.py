@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -12,7 +12,8 @@ from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
 from streams import topics
 from streams.pipeline import StatementStage
-from tests.helpers import contract
+from streams.simulate import book_contracts
+from tests.helpers import JSON, contract
 
 MONTH = Month(2026, 3)
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -65,3 +66,63 @@ def test_a_real_change_is_published_before_coverage_republications() -> None:
     rest = stage.ready_outputs(mono=later)
     stage.confirm([o for _, o in rest])
     assert ("contract_month", "PO-1") in {(o["kind"], o.get("contract_id")) for _, o in rest}
+
+
+def _drain(stage: StatementStage, mono: float) -> dict[str, JSON]:
+    out: dict[str, JSON] = {}
+    while ready := stage.ready_outputs(mono, limit=7):
+        stage.confirm([o for _, o in ready])
+        out.update({m.key.decode(): {**o, "computed_at": None} for m, o in ready})
+    return out
+
+
+def test_deferred_coverage_comes_second_and_ends_where_one_pass_ends() -> None:
+    """A refresh that defers leaves coverage-tick-only statements; the next one rebuilds them.
+
+    Two stages fold the same minutes of a book: one recomputes once a minute,
+    the other defers and then recomputes again without deferring, as the
+    worker does. The first pass of the deferring stage holds every real
+    change (a failing minute) and none of the coverage-only rebuilds; after
+    the second, both stages have published the same outputs.
+    """
+    names = ("api", "web", "db")
+    events = list(book_contracts(60, names, MONTH, seed=5))
+    first, end = month_bounds(MONTH)
+    now = epoch_minute(NOW) - first
+    arrays = {s: np.full(end - first, NO_DATA, np.int8) for s in names}
+    for a in arrays.values():
+        a[:now] = UP
+    one, two = StatementStage({}, {}), StatementStage({}, {})
+    contracts: list[tuple[str, bytes, dict[str, object]]] = [
+        (topics.CONTRACTS.name, json.dumps(ev).encode(), {}) for ev in events
+    ]
+    for stage in (one, two):
+        stage.process(contracts)
+        stage.process([_states(s, a, 1) for s, a in arrays.items()])
+        stage.refresh(NOW, mono=0.0)
+        _drain(stage, 0.0)
+    deferred = 0
+    down: dict[str, int] = {}
+    for i in range(1, 12):
+        at, mono = NOW + timedelta(minutes=i), 61.0 * i
+        failing = names[i % 3]
+        for s, a in arrays.items():
+            a[now + i] = DOWN if s == failing and i % 4 == 0 else UP
+        for stage in (one, two):
+            stage.process([_states(s, a, 1 + i) for s, a in arrays.items()])
+        one.refresh(at, mono=mono)
+        got_one = _drain(one, mono)
+        two.refresh(at, mono=mono, defer=True)
+        first_pass = _drain(two, mono)
+        deferred += two.deferred
+        if two.deferred:
+            two.refresh(at, mono=mono, force=True)
+        second_pass = _drain(two, mono)
+        assert {**first_pass, **second_pass} == got_one, i
+        # a failing minute: every statement that shows it comes in the first pass
+        shows = {k for k, o in got_one.items() if o.get("down_minutes", 0) > down.get(k, 0)}
+        assert shows <= set(first_pass), i
+        assert shows or i % 4, i
+        down.update({k: o.get("down_minutes", 0) for k, o in got_one.items()})
+        assert not set(first_pass) & set(second_pass)
+    assert deferred > 0
