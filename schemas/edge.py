@@ -85,6 +85,8 @@ EdgeEvent = Annotated[
 ]
 _EDGE: TypeAdapter[EdgeEvent] = TypeAdapter(EdgeEvent)
 _DAYS: dict[str, int] = {}
+#: epoch minutes by their text without the seconds (date, hour, minute, offset)
+_MINUTES: dict[str, int] = {}
 
 Decoded = tuple["ProbeRecord", int] | Event | Rejected
 
@@ -97,6 +99,11 @@ def probe_minute(text: str) -> int:
     (:data:`sla.timeutil.FIRST_MINUTE` to :data:`sla.timeutil.END_MINUTE`);
     the caller then defers to the canonical decoder, which says why.
     """
+    # a known date, hour, minute and offset gives the minute; the seconds must be <= 59
+    prefix = text[:16] if text[-1] == "Z" else text[:16] + text[-6:]
+    at = _MINUTES.get(prefix)
+    if at is not None and text[17] <= "5":
+        return at
     day = _DAYS.get(text[:10])
     if day is None:
         day = date.fromisoformat(text[:10]).toordinal() - _EPOCH_ORDINAL
@@ -116,6 +123,9 @@ def probe_minute(text: str) -> int:
     # both bounds are minute starts: the instant is in range exactly when its minute is
     if not FIRST_MINUTE <= at < END_MINUTE:
         raise ValueError(f"{text!r} is outside the accepted range")
+    if len(_MINUTES) >= 1_000_000:
+        _MINUTES.clear()
+    _MINUTES[prefix] = at
     return at
 
 

@@ -184,6 +184,20 @@ class FastProbes:
         """The line position of probe ``k``."""
         return k if self.index is None else self.index[k]
 
+    def take(self, rows: list[int]) -> FastProbes:
+        """Probes ``rows`` (positions into this batch) as a batch of their own."""
+        at = np.array(rows, dtype=np.intp)
+        return FastProbes(
+            [self.line(k) for k in rows],
+            [self.event_id[k] for k in rows],
+            [self.observed_at[k] for k in rows],
+            self.where[at],
+            self.minute[at],
+            self.digest[at],
+            self.names,
+            [],
+        )
+
 
 def _utf8(data: bytes) -> bool:
     if data.isascii():
