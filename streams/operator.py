@@ -23,13 +23,12 @@ a late submission included: judging it is the pipeline's job.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from schemas.codec import decode
+from schemas.codec import decode, dumps
 from schemas.events import IncidentEvent, R, Revisioned, latest
 from sla.timeutil import format_instant, require_aware
 from streams.produce import encode_event
@@ -265,15 +264,12 @@ def new_claim_id(submitted_at: datetime) -> str:
     return f"CLM-{require_aware(submitted_at):%Y%m%d-%H%M%S}-{_short_id()[:4]}"
 
 
-def dumps(ev: Mapping[str, Any]) -> str:
-    return json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
-
-
 __all__ = [
     "KEEP",
     "OperatorError",
     "claim",
     "declare",
+    "dumps",
     "event_id_for",
     "history",
     "incident_history",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas import domain
-from schemas.codec import Rejected, decode
+from schemas.codec import Rejected, decode, dumps
 from schemas.edge import probe_minute, validate_batch
 from schemas.events import (
     ClaimEvent,
@@ -568,11 +567,6 @@ def next_support_moment(
     if not events:
         return None
     return support.next_ticket_moment(events, now, calendar or BusinessCalendar())
-
-
-def dumps(obj: JSON) -> str:
-    """The canonical JSON text of an output (stable key order, no spaces)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 __all__ = [
