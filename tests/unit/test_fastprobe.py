@@ -433,6 +433,35 @@ def test_probes_after_as_of_are_not_yet_known() -> None:
     assert led.probe_count() == 3
 
 
+def test_every_probe_path_filters_as_of_and_counts_alike() -> None:
+    """The bulk decoder, the canonical edge and the models all end in one probe fold."""
+    as_of = datetime(2026, 3, 5, 10, 3, 30, 500000, tzinfo=UTC)
+    texts = [
+        *(f"2026-03-05T10:03:{s}Z" for s in ("00", "30.5", "30.500001", "59")),
+        "2026-03-05T11:03:30.4+01:00",
+        "2026-03-05 10:03:29Z",  # only the canonical model reads a space for "T"
+        "2026-03-05T10:03:31.1234567Z",  # and more than six digits of a second
+    ]
+    lines = [
+        json.dumps(probe("api", "eu", t, k % 2 == 0, event_id=f"p{k}")).encode()
+        for k, t in enumerate(texts)
+    ]
+    by_batch = Folder(Book(), as_of)
+    assert by_batch.ingest_batch(lines, [{}] * len(lines)) == []
+    by_line = Folder(Book(), as_of)
+    assert [by_line.ingest(raw, {}) for raw in lines] == [None] * len(lines)
+    by_model = Folder(Book(), as_of)
+    for raw in lines:
+        by_model.apply(decode(raw), raw)
+    for folder in (by_batch, by_line, by_model):
+        assert folder.stats.events == {"probe": len(lines)}
+        assert folder.stats.not_yet_known == 3  # 10:03:30.500001, :59 and :31.1234567
+        assert _states(folder.book) == _states(by_batch.book)
+    [led] = by_batch.book.ledgers.values()
+    assert isinstance(led, ProbeLedger)
+    assert led.probe_count() == len(lines) - 3
+
+
 # -- rerouting --------------------------------------------------------------------------
 
 
