@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.codec import decode, dumps
-from schemas.events import IncidentEvent, R, Revisioned, latest
+from schemas.events import IDENT_MAX_LENGTH, IncidentEvent, R, Revisioned, latest
 from sla.timeutil import format_instant, require_aware
 from streams.produce import encode_event
 
@@ -45,9 +45,9 @@ def _short_id() -> str:
 
 
 def event_id_for(prefix: str, ident: str, suffix: str) -> str:
-    """``prefix + ident + suffix``, the id hashed when the whole would pass 128 characters."""
+    """``prefix + ident + suffix``, the id hashed when the whole would be too long for an id."""
     base = f"{prefix}{ident}"
-    if len(base) + len(suffix) > 128:
+    if len(base) + len(suffix) > IDENT_MAX_LENGTH:
         base = f"{prefix}{hashlib.sha256(ident.encode()).hexdigest()[:40]}"
     return base + suffix
 
