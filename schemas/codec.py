@@ -8,14 +8,26 @@ same way.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, Event
 
 MAX_EVENT_BYTES: Final = 64 * 1024
+
+
+def dumps(obj: Mapping[str, Any]) -> str:
+    """The canonical JSON text of an event or output: key order kept, no spaces, UTF-8.
+
+    Replay prints outputs in it, the sinks store it and operator tools write
+    events in it, so the same object is the same text everywhere.
+    """
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
 
 #: Dead-letter reasons, a closed set (metrics label them). :func:`decode` gives
 #: every one but ``processing_error``, which the fold gives to a valid event it

@@ -19,7 +19,7 @@ to that.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, Final, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
@@ -31,6 +31,8 @@ from schemas.events import (
     Event,
     Ident,
     IncidentEvent,
+    LatencyMs,
+    StatusCode,
     Text,
     TicketOpenedEvent,
     TicketProgressUpdateEvent,
@@ -45,15 +47,11 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 #: RFC 3339 with an explicit offset, microsecond precision at most. ASCII
 #: digits only: the pattern engine's ``\d`` is Unicode-aware (it would pass
 #: ``"\u0664"``, Arabic-Indic four) where the canonical datetime parser is not.
-InstantText = Annotated[
-    str,
-    StringConstraints(
-        pattern=(
-            r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
-            r"(Z|[+-][0-9]{2}:[0-9]{2})$"
-        )
-    ),
-]
+INSTANT_PATTERN: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+InstantText = Annotated[str, StringConstraints(pattern=INSTANT_PATTERN)]
 
 
 @with_config(ConfigDict(strict=True, extra="ignore"))
@@ -66,8 +64,8 @@ class ProbeRecord(TypedDict):
     region: Ident
     observed_at: InstantText
     ok: bool
-    latency_ms: NotRequired[Annotated[float, Field(ge=0)] | None]
-    status_code: NotRequired[Annotated[int, Field(ge=0, le=999)] | None]
+    latency_ms: NotRequired[LatencyMs | None]
+    status_code: NotRequired[StatusCode | None]
     error: NotRequired[Text | None]
 
 
@@ -85,6 +83,8 @@ EdgeEvent = Annotated[
 ]
 _EDGE: TypeAdapter[EdgeEvent] = TypeAdapter(EdgeEvent)
 _DAYS: dict[str, int] = {}
+#: epoch minutes by their text without the seconds (date, hour, minute, offset)
+_MINUTES: dict[str, int] = {}
 
 Decoded = tuple["ProbeRecord", int] | Event | Rejected
 
@@ -97,6 +97,11 @@ def probe_minute(text: str) -> int:
     (:data:`sla.timeutil.FIRST_MINUTE` to :data:`sla.timeutil.END_MINUTE`);
     the caller then defers to the canonical decoder, which says why.
     """
+    # a known date, hour, minute and offset gives the minute; the seconds must be <= 59
+    prefix = text[:16] if text[-1] == "Z" else text[:16] + text[-6:]
+    at = _MINUTES.get(prefix)
+    if at is not None and text[17] <= "5":
+        return at
     day = _DAYS.get(text[:10])
     if day is None:
         day = date.fromisoformat(text[:10]).toordinal() - _EPOCH_ORDINAL
@@ -116,6 +121,9 @@ def probe_minute(text: str) -> int:
     # both bounds are minute starts: the instant is in range exactly when its minute is
     if not FIRST_MINUTE <= at < END_MINUTE:
         raise ValueError(f"{text!r} is outside the accepted range")
+    if len(_MINUTES) >= 1_000_000:
+        _MINUTES.clear()
+    _MINUTES[prefix] = at
     return at
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal, Protocol, Self, TypeVar
+from typing import Annotated, Final, Literal, Protocol, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -30,12 +30,30 @@ from pydantic_core import PydanticCustomError
 from sla.model import Cause, CreditBasis, Impact, IncidentStatus, NoDataPolicy
 from sla.timeutil import in_range
 
+# The bounds of the wire model, written once: the pydantic types below, the
+# edge's ProbeRecord and the bulk probe decoder (schemas.fastprobe) are built
+# from them, and tests/unit/test_fastprobe.py holds the decoders to the model.
+
+#: The characters of an id, service or region (a regex character class).
+IDENT_CHARS: Final = "A-Za-z0-9._:/-"
+IDENT_MIN_LENGTH: Final = 1
+IDENT_MAX_LENGTH: Final = 128
+#: Free text fields are capped at 4 KiB (SPEC section 10).
+TEXT_MAX_LENGTH: Final = 4096
+LATENCY_MS_MIN: Final = 0
+STATUS_CODE_MIN: Final = 0
+STATUS_CODE_MAX: Final = 999
+
 #: Ids, services and regions: 1-128 chars of letters, digits and ``._:/-``.
 Ident = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
+    str,
+    StringConstraints(
+        min_length=IDENT_MIN_LENGTH, max_length=IDENT_MAX_LENGTH, pattern=f"^[{IDENT_CHARS}]+$"
+    ),
 ]
-#: Free text fields are capped at 4 KiB (SPEC section 10).
-Text = Annotated[str, StringConstraints(max_length=4096)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX_LENGTH)]
+LatencyMs = Annotated[float, Field(ge=LATENCY_MS_MIN)]
+StatusCode = Annotated[int, Field(ge=STATUS_CODE_MIN, le=STATUS_CODE_MAX)]
 
 
 def _in_range(dt: datetime) -> datetime:
@@ -80,8 +98,8 @@ class ProbeEvent(_Event):
     region: Ident
     observed_at: Instant
     ok: bool
-    latency_ms: Annotated[float, Field(ge=0)] | None = None
-    status_code: Annotated[int, Field(ge=0, le=999)] | None = None
+    latency_ms: LatencyMs | None = None
+    status_code: StatusCode | None = None
     error: Text | None = None
 
 

@@ -15,9 +15,10 @@ How it stays cheap (a few C or numpy passes per batch, not per field):
 * msgspec decodes the batch, joined as one JSON array, into :class:`_Probe`
   structs whose types carry the strict types, numeric bounds and length cap of
   :class:`~schemas.events.ProbeEvent` (a string ``"no"`` is not a bool, ``1.0``
-  is not a status code). Unknown fields are ignored; with a repeated key the
-  last value wins, as in the canonical parser, and msgspec validates every
-  occurrence, which is only stricter.
+  is not a status code), built from the constants that model is built from.
+  Unknown fields are ignored; with a repeated key the last value wins, as in
+  the canonical parser, and msgspec validates every occurrence, which is only
+  stricter.
 * the pattern constraints are checked per column: ``event_id`` by deleting
   the allowed bytes from the joined column, services and regions through a
   table of names already checked (once learnt, the struct type lists them as
@@ -60,34 +61,43 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from schemas.edge import probe_minute
+from schemas.edge import INSTANT_PATTERN, probe_minute
+from schemas.events import (
+    IDENT_CHARS,
+    IDENT_MAX_LENGTH,
+    IDENT_MIN_LENGTH,
+    LATENCY_MS_MIN,
+    STATUS_CODE_MAX,
+    STATUS_CODE_MIN,
+    TEXT_MAX_LENGTH,
+)
 from sla.probes import probe_digests_and_lengths
-from sla.timeutil import END_MINUTE, FIRST_MINUTE
+from sla.timeutil import END_INSTANT, END_MINUTE, FIRST_INSTANT, FIRST_MINUTE
 
 #: Longest line the fast path takes (see the module docstring).
 LINE_LIMIT: Final = 4096
 #: Most opening brackets a line may hold on the fast path.
 DEPTH_LIMIT: Final = 150
 #: Years the fast path parses; probes outside take the canonical path. Within
-#: them, an instant must also lie in the accepted range (checked by minute).
-YEARS: Final = (1969, 2200)
+#: them, an instant must also lie in the accepted range (checked by minute):
+#: an offset of less than a day moves an instant across one new year at most.
+YEARS: Final = (FIRST_INSTANT.year - 1, END_INSTANT.year)
 #: Most names the decoders list as known (see :func:`_typed_decoders`).
 TYPED_LIMIT: Final = 4096
 #: Distinct services and regions remembered between batches (codes stay < 2**20).
 NAME_LIMIT: Final = 1 << 16
 
-_IDENT = re.compile(r"[A-Za-z0-9._:/-]{1,128}")
-_ID_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-\n"
-_INSTANT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
-)
+_IDENT = re.compile(f"[{IDENT_CHARS}]{{{IDENT_MIN_LENGTH},{IDENT_MAX_LENGTH}}}")
+#: the bytes an id may hold, and the newline that joins a column of them
+_ID_BYTES = bytes(b for b in range(128) if re.fullmatch(f"[{IDENT_CHARS}]", chr(b))) + b"\n"
+_INSTANT = re.compile(INSTANT_PATTERN)
 _AT_INDEX = re.compile(r"at `\$\[(\d+)\]")
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
-_Latency = Annotated[float, msgspec.Meta(ge=0)] | None
-_Status = Annotated[int, msgspec.Meta(ge=0, le=999)] | None
-_Error = Annotated[str, msgspec.Meta(max_length=4096)] | None
+_Latency = Annotated[float, msgspec.Meta(ge=LATENCY_MS_MIN)] | None
+_Status = Annotated[int, msgspec.Meta(ge=STATUS_CODE_MIN, le=STATUS_CODE_MAX)] | None
+_Error = Annotated[str, msgspec.Meta(max_length=TEXT_MAX_LENGTH)] | None
 
 
 class _Probe(msgspec.Struct, gc=False):
@@ -122,21 +132,13 @@ def _typed_decoders(names: tuple[str, ...]) -> _Decoders:
     A line with another name raises :class:`_UnknownNameError`.
     """
     known: Any = Literal.__getitem__(names)
-    struct = msgspec.defstruct(
-        "_KnownProbe",
-        [
-            ("type", Literal["probe"]),
-            ("event_id", str),
-            ("service", known),
-            ("region", known),
-            ("observed_at", str),
-            ("ok", bool),
-            ("latency_ms", _Latency, None),
-            ("status_code", _Status, None),
-            ("error", _Error, None),
-        ],
-        gc=False,
-    )
+    fields = [
+        (f.name, known if f.name in ("service", "region") else f.type)
+        if f.required
+        else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(_Probe)
+    ]
+    struct = msgspec.defstruct("_KnownProbe", fields, gc=False)
     return _Decoders(
         msgspec.json.Decoder(struct), msgspec.json.Decoder(GenericAlias(list, (struct,)))
     )
@@ -183,6 +185,20 @@ class FastProbes:
     def line(self, k: int) -> int:
         """The line position of probe ``k``."""
         return k if self.index is None else self.index[k]
+
+    def take(self, rows: list[int]) -> FastProbes:
+        """Probes ``rows`` (positions into this batch) as a batch of their own."""
+        at = np.array(rows, dtype=np.intp)
+        return FastProbes(
+            [self.line(k) for k in rows],
+            [self.event_id[k] for k in rows],
+            [self.observed_at[k] for k in rows],
+            self.where[at],
+            self.minute[at],
+            self.digest[at],
+            self.names,
+            [],
+        )
 
 
 def _utf8(data: bytes) -> bool:
@@ -592,6 +608,6 @@ def _id_digests(ids: list[str]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.
         and not joined.encode("ascii").translate(None, _ID_BYTES)
     ):
         digest, lens = probe_digests_and_lengths(ids)
-        return digest, (lens >= 1) & (lens <= 128)
+        return digest, (lens >= IDENT_MIN_LENGTH) & (lens <= IDENT_MAX_LENGTH)
     valid = np.fromiter((_IDENT.fullmatch(i) is not None for i in ids), bool, n)
     return probe_digests_and_lengths(ids)[0], valid

@@ -19,11 +19,12 @@ ticket alerts, support months) use revision 0: the later computation wins.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from schemas.codec import dumps
 
 JSON = dict[str, Any]
 Row = tuple[Any, ...]
@@ -189,11 +190,6 @@ WRITE_ORDER: tuple[str, ...] = (
 )
 
 _REVISION_SHIFT = 42
-
-
-def dumps(obj: Mapping[str, Any]) -> str:
-    """Canonical JSON of an output, the same text replay prints."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def parse_instant(text: str) -> datetime:

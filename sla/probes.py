@@ -59,6 +59,18 @@ def probe_digest(event_id: str) -> int:
     return int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
 
 
+U64 = npt.NDArray[np.uint64]
+
+
+def probe_keys(offsets: npt.NDArray[np.int64], digests: U64, ok: npt.NDArray[np.int64]) -> U64:
+    """:meth:`ProbeLedger.key` of many probes: minutes since the ledger's first, digests, ``ok``."""
+    keys: U64 = offsets.astype(np.uint64)
+    keys <<= np.uint64(48)
+    keys |= digests << np.uint64(1)
+    keys |= ok.astype(np.uint64)
+    return keys
+
+
 #: ``256**j mod DIGEST_PRIME``: byte ``j`` of an id weighs this much in its digest.
 _BYTE_WEIGHTS = np.array([pow(256, j, DIGEST_PRIME) for j in range(128)], dtype=np.int64)
 
@@ -175,9 +187,6 @@ class _Region:
         #: days of the month (minute index // DAY) merged into since the last save
         self.days: set[int] = set()
 
-    def pending_count(self) -> int:
-        return len(self.pending) + sum(int(c.shape[0]) for c in self.chunks)
-
     def keys(self, lo: int = 0) -> npt.NDArray[np.uint64]:
         """Merged keys ``minute << 48 | digest << 1 | ok``, sorted; from minute index ``lo``."""
         start = int(self.counts[:lo].sum(dtype=np.int64)) if lo else 0
@@ -202,7 +211,6 @@ class _Region:
         fresh = np.concatenate(
             [np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending)), *self.chunks]
         )
-        # cleared in place: batch writers hold a bound ``append`` of this list
         self.pending.clear()
         self.chunks = []
         fresh.sort()
@@ -292,27 +300,15 @@ class ProbeLedger:
         reg = self._regions.get(region)
         if reg is None:
             reg = self._regions[region] = _Region(self.minutes)
-        digest = int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
-        reg.pending.append((index << 48) | (digest << 1) | ok)
+        reg.pending.append(self.key(minute, event_id, ok))
         self._pending += 1
         self._states = None
         if self._pending >= self._merge_at:
             self.merge()
 
-    def pending_sink(self, region: str) -> list[int]:
-        """The pending list of ``region`` for batch appends of :meth:`key` values.
-
-        Callers that append directly must call :meth:`sync` afterwards.
-        """
-        reg = self._regions.get(region)
-        if reg is None:
-            reg = self._regions[region] = _Region(self.minutes)
-        return reg.pending
-
     def key(self, minute: int, event_id: str, ok: bool) -> int:
-        """The pending-list value of one probe (see :meth:`pending_sink`)."""
-        digest = int.from_bytes(event_id.encode(), "little") % DIGEST_PRIME
-        return ((minute - self.first_minute) << 48) | (digest << 1) | ok
+        """The stored value of one probe: its minute in the month, digest and ``ok`` bit."""
+        return ((minute - self.first_minute) << 48) | (probe_digest(event_id) << 1) | ok
 
     def add_keys(self, region: str, keys: npt.NDArray[np.uint64]) -> None:
         """Record many probes of ``region`` given as :meth:`key` values (uint64 array).
@@ -325,13 +321,6 @@ class ProbeLedger:
             reg = self._regions[region] = _Region(self.minutes)
         reg.chunks.append(keys)
         self._pending += int(keys.shape[0])
-        self._states = None
-        if self._pending >= self._merge_at:
-            self.merge()
-
-    def sync(self) -> None:
-        """Account for values appended through :meth:`pending_sink` (merging if due)."""
-        self._pending = sum(r.pending_count() for r in self._regions.values())
         self._states = None
         if self._pending >= self._merge_at:
             self.merge()

@@ -23,14 +23,13 @@ a late submission included: judging it is the pipeline's job.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from schemas.codec import decode
-from schemas.events import IncidentEvent, R, Revisioned, latest
+from schemas.codec import decode, dumps
+from schemas.events import IDENT_MAX_LENGTH, IncidentEvent, R, Revisioned, latest
 from sla.timeutil import format_instant, require_aware
 from streams.produce import encode_event
 
@@ -46,9 +45,9 @@ def _short_id() -> str:
 
 
 def event_id_for(prefix: str, ident: str, suffix: str) -> str:
-    """``prefix + ident + suffix``, the id hashed when the whole would pass 128 characters."""
+    """``prefix + ident + suffix``, the id hashed when the whole would be too long for an id."""
     base = f"{prefix}{ident}"
-    if len(base) + len(suffix) > 128:
+    if len(base) + len(suffix) > IDENT_MAX_LENGTH:
         base = f"{prefix}{hashlib.sha256(ident.encode()).hexdigest()[:40]}"
     return base + suffix
 
@@ -265,15 +264,12 @@ def new_claim_id(submitted_at: datetime) -> str:
     return f"CLM-{require_aware(submitted_at):%Y%m%d-%H%M%S}-{_short_id()[:4]}"
 
 
-def dumps(ev: Mapping[str, Any]) -> str:
-    return json.dumps(ev, separators=(",", ":"), ensure_ascii=False)
-
-
 __all__ = [
     "KEEP",
     "OperatorError",
     "claim",
     "declare",
+    "dumps",
     "event_id_for",
     "history",
     "incident_history",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,20 +22,20 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas import domain
-from schemas.codec import Rejected
-from schemas.edge import decode_edge, probe_minute, validate_batch
+from schemas.codec import Rejected, decode, dumps
+from schemas.edge import probe_minute, validate_batch
 from schemas.events import (
     ClaimEvent,
     ContractEvent,
     IncidentEvent,
     ProbeEvent,
 )
-from schemas.fastprobe import FastProbes, ProbeDecoder
+from schemas.fastprobe import I64, FastProbes, ProbeDecoder
 from sla import support
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
 from sla.claims import all_claim_decisions
-from sla.probes import DIGEST_PRIME, ProbeLedger
+from sla.probes import U64, ProbeLedger, probe_digests, probe_keys
 from sla.statements import all_statements
 from sla.timeutil import epoch_minute, format_instant, parse_instant
 
@@ -111,6 +110,36 @@ def _exception_text(exc: BaseException) -> str:
     return text if len(text) <= 1024 else text[:1021] + "..."
 
 
+#: One probe as the canonical path gathers it: line, service, region, epoch
+#: minute, ok, event id and RFC 3339 instant.
+_ProbeRow = tuple[int, str, str, int, bool, str, str]
+
+
+def _probe_row(line: int, ev: ProbeEvent) -> _ProbeRow:
+    """The row of a probe model (its instant kept exactly, as UTC text)."""
+    at = ev.observed_at
+    return (line, ev.service, ev.region, epoch_minute(at), ev.ok, ev.event_id, format_instant(at))
+
+
+def _probe_columns(rows: list[_ProbeRow]) -> FastProbes:
+    """Probe rows as the columns :meth:`Folder._fold_probes` takes."""
+    ids = [r[5] for r in rows]
+    code: dict[str, int] = {}
+    for r in rows:
+        code.setdefault(r[1], len(code))
+        code.setdefault(r[2], len(code))
+    return FastProbes(
+        [r[0] for r in rows],
+        ids,
+        [r[6] for r in rows],
+        np.array([code[r[1]] << 21 | code[r[2]] << 1 | r[4] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.int64),
+        probe_digests(ids),
+        list(code),
+        [],
+    )
+
+
 class Folder:
     """Feeds decoded events into a book; the edge shared by replay and the worker.
 
@@ -121,6 +150,10 @@ class Folder:
     send a probe that arrived on another service's partition to the right
     one). ``reroute`` must depend on the service alone: a batch asks it once
     per distinct service.
+
+    Every valid probe, whichever decoder read it, reaches the book through
+    :meth:`_fold_probes` (reroute, the ``as_of`` filter, the fold and the
+    counts are written there once).
     """
 
     def __init__(self, book: Book, as_of: datetime | None = None) -> None:
@@ -130,27 +163,15 @@ class Folder:
         self.tickets: list[Any] = []
         # probes in this epoch minute or later may lie after as_of: check exactly
         self._as_of_minute = epoch_minute(as_of) if as_of is not None else 1 << 62
-        self._minutes: dict[str, int] = {}
         #: ledgers that received probes since the caller last cleared this set
         self.touched: set[ProbeLedger] = set()
         #: when set, non-probe events go here (raw bytes, model) instead of the book
         self.forward: Callable[[bytes, Any], None] | None = None
-        self._sinks: dict[tuple[str, str, int], tuple[Callable[[int], None], ProbeLedger]] = {}
         #: when set and true for a probe's service, the probe goes to ``forward_probe``
         self.reroute: Callable[[str], bool] | None = None
         #: receives ``(raw bytes, service)`` of every rerouted probe
         self.forward_probe: Callable[[bytes, str], None] | None = None
         self._decoder = ProbeDecoder()
-
-    def _rerouted(self, service: str, raw: bytes | None, event: Any = None) -> bool:
-        """Forward a valid probe when ``reroute`` says so; True if it was."""
-        if self.reroute is None or not self.reroute(service):
-            return False
-        if self.forward_probe is not None:
-            if raw is None:
-                raw = event.model_dump_json().encode()
-            self.forward_probe(raw, service)
-        return True
 
     def ingest(self, raw: bytes, source: dict[str, Any]) -> DeadLetter | None:
         """Decode and fold one raw event; return its dead letter when it is bad input.
@@ -159,30 +180,10 @@ class Folder:
         dead-lettered with reason ``processing_error`` (:meth:`failed`).
         """
         try:
-            return self._ingest(raw, source)
+            dead = self._ingest_canonical([raw], [source])
         except Exception as exc:
             return self.failed(raw, source, exc)
-
-    def _ingest(self, raw: bytes, source: dict[str, Any]) -> DeadLetter | None:
-        ev = decode_edge(raw)
-        if type(ev) is tuple:
-            rec, minute = ev
-            if self._rerouted(rec["service"], raw):
-                return None
-            events = self.stats.events
-            if minute >= self._as_of_minute and self._later_than_as_of(rec["observed_at"]):
-                events["probe"] = events.get("probe", 0) + 1
-                self.stats.not_yet_known += 1
-                return None
-            self.book.add_probe_minute(
-                rec["service"], rec["region"], minute, rec["ok"], rec["event_id"]
-            )
-            self.touched.add(self.book.ledger_for(rec["service"], minute))
-            events["probe"] = events.get("probe", 0) + 1
-            return None
-        if isinstance(ev, Rejected):
-            return self.reject(ev, source)
-        return self.fold(ev, raw, source)
+        return dead[0][1] if dead else None
 
     def ingest_batch(
         self, raws: list[bytes], sources: Sequence[dict[str, Any]]
@@ -191,13 +192,9 @@ class Folder:
 
         Same results as calling :meth:`ingest` on each line, several times
         faster: :class:`~schemas.fastprobe.ProbeDecoder` takes the probes it can
-        vouch for as columns, folded a batch at a time
-        (:meth:`_fold_fast`); every other line takes the canonical path
+        vouch for as columns; every other line takes the canonical path
         (:meth:`_ingest_canonical`). Dead letters come in line order. Never
-        raises for one event: when folding the fast path's probes as one
-        batch fails, they are folded again one at a time, so only the line
-        that fails is dead-lettered (``processing_error``); folding a probe
-        twice changes nothing.
+        raises for one event (see :meth:`_fold_probes_or_dead`).
         """
         try:
             fast = self._decoder.decode(raws)
@@ -213,26 +210,90 @@ class Folder:
             got = self._ingest_canonical([raws[i] for i in slow], [sources[i] for i in slow])
             dead = [(slow[k], dl) for k, dl in got]
         if len(fast):
-            stats = self.stats
-            probes, late = stats.events.get("probe", 0), stats.not_yet_known
-            try:
-                self._fold_fast(fast, raws)
-            except Exception as exc:
-                log.info("probe batch fold failed, folding its lines one at a time: %s", exc)
-                stats.events["probe"], stats.not_yet_known = probes, late
-                for k in range(len(fast)):
-                    i = fast.line(k)
-                    dl = self.ingest(raws[i], sources[i])
-                    if dl is not None:
-                        dead.append((i, dl))
-                dead.sort(key=lambda pair: pair[0])
+            failed = self._fold_probes_or_dead(fast, raws, sources)
+            if failed:
+                dead = sorted([*dead, *failed], key=lambda pair: pair[0])
         return [dl for _, dl in dead]
 
-    def _fold_fast(self, fast: FastProbes, raws: list[bytes]) -> None:
-        """Fold the fast path's probes: one key array per ledger and region."""
-        n = len(fast)
-        names = fast.names
-        where, minute, digest = fast.where, fast.minute, fast.digest
+    def _ingest_canonical(
+        self, raws: list[bytes], sources: Sequence[dict[str, Any]]
+    ) -> list[tuple[int, DeadLetter]]:
+        """The canonical edge, each line validated on its own; the codec for bad lines.
+
+        Returns ``(position in raws, dead letter)`` pairs in order. A line
+        whose fold fails is dead-lettered (``processing_error``) and the
+        rest are still folded. The valid probes are gathered and folded
+        together, after the other events.
+        """
+        dead: list[tuple[int, DeadLetter]] = []
+        probes: list[_ProbeRow] = []
+        for k, (raw, source, ev) in enumerate(
+            zip(raws, sources, validate_batch(raws), strict=True)
+        ):
+            try:
+                if type(ev) is dict:
+                    text = ev["observed_at"]
+                    try:
+                        minute = probe_minute(text)
+                    except ValueError:  # the canonical models say why (or take it after all)
+                        ev = decode(raw)
+                    else:
+                        row = (k, ev["service"], ev["region"], minute, ev["ok"], ev["event_id"])
+                        probes.append((*row, text))
+                        continue
+                if isinstance(ev, ProbeEvent):
+                    probes.append(_probe_row(k, ev))
+                elif isinstance(ev, Rejected):
+                    dead.append((k, self.reject(ev, source)))
+                else:
+                    dl = self.fold(ev, raw, source)
+                    if dl is not None:
+                        dead.append((k, dl))
+            except Exception as exc:
+                dead.append((k, self.failed(raw, source, exc)))
+        if probes:
+            failed = self._fold_probes_or_dead(_probe_columns(probes), raws, sources)
+            if failed:
+                dead = sorted([*dead, *failed], key=lambda pair: pair[0])
+        return dead
+
+    def _fold_probes_or_dead(
+        self, probes: FastProbes, raws: Sequence[bytes], sources: Sequence[dict[str, Any]]
+    ) -> list[tuple[int, DeadLetter]]:
+        """:meth:`_fold_probes`, never raising for one probe.
+
+        When the batch fails, its probes are folded again one at a time, so
+        only a probe that fails on its own is dead-lettered
+        (``processing_error``); folding a probe twice changes nothing.
+        Returns ``(line, dead letter)`` pairs in line order.
+        """
+        try:
+            self._fold_probes(probes, raws)
+        except Exception as exc:
+            log.info("probe batch fold failed, folding its lines one at a time: %s", exc)
+        else:
+            return []
+        dead: list[tuple[int, DeadLetter]] = []
+        for k in range(len(probes)):
+            try:
+                self._fold_probes(probes.take([k]), raws)
+            except Exception as exc:
+                i = probes.line(k)
+                dead.append((i, self.failed(raws[i], sources[i], exc)))
+        return dead
+
+    def _fold_probes(self, probes: FastProbes, raws: Sequence[bytes]) -> None:
+        """Reroute, filter by ``as_of``, fold and count valid probes: the one probe path.
+
+        ``probes`` come from the bulk decoder or the canonical models; probe
+        ``k``'s raw bytes are ``raws[probes.line(k)]``. They are folded as one
+        key array per ledger and region, and counted in ``stats`` only once
+        folded (a batch that raises counts nothing; rerouted ones may already
+        have been forwarded).
+        """
+        n = len(probes)
+        names = probes.names
+        where, minute, digest = probes.where, probes.minute, probes.digest
         keep: npt.NDArray[np.bool_] | None = None
         if self.reroute is not None:
             reroute = self.reroute
@@ -242,22 +303,28 @@ class Folder:
                 moved = np.isin(service, away)
                 if self.forward_probe is not None:
                     for k in np.flatnonzero(moved).tolist():
-                        self.forward_probe(raws[fast.line(k)], names[int(service[k])])
+                        self.forward_probe(raws[probes.line(k)], names[int(service[k])])
                 keep = ~moved
-        events = self.stats.events
-        events["probe"] = events.get("probe", 0) + (n if keep is None else int(keep.sum()))
+        counted = n if keep is None else int(keep.sum())
+        not_yet_known = 0
         late = minute >= self._as_of_minute
         if late.any():
             if keep is None:
                 keep = np.ones(n, dtype=bool)
             for k in np.flatnonzero(late & keep).tolist():
-                if self._later_than_as_of(fast.observed_at[k]):
-                    self.stats.not_yet_known += 1
+                if self._later_than_as_of(probes.observed_at[k]):
+                    not_yet_known += 1
                     keep[k] = False
         if keep is not None:
-            if not keep.any():
-                return
             where, minute, digest = where[keep], minute[keep], digest[keep]
+        if minute.shape[0]:
+            self._add_keys(names, where, minute, digest)
+        stats = self.stats
+        stats.events["probe"] = stats.events.get("probe", 0) + counted
+        stats.not_yet_known += not_yet_known
+
+    def _add_keys(self, names: list[str], where: I64, minute: I64, digest: U64) -> None:
+        """Fold probe columns into the book's ledgers: one key array per ledger and region."""
         # one group per service, region and UTC day (a day lies in one ledger's month)
         group = ((where >> 1) << 22) | (minute // 1440 + _DAY0)
         order = np.argsort(group, kind="stable")
@@ -272,82 +339,11 @@ class Folder:
             targets.append((led, names[(w >> 1) & 0xFFFFF]))
             firsts.append(led.first_minute)
         first = np.repeat(np.array(firsts, dtype=np.int64), np.diff(bounds))
-        keys: npt.NDArray[np.uint64] = (minute[order] - first).astype(np.uint64)
-        keys <<= np.uint64(48)
-        keys |= digest[order] << np.uint64(1)
-        keys |= (where[order] & 1).astype(np.uint64)
+        keys = probe_keys(minute[order] - first, digest[order], where[order] & 1)
         touched = self.touched
         for (led, reg), a, b in zip(targets, bounds[:-1], bounds[1:], strict=True):
             led.add_keys(reg, keys[a:b])
             touched.add(led)
-
-    def _ingest_canonical(
-        self, raws: list[bytes], sources: Sequence[dict[str, Any]]
-    ) -> list[tuple[int, DeadLetter]]:
-        """The canonical edge, each line validated on its own; the codec for bad lines.
-
-        Returns ``(position in raws, dead letter)`` pairs in order. A line
-        whose fold fails is dead-lettered (``processing_error``) and the
-        rest are still folded.
-        """
-        book = self.book
-        minutes = self._minutes
-        sinks = self._sinks
-        touched: set[ProbeLedger] = set()
-        dead: list[tuple[int, DeadLetter]] = []
-        probes = 0
-        as_of_minute = self._as_of_minute
-        for k, (raw, source, ev) in enumerate(
-            zip(raws, sources, validate_batch(raws), strict=True)
-        ):
-            try:
-                if type(ev) is dict:
-                    text = ev["observed_at"]
-                    prefix = text[:16] if text[-1] == "Z" else text[:16] + text[-6:]
-                    minute = minutes.get(prefix)
-                    if minute is None or text[17] > "5":
-                        try:
-                            minute = probe_minute(text)
-                        except ValueError:
-                            slow = self.ingest(raw, source)
-                            if slow is not None:
-                                dead.append((k, slow))
-                            continue
-                        if len(minutes) > 1_000_000:
-                            minutes.clear()
-                        minutes[prefix] = minute
-                    if self.reroute is not None and self._rerouted(ev["service"], raw):
-                        continue
-                    if minute >= as_of_minute and self._later_than_as_of(text):
-                        probes += 1
-                        self.stats.not_yet_known += 1
-                        continue
-                    skey = (ev["service"], ev["region"], minute // 1440)
-                    sink = sinks.get(skey)
-                    if sink is None:
-                        led = book.ledger_for(ev["service"], minute)
-                        sink = sinks[skey] = (led.pending_sink(ev["region"]).append, led)
-                        touched.add(led)
-                    append, led = sink
-                    if led not in touched:
-                        touched.add(led)
-                    digest = int.from_bytes(ev["event_id"].encode(), "little") % DIGEST_PRIME
-                    append(((minute - led.first_minute) << 48) | (digest << 1) | ev["ok"])
-                    probes += 1
-                elif isinstance(ev, Rejected):
-                    dead.append((k, self.reject(ev, source)))
-                else:
-                    dl = self.fold(ev, raw, source)
-                    if dl is not None:
-                        dead.append((k, dl))
-            except Exception as exc:
-                dead.append((k, self.failed(raw, source, exc)))
-        for led in touched:
-            led.sync()
-        self.touched |= touched
-        events = self.stats.events
-        events["probe"] = events.get("probe", 0) + probes
-        return dead
 
     def _later_than_as_of(self, text: str) -> bool:
         return self.as_of is not None and parse_instant(text) > self.as_of
@@ -375,19 +371,13 @@ class Folder:
         The event is counted in ``stats.events`` once it is folded.
         """
         kind: str = event.type
-        if isinstance(event, ProbeEvent) and self._rerouted(event.service, raw, event):
+        if isinstance(event, ProbeEvent):
+            if raw is None and self.reroute is not None:
+                raw = event.model_dump_json().encode()
+            self._fold_probes(_probe_columns([_probe_row(0, event)]), [raw or b""])
             return
-        if self.forward is not None and not isinstance(event, ProbeEvent):
+        if self.forward is not None:
             self.forward(raw if raw is not None else event.model_dump_json().encode(), event)
-        elif isinstance(event, ProbeEvent):
-            if self.as_of is not None and event.observed_at > self.as_of:
-                self.stats.not_yet_known += 1
-            else:
-                self.book.add_probe(
-                    event.service, event.region, event.observed_at, event.ok, event.event_id
-                )
-                minute = epoch_minute(event.observed_at)
-                self.touched.add(self.book.ledger_for(event.service, minute))
         elif isinstance(event, IncidentEvent):
             self.book.add_incident(domain.incident_version(event))
         elif isinstance(event, ContractEvent):
@@ -577,11 +567,6 @@ def next_support_moment(
     if not events:
         return None
     return support.next_ticket_moment(events, now, calendar or BusinessCalendar())
-
-
-def dumps(obj: JSON) -> str:
-    """The canonical JSON text of an output (stable key order, no spaces)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 __all__ = [

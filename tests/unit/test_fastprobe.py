@@ -10,19 +10,20 @@ dead-letter reasons and minute states of a fold of :func:`decode`'s events.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import Rejected, decode
-from schemas.edge import probe_minute
+from schemas.edge import probe_minute, validate_batch
 from schemas.events import ProbeEvent
-from schemas.fastprobe import LINE_LIMIT, ProbeDecoder, instant_minutes
+from schemas.fastprobe import LINE_LIMIT, ProbeDecoder, _Probe, instant_minutes
 from sla.book import Book
 from sla.probes import ProbeLedger, ProbePolicy, probe_digest, probe_digests
-from sla.timeutil import epoch_minute
+from sla.timeutil import END_INSTANT, FIRST_INSTANT, epoch_minute
 from streams.replay import Folder
 from tests.helpers import probe
 
@@ -432,6 +433,35 @@ def test_probes_after_as_of_are_not_yet_known() -> None:
     assert led.probe_count() == 3
 
 
+def test_every_probe_path_filters_as_of_and_counts_alike() -> None:
+    """The bulk decoder, the canonical edge and the models all end in one probe fold."""
+    as_of = datetime(2026, 3, 5, 10, 3, 30, 500000, tzinfo=UTC)
+    texts = [
+        *(f"2026-03-05T10:03:{s}Z" for s in ("00", "30.5", "30.500001", "59")),
+        "2026-03-05T11:03:30.4+01:00",
+        "2026-03-05 10:03:29Z",  # only the canonical model reads a space for "T"
+        "2026-03-05T10:03:31.1234567Z",  # and more than six digits of a second
+    ]
+    lines = [
+        json.dumps(probe("api", "eu", t, k % 2 == 0, event_id=f"p{k}")).encode()
+        for k, t in enumerate(texts)
+    ]
+    by_batch = Folder(Book(), as_of)
+    assert by_batch.ingest_batch(lines, [{}] * len(lines)) == []
+    by_line = Folder(Book(), as_of)
+    assert [by_line.ingest(raw, {}) for raw in lines] == [None] * len(lines)
+    by_model = Folder(Book(), as_of)
+    for raw in lines:
+        by_model.apply(decode(raw), raw)
+    for folder in (by_batch, by_line, by_model):
+        assert folder.stats.events == {"probe": len(lines)}
+        assert folder.stats.not_yet_known == 3  # 10:03:30.500001, :59 and :31.1234567
+        assert _states(folder.book) == _states(by_batch.book)
+    [led] = by_batch.book.ledgers.values()
+    assert isinstance(led, ProbeLedger)
+    assert led.probe_count() == len(lines) - 3
+
+
 # -- rerouting --------------------------------------------------------------------------
 
 
@@ -533,3 +563,107 @@ def test_instants_outside_the_accepted_range_take_the_canonical_path() -> None:
     assert (len(fast), fast.slow) == (0, list(range(2 * len(outside))))
     dead = Folder(Book()).ingest_batch(lines, [{}] * len(lines))
     assert [d.reason for d in dead] == ["out_of_range"] * len(outside)
+
+
+# -- the fast paths against the wire model's bounds -------------------------------
+
+
+def _model_fields() -> dict[str, dict[str, Any]]:
+    """Each field of ``ProbeEvent``'s JSON Schema, its ``null`` alternative left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in ProbeEvent.model_json_schema()["properties"].items():
+        (only,) = [alt for alt in spec.get("anyOf", [spec]) if alt.get("type") != "null"]
+        out[name] = only
+    return out
+
+
+def _edge_values(spec: dict[str, Any]) -> list[Any]:
+    """Values on and just past every bound the model's schema of one field states."""
+    values: list[Any] = []
+    for bound in ("minimum", "maximum"):
+        if bound in spec:
+            m = spec[bound]
+            values += [m - 1, m, m + 1]
+            if spec.get("type") == "number":
+                values += [m - 0.5, m + 0.5, float(m)]
+    if "pattern" in spec:  # one character at a time, inside the length bounds
+        values += [f"a{chr(c)}b" for c in range(32, 127)] + ["a\u00e9b", "a\u0664b"]
+    for bound in ("minLength", "maxLength"):
+        if bound in spec:
+            m = spec[bound]
+            values += ["x" * n for n in (m - 1, m, m + 1) if n >= 0]
+    if "const" in spec:
+        values += [spec["const"], spec["const"].title(), spec["const"] + "s"]
+    return values
+
+
+def _instant_edges() -> list[str]:
+    """The accepted range's first and last instants and their outer neighbours, shaped the
+    fast path's way, in UTC and with offsets."""
+    out = []
+    tick = timedelta(microseconds=1)
+    for at in (FIRST_INSTANT - tick, FIRST_INSTANT, END_INSTANT - tick, END_INSTANT):
+        for zone in (UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-1))):
+            local = at.astimezone(zone)
+            text = local.strftime("%Y-%m-%dT%H:%M:%S.%f") + local.strftime("%z")
+            out.append(text[:-2] + ":" + text[-2:] if zone is not UTC else text[:-5] + "Z")
+    return out
+
+
+def _bound_lines() -> list[tuple[str, Any, bytes]]:
+    fields = _model_fields()
+    lines = []
+    for name, spec in fields.items():
+        values = _edge_values(spec) if name != "observed_at" else _instant_edges()
+        assert values or name == "ok", name  # every bounded field has edge values
+        for value in values:
+            body = probe("api", "eu", "2026-03-05T10:00:00Z", True, event_id="e")
+            body[name] = value
+            lines.append((name, value, json.dumps(body).encode()))
+    return lines
+
+
+def test_the_fast_paths_accept_and_refuse_the_wire_models_edge_values_alike() -> None:
+    """Edge values from ``ProbeEvent``'s own schema: a bound the decoders copied wrong fails.
+
+    The bulk decoder leaves a line longer than ``LINE_LIMIT`` to the canonical
+    path (a 4 KiB ``error`` makes one); the edge takes every line the model does.
+    """
+    lines = _bound_lines()
+    raws = [raw for _, _, raw in lines]
+    decoder = ProbeDecoder()
+    fast = decoder.decode(raws)
+    taken = {fast.line(k) for k in range(len(fast))}
+    alone = [len(decoder.decode([raw])) == 1 for raw in raws]
+    edge = validate_batch(raws)
+    for k, (name, value, raw) in enumerate(lines):
+        model = isinstance(decode(raw), ProbeEvent)
+        bulk = model and len(raw) <= LINE_LIMIT
+        assert (k in taken) == bulk, (name, value)
+        assert alone[k] == bulk, (name, value)
+        assert (type(edge[k]) is dict and _edge_minute(edge[k])) == model, (name, value)
+
+
+def _edge_minute(rec: Any) -> bool:
+    try:
+        probe_minute(rec["observed_at"])
+    except ValueError:
+        return False
+    return True
+
+
+def _bounds(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a JSON Schema of one value bounds (``const`` and a one-value ``enum`` alike)."""
+    (only,) = [alt for alt in spec.get("anyOf", [spec]) if alt.get("type") != "null"]
+    out = {k: only.get(k) for k in ("minimum", "maximum", "minLength", "maxLength")}
+    out["const"] = only["enum"][0] if len(only.get("enum", ())) == 1 else only.get("const")
+    out["type"] = "string" if out["const"] is not None else only.get("type")
+    return out
+
+
+def test_the_bulk_decoders_struct_states_the_wire_models_bounds() -> None:
+    """The bounds msgspec checks itself are the model's, field for field."""
+    ours = msgspec.json.schema(_Probe)["$defs"]["_Probe"]["properties"]
+    model = ProbeEvent.model_json_schema()["properties"]
+    for name in ("type", "latency_ms", "status_code", "error", "ok"):
+        assert _bounds(ours[name]) == _bounds(model[name]), name
