@@ -822,7 +822,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     from kafka.errors import KafkaError
 
+    from streams.logfilter import TransientTopicFilter
     from streams.router import statement_inputs_topic
+
+    logging.getLogger("aiokafka.cluster").addFilter(TransientTopicFilter(f"{args.app_id}-"))
+    # the admin client's own poller timing its tasks on a busy machine, not a fault
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
     try:
         ensure_topics(bootstrap, **security.kafka_python())

@@ -78,3 +78,27 @@ def install(root: logging.Logger | None = None, window: float = 30.0) -> RepeatF
         if not any(isinstance(f, RepeatFilter) for f in handler.filters):
             handler.addFilter(found)
     return found
+
+
+class TransientTopicFilter(logging.Filter):
+    """Log aiokafka's "topic not found in cluster metadata" as a WARNING for ``prefix`` topics.
+
+    On a fresh cluster Faust creates the worker's own changelog topics at
+    start-up, and the metadata read right after may not list one yet; the
+    client asks again and finds it. That is no error of a healthy start.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and str(record.msg) == "Topic %s not found in cluster metadata"
+            and isinstance(record.args, tuple)
+            and record.args
+            and str(record.args[0]).startswith(self.prefix)
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
