@@ -633,11 +633,13 @@ class StatementStage:
         finally:
             ev.defer_coverage = False
         self.deferred = ev.deferred
+        produced: set[str] = set()
         for out in outputs:
             if not self.primary and out["kind"] == "service_month":
                 continue  # the same in every partition: the primary publishes it
             key = topics.output_key(out)
             ekey = f"{out['kind']}|{key.decode()}"
+            produced.add(ekey)
             # an output whose nested content is the very object seen last time (the
             # rules reuse it while nothing it depends on changed) has the same digest
             anchor = out.get("services", out.get("intervals"))
@@ -662,6 +664,11 @@ class StatementStage:
             since = held[1] if held is not None and held[0] == digest else mono
             self._pending[ekey] = (digest, since, out, _coverage_free_digest(out))
             changed += 1
+        # An output waiting to be published that the inputs no longer give is never
+        # published: a ticket alert computed before the ticket's response was read,
+        # held until the worker caught up, would otherwise page someone for nothing.
+        for ekey in [k for k in self._pending if k not in produced]:
+            del self._pending[ekey]
         return changed
 
     def ready_outputs(

@@ -126,3 +126,36 @@ def test_deferred_coverage_comes_second_and_ends_where_one_pass_ends() -> None:
         down.update({k: o.get("down_minutes", 0) for k, o in got_one.items()})
         assert not set(first_pass) & set(second_pass)
     assert deferred > 0
+
+
+def test_an_alert_the_inputs_no_longer_give_is_never_published() -> None:
+    """A ticket alert held while the worker catches up is dropped once its response is read."""
+    stage = StatementStage({}, {})
+    opened = {
+        "type": "ticket_opened",
+        "event_id": "t-open",
+        "ticket_id": "TKT-1",
+        "client_id": "acme",
+        "opened_at": "2026-03-09T20:23:07Z",
+        "severity": "high",
+        "channel": "email",
+    }
+    responded = {
+        "type": "ticket_responded",
+        "event_id": "t-resp",
+        "ticket_id": "TKT-1",
+        "responded_at": "2026-03-09T20:53:07Z",  # before its at-risk moment
+        "agent": "support-1",
+    }
+    tickets = topics.TICKETS.name
+    stage.process([(tickets, json.dumps(opened).encode(), {"topic": tickets})])
+    stage.refresh(NOW, mono=0.0)
+    held = stage.ready_outputs(mono=0.0, hold_final=True)
+    stage.confirm([o for _, o in held])
+    assert all(o["kind"] != "ticket_alert" for _, o in held)  # held: not caught up yet
+    assert any(k.startswith("ticket_alert|") for k in stage._pending)
+    stage.process([(tickets, json.dumps(responded).encode(), {"topic": tickets})])
+    stage.refresh(NOW, mono=1.0)
+    after = stage.ready_outputs(mono=1.0, hold_final=False)
+    assert [o for _, o in after if o["kind"] == "ticket_verdict"]
+    assert all(o["kind"] != "ticket_alert" for _, o in after)
