@@ -272,14 +272,19 @@ def _decode(raws: list[bytes], dec: _Decoders) -> tuple[list[int] | None, list[_
     recs: list[_Probe] = []
     start = 0
     while isinstance(got, int):
-        if got > 0:
+        if _decode_one(raws[start + got], dec) is not None:
+            # a syntax error is reported where the parser gave up, which can be the
+            # line after the one at fault (an object left open): the lines up to it
+            # are decoded on their own, so only the bad line leaves the fast path
+            _one_by_one(raws, start, start + got + 1, index, recs, dec)
+        elif got > 0:
             head = _decode_joined(raws[start : start + got], dec)
             if isinstance(head, list):
                 index.extend(range(start, start + got))
                 recs.extend(head)
             else:
                 _one_by_one(raws, start, start + got, index, recs, dec)
-        start += got + 1  # the refused line is left to the canonical path
+        start += got + 1  # a refused line is left to the canonical path
         if start >= len(raws):
             return index, recs
         got = _decode_joined(raws[start:], dec)
