@@ -552,7 +552,8 @@ def contract_month_statement(
     if held is not None and held[0] == memo and held[1] == key and held[2] == canon:
         return {**held[3], "computed_at": format_instant(as_of)}
     alts = contents.readings_of(contract) if with_readings else []
-    step = evaluator(book).coverage_step
+    ev = evaluator(book)
+    step = ev.coverage_step
     final_at = minute_start(end) + book.settings.finalize_after
     phase = zlib.crc32(contract.contract_id.encode()) % step if step > 1 else 0
     fp: Any = None
@@ -566,24 +567,23 @@ def contract_month_statement(
             (epoch_minute_ceil(as_of) + phase) // step,
             canon[-1],
             tuple(i.stamp for i in key),
-            evaluator(book).generations(contents.plan(book, contract, month, alts), as_of),
+            ev.generations(contents.plan(book, contract, month, alts), as_of),
         )
-        if held is not None and held[0] == memo and held[4] is not None:
-            ev = evaluator(book)
-            if held[4] == fp or (ev.defer_coverage and held[4][1:] == fp[1:]):
-                if held[4] != fp:
-                    # only its coverage tick moved: left as it was, for a pass that does
-                    # not defer (which finds it out of date), after the real changes
-                    ev.deferred += 1
-                else:
-                    contents.outputs[("contract", contract.contract_id, month)] = (
-                        memo,
-                        key,
-                        canon,
-                        held[3],
-                        fp,
-                    )
-                return {**held[3], "computed_at": format_instant(as_of)}
+        ours = held if held is not None and held[0] == memo and held[4] is not None else None
+        if ours is not None and ours[4] == fp:
+            contents.outputs[("contract", contract.contract_id, month)] = (
+                memo,
+                key,
+                canon,
+                ours[3],
+                fp,
+            )
+            return {**ours[3], "computed_at": format_instant(as_of)}
+        if ours is not None and ev.defer_coverage and ours[4][1:] == fp[1:]:
+            # only its coverage tick moved: left as it was, for a pass that does not
+            # defer (which finds it out of date), after the real changes
+            ev.deferred += 1
+            return {**ours[3], "computed_at": format_instant(as_of)}
 
     def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
         own = contract_windows(book, contract, month, at)
@@ -766,18 +766,17 @@ def _first_data(book: Book, service: str, as_of: datetime) -> int | None:
 
 def _data_span(book: Book, services: tuple[str, ...], as_of: datetime) -> tuple[int, int] | None:
     memo = evaluator(book).pass_memo
-    if memo is None:
-        firsts = [f for f in (_first_data(book, s, as_of) for s in services) if f is not None]
-    else:
-        # asked for every contract of a pass: once per service
-        firsts = []
-        for s in services:
-            key = ("first data", s, as_of)
-            if key not in memo:
-                memo[key] = _first_data(book, s, as_of)
-            f = memo[key]
-            if f is not None:
-                firsts.append(f)
+
+    def first_data(service: str) -> int | None:
+        if memo is None:
+            return _first_data(book, service, as_of)
+        key = ("first data", service, as_of)  # asked for every contract of a pass: once
+        if key not in memo:
+            memo[key] = _first_data(book, service, as_of)
+        found: int | None = memo[key]
+        return found
+
+    firsts = [f for f in map(first_data, services) if f is not None]
     if not firsts:
         return None
     return min(firsts), epoch_minute_ceil(as_of)
