@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sinks.rows import Row, dumps
+from schemas.codec import dumps
+from sinks.rows import Row
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from schemas.codec import dumps
+from schemas.codec import dumps_output
 
 JSON = dict[str, Any]
 Row = tuple[Any, ...]
@@ -241,7 +241,7 @@ def contract_month_row(out: Mapping[str, Any]) -> Row:
         out["currency"],
         computed_at,
         version_of(revision, computed_at),
-        dumps(out),
+        dumps_output(out),
     )
 
 
@@ -265,7 +265,7 @@ def service_month_row(out: Mapping[str, Any]) -> Row:
         Decimal(out["credit_percent"]),
         computed_at,
         version_of(revision, computed_at),
-        dumps(out),
+        dumps_output(out),
     )
 
 
@@ -316,7 +316,7 @@ def claim_decision_row(out: Mapping[str, Any]) -> Row:
         out.get("currency"),
         computed_at,
         version_of(int(out.get("revision") or 0), computed_at),
-        dumps(out),
+        dumps_output(out),
     )
 
 
@@ -344,7 +344,7 @@ def ticket_verdict_row(out: Mapping[str, Any]) -> Row:
         _decimal_or_none(out.get("response_business_minutes")),
         computed_at,
         version_of(0, computed_at),
-        dumps(out),
+        dumps_output(out),
     )
 
 
@@ -365,7 +365,7 @@ def support_month_row(out: Mapping[str, Any]) -> Row:
         _decimal_or_none(out.get("p95_business_minutes")),
         computed_at,
         version_of(0, computed_at),
-        dumps(out),
+        dumps_output(out),
     )
 
 
@@ -383,7 +383,7 @@ def ticket_alert_row(out: Mapping[str, Any]) -> Row:
         parse_instant(out["at"]),
         computed_at,
         version_of(0, computed_at),
-        dumps(out),
+        dumps_output(out),
     )
 
 
@@ -433,7 +433,7 @@ __all__ = [
     "Row",
     "claim_decision_row",
     "contract_month_row",
-    "dumps",
+    "dumps_output",
     "minute_state_rows",
     "rows_for_output",
     "rows_for_outputs",

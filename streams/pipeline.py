@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from schemas.codec import Rejected, decode
+from schemas.codec import Rejected, decode, dumps_output
 from schemas.events import ProbeEvent
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
@@ -338,7 +338,7 @@ def _content_digest(out: JSON) -> str:
         for k, v in out.items()
         if k not in ("status", "revision", "computed_at", "finalizes_at")
     }
-    return hashlib.blake2b(dumps(body).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
 
 
 #: fields that move with every elapsed minute of a month in progress
@@ -381,7 +381,7 @@ def _coverage_free_digest(out: JSON) -> str | None:
     intervals = out.get("intervals")
     if isinstance(intervals, dict):
         body["intervals"] = {k: v for k, v in intervals.items() if k != "no_data"}
-    return hashlib.blake2b(dumps(body).encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
 
 
 def _held_until_caught_up(out: JSON) -> bool:
@@ -709,7 +709,7 @@ class StatementStage:
             key = topics.output_key(out)
             self.latest[key] = out
             spec = topics.OUTPUT_FOR_KIND[out["kind"]]
-            ready.append((Outgoing(spec.name, key, dumps(out).encode()), out))
+            ready.append((Outgoing(spec.name, key, dumps_output(out).encode()), out))
         return ready
 
     def _due(self, mono: float, settle: float, hold_final: bool) -> deque[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from schemas.codec import Rejected, decode
+from schemas.codec import Rejected, decode, dumps_output
 from schemas.events import EVENT_MODELS
 from schemas.export import JSON_DIR, rendered
 from schemas.outputs import OUTPUT_MODELS
@@ -71,3 +71,44 @@ def test_every_output_of_a_realistic_month_matches_its_schema(tmp_path: Path) ->
         text = dumps(o)
         OUTPUT_MODELS[o["kind"]].model_validate_json(text)
         jsonschema.validate(json.loads(text), _schema(f"output.{o['kind']}.schema.json"))
+
+
+def _numbers(schema: object) -> list[object]:
+    """Every ``"type": "number"`` in a JSON Schema (a float the model would admit)."""
+    found: list[object] = []
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "number" or (isinstance(kind, list) and "number" in kind):
+            found.append(schema)
+        for value in schema.values():
+            found.extend(_numbers(value))
+    elif isinstance(schema, list):
+        for value in schema:
+            found.extend(_numbers(value))
+    return found
+
+
+def test_outputs_admit_no_float() -> None:
+    # what lets dumps_output write an output with msgspec: no notation of a float to differ in
+    for kind in OUTPUT_MODELS:
+        assert _numbers(_schema(f"output.{kind}.schema.json")) == [], kind
+    # the check itself finds a float where there is one
+    assert _numbers(_schema("event.probe.schema.json"))
+
+
+def test_the_fast_output_text_is_the_canonical_text(tmp_path: Path) -> None:
+    sc = Scenario(services=("api", "db"), regions=("eu-west-1", "us-east-1"))
+    path = tmp_path / "month.jsonl"
+    write_jsonl(sc, str(path))
+    with path.open("rb") as fh:
+        res = replay_lines(iter_lines(fh), default_as_of(sc))
+    records = [*res.outputs, *(d.to_json() for d in res.dead_letters)]
+    assert {o["kind"] for o in records} == set(OUTPUT_MODELS)
+    for o in records:
+        assert dumps_output(o) == dumps(o)
+    # the escapes: quotes, backslashes, control characters, line separators, non-ASCII
+    odd = {
+        "title": 'a "b" \\ c\n\t\r\b\f\x00\x1f\x7f \u2028\u2029 é ✓ 😀',
+        "n": [0, -1, None, True],
+    }
+    assert dumps_output(odd) == dumps(odd)
