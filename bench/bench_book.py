@@ -23,7 +23,7 @@ from the first failing probe of a failing minute to the first published
 statement of a contract using that service that shows the minute as
 counted downtime (p50, p99, max, and per failing minute); the event loop's
 lag from the worker's ``/health`` (p99 and max over the run); the slowest
-of the ``/health`` answers polled every 0.2 s; the Kafka heartbeat sessions
+of the ``/health`` answers polled every 0.2 s by a process of its own; the Kafka heartbeat sessions
 the workers' logs say expired or failed while probes flowed (a heartbeat
 answered "rebalancing", as when a worker joins the group, is counted
 apart); per worker, its statement partitions, the outputs it published and
@@ -47,11 +47,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -264,17 +263,31 @@ def _health_body(port: int, timeout: float = 30.0) -> bytes:
     return body
 
 
-def _poll_health(port: int, stop: threading.Event, times: list[float], last: list[Any]) -> None:
-    while not stop.is_set():
+def _poll_health(port: int) -> None:
+    """Poll ``/health`` every 0.2 s until killed; print each answer's seconds, one a line.
+
+    Run in a process of its own (``--poll-health``), as a liveness probe is: a
+    thread of the bench's own busy process would time its own waits for the
+    interpreter too.
+    """
+    while True:
         t0 = time.monotonic()
-        try:
-            body = _health_body(port)
-        except OSError:
-            body = b""
-        times.append(time.monotonic() - t0)
-        if body:
-            last[:] = [json.loads(body)]
-        stop.wait(0.2)
+        with suppress(OSError):
+            _health_body(port)
+        print(f"{time.monotonic() - t0:.4f}", flush=True)
+        time.sleep(0.2)
+
+
+def _start_poller(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--poll-health", str(port)], stdout=subprocess.PIPE
+    )
+
+
+def _stop_poller(proc: subprocess.Popen[bytes]) -> list[float]:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return [float(x) for x in out.split()]
 
 
 def _affected(book: list[dict[str, Any]], services: tuple[str, ...]) -> dict[str, set[str]]:
@@ -338,15 +351,7 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         log0 = [path.stat().st_size for path in logs]
         published0 = [_published(port) for port in ports]
         markers: list[Marker] = []
-        times: list[float] = []
-        lasts: list[list[Any]] = [[] for _ in ports]
-        stop_health = threading.Event()
-        pollers = [
-            threading.Thread(target=_poll_health, args=(port, stop_health, times, last))
-            for port, last in zip(ports, lasts, strict=True)
-        ]
-        for poller in pollers:
-            poller.start()
+        pollers = [_start_poller(port) for port in ports]
 
         async def run() -> int:
             stop = asyncio.Event()
@@ -368,9 +373,8 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             return sent
 
         sent = asyncio.run(run())
-        stop_health.set()
-        for poller in pollers:
-            poller.join()
+        times = [t for poller in pollers for t in _stop_poller(poller)]
+        lasts = [_health(port) for port in ports]
         workers = [
             {
                 "partitions": _health(port).get("statement_partitions", []),
@@ -396,7 +400,7 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for line in logtext.splitlines()
             if "Heartbeat failed" in line and "because it is rebalancing" in line
         )
-    loops = [last[0].get("event_loop", {}) for last in lasts if last]
+    loops = [last.get("event_loop", {}) for last in lasts]
     return {
         "sent": sent,
         "markers": len(markers),
@@ -492,8 +496,12 @@ def main() -> int:
     )
     p.add_argument("--no-live", action="store_true", help="leave out part (b)")
     p.add_argument("--memory-probe", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--poll-health", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--month-file", type=Path, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.poll_health is not None:
+        _poll_health(args.poll_health)
+        return 0
     if args.memory_probe is not None:
         print(memory_probe(args.month_file, args.services, args.memory_probe))
         return 0

@@ -56,7 +56,7 @@ from sla.book import Settings
 from streams import logfilter, router, topics
 from streams.deadletters import DeadLetterTally
 from streams.kafkaconf import KafkaSecurity
-from streams.looplag import LoopLag
+from streams.looplag import GcPauses, LoopLag
 from streams.pipeline import Outgoing, StatementStage, dead_letter_message
 from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure
 
@@ -64,7 +64,10 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-#: outputs published (sent, stored, confirmed) per slice, the loop free in between
+#: outputs published (sent, then stored, then confirmed) together: one wait for
+#: the broker and one for the store per group, not per slice
+PUBLISH_GROUP = 500
+#: outputs sent or confirmed between two returns to the event loop
 PUBLISH_SLICE = 100
 
 
@@ -86,7 +89,13 @@ class WorkerConfig:
     #: once per batch), so batches are large; ``batch_wait`` bounds the latency
     batch_size: int = 10000
     batch_wait: float = 0.5
-    emit_interval: float = 1.0
+    #: the statement stage's inputs (minute states, contracts, incidents, claims,
+    #: tickets) are folded within this long of arriving: a failing minute's
+    #: states reach the statements without waiting for a batch to fill
+    stage2_batch_wait: float = 0.1
+    #: how often the statement stage looks for work; it recomputes only when an
+    #: input changed it (or at ``refresh_interval``), so looking often is cheap
+    emit_interval: float = 0.25
     refresh_interval: float = 30.0
     settle_seconds: float = 5.0
     #: a lag measurement that takes longer fails (the broker does not answer)
@@ -232,6 +241,8 @@ class Worker:
         #: the statement stage's recomputation runs here, off the event loop
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statements")
         self.loop_lag = LoopLag()
+        self.gc_pauses = GcPauses()
+        gc.callbacks.append(self.gc_pauses)
         #: agent -> [monotonic start, step] of the batch it is working on
         self._busy: dict[str, list[Any]] = {}
         self._stuck_reported: set[tuple[str, float]] = set()
@@ -246,7 +257,12 @@ class Worker:
         self._next_due: datetime | None = None
         #: the store (a ``sinks.writer.StoreWriter``), None without one
         self.sink: Any = None
-        self.emitted_count = 0
+        #: how the last emit cycle that recomputed went (see ``_emit``), for /health
+        self.last_cycle: dict[str, Any] = {}
+        #: wall seconds spent publishing outputs since start, by step: sending them
+        #: and waiting for the broker, storing them, confirming them (the record of
+        #: what was published, in the changelog)
+        self.publish_phases = {"send": 0.0, "store": 0.0, "confirm": 0.0}
         self.dead_letters: dict[str, int] = {}
         self._last_emit = 0.0
         self._last_refresh = 0.0
@@ -334,7 +350,7 @@ class Worker:
 
         @app.agent(stage2_in, name="statements", concurrency=1)
         async def statements(stream: Any) -> None:
-            async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):
+            async for events in stream.take_events(self.cfg.batch_size, self.cfg.stage2_batch_wait):
                 await self._statements_batch(events)
 
         @app.timer(interval=self.cfg.emit_interval)  # type: ignore[untyped-decorator]  # faust
@@ -415,6 +431,9 @@ class Worker:
                     },
                     "statements": {
                         "failures": self.stage2_failures,
+                        # wall seconds per partition: recompute (on its thread), then publish
+                        "last_cycle": self.last_cycle,
+                        "publish_seconds": {k: round(v, 3) for k, v in self.publish_phases.items()},
                         "published_by_partition": {
                             str(p): n for p, n in sorted(self.published.items())
                         },
@@ -422,6 +441,8 @@ class Worker:
                     "event_loop": {
                         **self.loop_lag.recent(),
                         "max_since_start_seconds": round(self.loop_lag.max_ever, 4),
+                        # a collection holds the interpreter lock, so the loop waits as long
+                        "gc": self.gc_pauses.recent(),
                     },
                 },
                 status=503 if degraded else 200,
@@ -856,6 +877,7 @@ class Worker:
                                     dead_letter_message(stage.folder.reject(rej, src))
                                     for src in tombstones.get(p, [])
                                 )
+                                await asyncio.sleep(0)  # one partition's fold at a time
                     busy[1] = "send"
                     await self._send_all(out)
                     busy[1] = "table changelogs"
@@ -863,7 +885,11 @@ class Worker:
                     busy[1] = "audit"
                     await self._audit(received, out)
                     busy[1] = "emit"
-                    await self._emit(force=False)
+                    if not self._emit_lock.locked():
+                        # else the cycle running takes the stages this batch changed in
+                        # its next round (``_emit``): waiting for it here would hold
+                        # the next batch, a failing minute's states, until it ends
+                        await self._emit(force=False)
                     if self._stage2_error is not None:
                         log.info("statement stage: the batch went through after all")
                     self._stage2_error = None
@@ -1029,19 +1055,13 @@ class Worker:
             del self.stages[p]
         return [(p, self._stage(p)) for p in owned]
 
-    async def _send_all(self, msgs: list[Outgoing], wait: bool = False) -> None:
-        """Enqueue ``msgs``; Faust flushes the producer before it commits offsets.
+    async def _send_all(self, msgs: list[Outgoing]) -> None:
+        """Enqueue ``msgs``; Faust flushes the producer before it commits offsets."""
+        await self._send(msgs)
 
-        ``wait`` also waits for delivery (outputs published from a timer, whose
-        record of what was emitted must not run ahead of the messages).
-        """
-        futures = []
-        for m in msgs:
-            futures.append(await self.topics[m.topic].send(key=m.key, value=m.value))
-        if wait:
-            await self.app.producer.flush()
-            for fut in futures:
-                await fut
+    async def _send(self, msgs: list[Outgoing]) -> list[Any]:
+        """Enqueue ``msgs``; the futures of their delivery."""
+        return [await self.topics[m.topic].send(key=m.key, value=m.value) for m in msgs]
 
     async def _tables_delivered(self) -> None:
         """Every table write so far is in Kafka (before the batch is acknowledged)."""
@@ -1056,74 +1076,137 @@ class Worker:
             loop = asyncio.get_running_loop()
             if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
                 return
-            self._last_emit = loop.time()
+            self._last_emit = start = loop.time()
             stages = self._sync_stages()
+            cycle: dict[str, Any] = {"pass1": [], "pass2": []}
             # the real changes of every partition first, then what only its coverage
             # tick moved: a failing minute's statements never queue behind the
             # coverage of another partition's fifth of the book
-            recomputed = [p for p, stage in stages if await self._emit_stage(p, stage, force)]
-            for partition, stage in stages:
-                if partition in recomputed and stage.deferred:
-                    await self._recompute(stage, True, defer=False)
-                    await self._publish_ready(partition, stage)
+            first = [(p, st, force or st.dirty or not st.ready, True) for p, st in stages]
+            recomputed = await self._pass(first, force, cycle["pass1"])
+            # Inputs folded meanwhile (a partition recomputed early in the pass missed
+            # the states that arrived after it: a failing service's, a minute begun)
+            # go before the coverage too, for at most two more rounds.
+            for _ in range(2):
+                again = [(p, st, True, True) for p, st in stages if st.dirty]
+                if not again:
+                    break
+                recomputed |= await self._pass(again, False, cycle["pass1"])
+            second = [(p, st, True, False) for p, st in stages if p in recomputed and st.deferred]
+            await self._pass(second, True, cycle["pass2"])
+            if recomputed:
+                cycle["seconds"] = round(loop.time() - start, 3)
+                cycle["forced"] = force
+                self.last_cycle = cycle
             for p in [p for p in self._due if p not in self.stages]:
                 del self._due[p]
             self._next_due = min((d for d in self._due.values() if d is not None), default=None)
             self._emit_error = None
 
-    async def _emit_stage(self, partition: int, stage: StatementStage, force: bool) -> bool:
-        """Recompute one partition's outputs if needed, then publish what changed.
+    async def _pass(
+        self,
+        steps: list[tuple[int, StatementStage, bool, bool]],
+        force: bool,
+        timings: list[dict[str, Any]],
+    ) -> set[int]:
+        """Recompute and publish each partition in turn; the partitions recomputed.
 
-        Statements whose coverage tick alone moved are left for a second pass
+        ``steps``: (partition, stage, recompute?, defer?). With ``defer``,
+        statements whose coverage tick alone moved are left for a second pass
         (``stage.deferred``), which :meth:`_emit` runs after the first pass of
-        every partition. True when it recomputed.
+        every partition. A partition's outputs are published after its own
+        recomputation, and meanwhile the next partition recomputes on the stage
+        thread: the publication waits on the broker, the recomputation on the
+        CPU, and neither waits for the other.
         """
-        recompute = force or stage.dirty or not stage.ready
-        if recompute:
+        loop = asyncio.get_running_loop()
+        recomputed: set[int] = set()
+
+        def start(i: int) -> asyncio.Future[float] | None:
+            if i >= len(steps) or not steps[i][2]:
+                return None
+            _, stage, _, defer = steps[i]
             if not stage.ready:
                 stage.rebuild()  # reads the tables: on the loop, once per assignment
-            await self._recompute(stage, force, defer=True)
-            self._due[partition] = stage.next_due(self.cfg.clock())
-        await self._publish_ready(partition, stage)
-        return recompute
+            return asyncio.ensure_future(self._recompute(stage, force, defer))
 
-    async def _recompute(self, stage: StatementStage, force: bool, defer: bool) -> None:
+        ahead = start(0)
+        try:
+            for i, (partition, stage, recompute, defer) in enumerate(steps):
+                current, ahead = ahead, None
+                took = 0.0
+                if current is not None:
+                    took = await current
+                    recomputed.add(partition)
+                    if defer:
+                        self._due[partition] = stage.next_due(self.cfg.clock())
+                ahead = start(i + 1)
+                t0 = loop.time()
+                n = await self._publish_ready(partition, stage)
+                if recompute:
+                    timings.append(_timing(partition, took, loop.time() - t0, n))
+        finally:
+            if ahead is not None:
+                # a publication failed while the next partition recomputed: that one's
+                # outputs wait (``stage.dirty`` is cleared) and go out with the next cycle
+                ahead.add_done_callback(_recompute_done)
+        return recomputed
+
+    async def _recompute(self, stage: StatementStage, force: bool, defer: bool) -> float:
+        """:meth:`StatementStage.refresh` on the stage thread; its wall seconds."""
         loop = asyncio.get_running_loop()
-        now = self.cfg.clock()
         async with self._stage_lock:
             # the costly part, on the stage's own thread: heartbeats, timers,
             # the probe loop and the HTTP API go on meanwhile
+            t0 = loop.time()
             await loop.run_in_executor(
-                self._cpu, self._refresh, stage, now, loop.time(), force, defer
+                self._cpu, self._refresh, stage, self.cfg.clock(), t0, force, defer
             )
+            return loop.time() - t0
 
-    async def _publish_ready(self, partition: int, stage: StatementStage) -> None:
-        """Publish what waits, in slices.
+    async def _publish_ready(self, partition: int, stage: StatementStage) -> int:
+        """Publish what waits, in groups sent and confirmed in slices; how many were published.
 
         A book whose every statement changed (a new minute of the month) never
-        holds the loop for the whole book.
+        holds the loop for the whole book, and waits for the broker, the store
+        and the changelog once per group of :data:`PUBLISH_GROUP`.
         """
         loop = asyncio.get_running_loop()
+        published = 0
         while True:
             changed = stage.ready_outputs(
                 loop.time(),
                 settle=self.cfg.settle_seconds,
                 hold_final=not self.caught_up,
-                limit=PUBLISH_SLICE,
+                limit=PUBLISH_GROUP,
             )
             if not changed:
-                return
-            await self._send_all([m for m, _ in changed], wait=True)
+                return published
+            t_start = loop.time()
+            slices = [changed[i : i + PUBLISH_SLICE] for i in range(0, len(changed), PUBLISH_SLICE)]
+            futures: list[Any] = []
+            for part in slices:
+                futures.extend(await self._send([m for m, _ in part]))
+                await asyncio.sleep(0)
+            await self.app.producer.flush()
+            for fut in futures:
+                await fut
+            t_sent = loop.time()
             # stored before they are recorded as published, so a crash while the
             # store is down publishes and stores them again, never leaves them unstored
             await self._store([o for _, o in changed])
+            t_stored = loop.time()
             # only now that billing can read them: a crash before this line
             # publishes them again (same revision), never skips them
-            stage.confirm([o for _, o in changed])
+            for part in slices:
+                stage.confirm([o for _, o in part])
+                await asyncio.sleep(0)
             await self._tables_delivered()
-            self.emitted_count += len(changed)
+            self.publish_phases["send"] += t_sent - t_start
+            self.publish_phases["store"] += t_stored - t_sent
+            self.publish_phases["confirm"] += loop.time() - t_stored
             self.published[partition] = self.published.get(partition, 0) + len(changed)
-            await asyncio.sleep(0)
+            published += len(changed)
 
     def _refresh(
         self, stage: StatementStage, now: datetime, mono: float, force: bool, defer: bool
@@ -1298,6 +1381,22 @@ class _TableStore(MutableMapping[str, bytes]):
                 for k in dict.fromkeys(k for k, _ in failed):
                     self._send(k)
                 raise failed[0][1]
+
+
+def _timing(partition: int, recompute: float, publish: float, published: int) -> dict[str, Any]:
+    """One partition's share of an emit cycle, in wall seconds."""
+    return {
+        "partition": partition,
+        "recompute_seconds": round(recompute, 3),
+        "publish_seconds": round(publish, 3),
+        "published": published,
+    }
+
+
+def _recompute_done(fut: asyncio.Future[float]) -> None:
+    """Collect a recomputation nobody waits for any more (its failure is logged)."""
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("a statement recomputation failed: %s", fut.exception())
 
 
 def _unauthorized(web: Any) -> Any:

@@ -82,3 +82,42 @@ class LoopLag:
             await asyncio.sleep(self.interval)
             now = self.clock()
             self.record(now - start - self.interval, now)
+
+
+class GcPauses:
+    """How long the cyclic garbage collector ran, per collection, over a recent window.
+
+    A collection holds the interpreter lock from start to end, on whichever
+    thread triggered it, so the event loop waits as long: a full collection
+    of a large heap is a loop lag of its own. Installed in ``gc.callbacks``.
+    """
+
+    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self.collections = [0, 0, 0]
+        self.max_ever = 0.0
+        self._started = 0.0
+        self._recent: deque[tuple[float, float, int]] = deque()
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        now = self.clock()
+        if phase == "start":
+            self._started = now
+            return
+        took = now - self._started
+        generation = info.get("generation", 0)
+        self.collections[generation] += 1
+        self.max_ever = max(self.max_ever, took)
+        self._recent.append((now, took, generation))
+        while self._recent and self._recent[0][0] < now - self.window:
+            self._recent.popleft()
+
+    def recent(self) -> dict[str, float | int]:
+        """The longest collection over the last ``window`` seconds, and the counts by generation."""
+        return {
+            "max_seconds": round(max((t for _, t, _ in self._recent), default=0.0), 4),
+            "max_since_start_seconds": round(self.max_ever, 4),
+            "full_collections": self.collections[2],
+            "collections": sum(self.collections),
+        }

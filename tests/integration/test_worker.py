@@ -183,6 +183,14 @@ def test_worker_gives_the_replay_statements_and_dead_letters(broker: str, tmp_pa
         assert got == expected
         health = worker.get("/health")
         assert health["status"] == "ok"
+        # the last emit cycle that recomputed: each owned partition's two halves, timed
+        cycle = health["statements"]["last_cycle"]
+        assert {t["partition"] for t in cycle["pass1"]} == set(health["statement_partitions"])
+        for t in cycle["pass1"] + cycle["pass2"]:
+            assert t["recompute_seconds"] >= 0
+            assert t["publish_seconds"] >= 0
+            assert t["published"] >= 0
+        assert cycle["seconds"] >= max(t["recompute_seconds"] for t in cycle["pass1"])
         st = worker.get("/statements/PO-1001/2026-03")
         assert st == next(
             json.loads(x)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
-from streams.looplag import BUCKETS, LoopLag
+from streams.looplag import BUCKETS, GcPauses, LoopLag
 
 
 def test_a_held_loop_shows_as_lag() -> None:
@@ -42,3 +43,28 @@ def test_samples_leave_the_recent_window() -> None:
     assert lag.recent()["max_seconds"] == 0.002
     assert lag.max_ever == 2.0
     assert lag.count == 3
+
+
+def test_gc_pauses_time_real_collections() -> None:
+    pauses = GcPauses(window=60.0)
+    gc.callbacks.append(pauses)
+    try:
+        # a heap of reference cycles for a full collection to find
+        junk: list[list[object]] = []
+        for _ in range(50_000):
+            a: list[object] = []
+            a.append(a)
+            junk.append(a)
+        del junk, a
+        gc.collect()
+    finally:
+        gc.callbacks.remove(pauses)
+    recent = pauses.recent()
+    assert recent["full_collections"] >= 1
+    assert recent["collections"] >= recent["full_collections"]
+    assert 0 < recent["max_seconds"] <= recent["max_since_start_seconds"]
+    # a collection long past the window no longer counts as recent
+    pauses.clock = lambda: 1e12
+    pauses("start", {"generation": 0})
+    pauses("stop", {"generation": 0})
+    assert pauses.recent()["max_seconds"] == 0.0
