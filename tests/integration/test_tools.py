@@ -27,7 +27,7 @@ from schemas.events import ClaimEvent, IncidentEvent, ProbeEvent
 from sla.timeutil import parse_instant
 from streams import topics
 from streams.billing import CreditBook
-from streams.cli import main
+from cli.main import main
 from streams.localkafka import LocalKafka
 from streams.produce import producer, read_topic
 from tests.helpers import claim, contract, one, probes_every_minute
