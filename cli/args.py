@@ -96,6 +96,13 @@ def add_bootstrap(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", default=None, help=_BOOTSTRAP_HELP)
 
 
+def add_contract(parser: argparse.ArgumentParser) -> None:
+    """``--contract ID``, required: the one contract a command is about."""
+    parser.add_argument(
+        "--contract", required=True, help="the contract (Purchase Order) id, e.g. PO-1001"
+    )
+
+
 def add_store(parser: argparse.ArgumentParser, none: str = "", help: str | None = None) -> None:
     """``--store DSN``; ``none`` adds what ``none`` means to the help, ``help`` replaces it."""
     parser.add_argument("--store", default=None, help=help or _STORE_HELP.format(none=none))

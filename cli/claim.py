@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from cli.args import INSTANT, add_bootstrap, instant
+from cli.args import add_contract, INSTANT, add_bootstrap, instant
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
 from streams import operator
@@ -23,9 +23,7 @@ def register(subparsers: Subparsers) -> None:
         "availability claim --contract PO-1001 --submitted-at 2026-04-02T09:15:00Z "
         '--subject "SLA Credit Request" --interval 2026-03-10T09:58:00Z/2026-03-10T10:41:00Z',
     )
-    cl.add_argument(
-        "--contract", required=True, help="the contract (Purchase Order) id, e.g. PO-1001"
-    )
+    add_contract(cl)
     cl.add_argument(
         "--submitted-at",
         type=instant,

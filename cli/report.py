@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.args import add_format, add_min_coverage, add_store, month
+from cli.args import add_contract, add_format, add_min_coverage, add_store, month
 from cli.errors import EXIT_USAGE, CliError, store_of
 from cli.help import Subparsers, command
 from cli.output import check_coverage
@@ -29,9 +29,7 @@ def register(subparsers: Subparsers) -> None:
         "availability report --contract PO-1001 --month 2026-03 --format html "
         "--output PO-1001.html",
     )
-    rp.add_argument(
-        "--contract", required=True, help="the contract (Purchase Order) id, e.g. PO-1001"
-    )
+    add_contract(rp)
     rp.add_argument(
         "--month", type=month, required=True, help="the month in the contract's timezone, YYYY-MM"
     )

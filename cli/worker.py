@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     # the worker waits for its broker like any long-running service
     servers = bootstrap(args, check=False)
-    kafka = security()
+    kafka_security = security()
     try:
         check_api_exposure(args.web_host, api_token_from_env(os.environ))
     except ValueError as exc:  # refused before anything connects anywhere
@@ -126,12 +126,12 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
     try:
-        ensure_topics(servers, **kafka.kafka_python())
+        ensure_topics(servers, **kafka_security.kafka_python())
         # the statement stage's own input topic, shared out by partition
-        ensure_topics(servers, specs=[statement_inputs_topic(args.app_id)], **kafka.kafka_python())
+        ensure_topics(servers, specs=[statement_inputs_topic(args.app_id)], **kafka_security.kafka_python())
     except KafkaError as exc:
         raise CliError(
-            f"cannot use Kafka at {servers} over {kafka.protocol}: "
+            f"cannot use Kafka at {servers} over {kafka_security.protocol}: "
             f"{exc} (see the connection errors above; check the KAFKA_* settings)"
         ) from None
     fixed: datetime | None = args.as_of
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         web_port=args.web_port,
         clock=_worker_clock(fixed, args.clock_start),
         store_dsn=None if args.store == "none" else (args.store or default_store()),
-        security=kafka,
+        security=kafka_security,
     )
     app = create_app(cfg)
     logging.getLogger("faust").setLevel(logging.WARNING)
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     # said before Faust takes over the output: where to look and what to expect
     print(
         f"availability worker {version()}: HTTP API on http://{host}:{args.web_port} "
-        f"(/health, /metrics); Kafka {servers} over {kafka.protocol}; consumer groups "
+        f"(/health, /metrics); Kafka {servers} over {kafka_security.protocol}; consumer groups "
         f"{args.app_id} (statements, claims, tickets) and {args.app_id}-probes (probes); "
         f"store {'none' if cfg.store_dsn is None else redact_dsn(cfg.store_dsn)}",
         file=sys.stderr,
