@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from cli.args import add_contract, INSTANT, add_bootstrap, instant
+from cli.args import INSTANT, add_bootstrap, add_contract, instant
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
 from streams import operator

@@ -24,7 +24,10 @@ def register(subparsers: Subparsers) -> None:
                 "availability tickets list --month 2026-03 --severity high")  # fmt: skip
     tl.add_argument("--client", default=None, help="only the tickets of this client id")
     tl.add_argument(
-        "--month", type=month, default=None, help="only the tickets opened in this UTC month, YYYY-MM"
+        "--month",
+        type=month,
+        default=None,
+        help="only the tickets opened in this UTC month, YYYY-MM",
     )
     tl.add_argument(
         "--status", choices=queries.TICKET_STATUSES, default=None, help="only this verdict"

@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         ensure_topics(servers, **kafka_security.kafka_python())
         # the statement stage's own input topic, shared out by partition
-        ensure_topics(servers, specs=[statement_inputs_topic(args.app_id)], **kafka_security.kafka_python())
+        ensure_topics(
+            servers, specs=[statement_inputs_topic(args.app_id)], **kafka_security.kafka_python()
+        )
     except KafkaError as exc:
         raise CliError(
             f"cannot use Kafka at {servers} over {kafka_security.protocol}: "
