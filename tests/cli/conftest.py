@@ -27,7 +27,7 @@ def cli(tmp_path: Path) -> Run:
 
     def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "streams.cli", *args],
+            [sys.executable, "-m", "cli", *args],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from schemas.codec import decode
 from schemas.events import ContractEvent
 from streams import topics
-from streams.cli import main
 from streams.produce import read_topic
 from tests.integration.conftest import kafka_bootstrap  # noqa: F401 - the broker fixture
 

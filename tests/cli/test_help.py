@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streams.cli import build_parser
+from cli.main import build_parser
 from tests.cli.conftest import Run
 
 

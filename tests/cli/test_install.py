@@ -20,7 +20,16 @@ import pytest
 
 from tests.cli.conftest import ROOT
 
-SOURCES = ("pyproject.toml", "README.md", "sla", "schemas", "streams", "sinks", "deploy/clickhouse")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "sla",
+    "schemas",
+    "streams",
+    "sinks",
+    "cli",
+    "deploy/clickhouse",
+)
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -39,7 +39,7 @@ def test_replay_prints_a_table_on_a_terminal(tmp_path: Path) -> None:
     env["PYTHONPATH"] = str(ROOT)
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", *REPLAY],
+        [sys.executable, "-m", "cli", *REPLAY],
         cwd=tmp_path,
         env=env,
         stdout=follower,

@@ -46,7 +46,7 @@ class Stored:
         self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "streams.cli", *args],
+            [sys.executable, "-m", "cli", *args],
             cwd=cwd or self.root,
             env=env or self.env(),
             capture_output=True,
@@ -344,7 +344,7 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path: Path, text: str, message: 
     (tmp_path / "availability.toml").write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AVAILABILITY_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "statements", "list"],
+        [sys.executable, "-m", "cli", "statements", "list"],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -361,7 +361,7 @@ def test_a_bad_config_file_is_a_usage_error(tmp_path: Path, text: str, message: 
 def test_a_reader_that_stops_early_ends_the_listing_quietly(stored: Stored) -> None:
     """``| head``: the closed pipe ends the command with 141 (SIGPIPE's status), no message."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "statements", "list", "--store", stored.dsn],
+        [sys.executable, "-m", "cli", "statements", "list", "--store", stored.dsn],
         cwd=stored.root,
         env=stored.env(),
         stdout=subprocess.PIPE,

@@ -379,7 +379,7 @@ def test_amtool_rejects_a_route_to_an_unknown_receiver(amtool: str, tmp_path: Pa
 
 
 def test_every_command_in_the_operations_guide_parses() -> None:
-    from streams.cli import build_parser
+    from cli.main import build_parser
 
     guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
+from cli.main import main
 from schemas.codec import decode
 from schemas.events import ClaimEvent, IncidentEvent, ProbeEvent
 from sla.timeutil import parse_instant
 from streams import topics
 from streams.billing import CreditBook
-from streams.cli import main
 from streams.localkafka import LocalKafka
 from streams.produce import producer, read_topic
 from tests.helpers import claim, contract, one, probes_every_minute

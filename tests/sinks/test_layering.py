@@ -1,4 +1,8 @@
-"""``sinks`` stands below ``streams``: no module under ``sinks/`` imports ``streams``."""
+"""``sinks`` stands below ``streams``, and both below ``cli``.
+
+No module under ``sinks/`` imports ``streams`` or ``cli``; none under
+``streams/`` imports ``cli`` (the command line uses them, never the other way).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import ast
 from pathlib import Path
 
 import sinks
+import streams
 
 SINKS = Path(sinks.__file__).resolve().parent
+STREAMS = Path(streams.__file__).resolve().parent
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -35,11 +41,21 @@ def test_no_sinks_module_imports_streams() -> None:
     assert {f: m for f, m in offenders.items() if m} == {}
 
 
+def test_no_sinks_or_streams_module_imports_the_command_line() -> None:
+    files = sorted([*SINKS.rglob("*.py"), *STREAMS.rglob("*.py")])
+    assert len(files) > 10
+    offenders = {
+        str(f): sorted(m for m in imported_modules(f) if m == "cli" or m.startswith("cli."))
+        for f in files
+    }
+    assert {f: m for f, m in offenders.items() if m} == {}
+
+
 def test_the_walk_sees_imports_inside_functions_and_type_checking(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from streams.replay import ReplayResult\n"
-        "def f() -> None:\n    import streams.cli\n"
+        "def f() -> None:\n    import cli.main\n"
     )
-    assert {"streams.replay", "streams.cli"} <= imported_modules(probe)
+    assert {"streams.replay", "cli.main"} <= imported_modules(probe)

@@ -1,20 +1,171 @@
-"""Tables of the store listings (one line per record, columns for a terminal) and CSV.
+"""How the commands print records: tables for a terminal, JSON, JSON Lines and CSV.
 
-The records are those of :mod:`sinks.queries`; every table function takes
-the list a command prints and returns the text (json and jsonl print the
-records themselves, see :func:`streams.cli.print_records`).
+The replay tables (:func:`replay_table`) show the pipeline's outputs; the
+listing tables (``statement_rows`` and the others) show the records of
+:mod:`sinks.queries`. Every table function takes the list a command prints
+and returns the text; json and jsonl print the records themselves
+(:func:`print_records`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from typing import IO, Any
 
-from streams import cli
+from cli.errors import CliError
+from schemas.codec import dumps
+from streams.explain import below_coverage, coverage_failure
+from streams.support_report import support_table
 
 JSON = dict[str, Any]
+
+
+#: How the commands that print records print them.
+RECORD_FORMATS = ("table", "json", "jsonl")
+
+
+def print_records(
+    outputs: list[JSON],
+    fmt: str,
+    out: IO[str] | None = None,
+    table: Callable[[list[JSON]], str] | None = None,
+) -> None:
+    """Print ``outputs`` as a table (``table``, default the replay tables), one JSON array,
+    JSON Lines or CSV (``fmt``).
+
+    CSV has a header row of every field in first-seen order, then a row per
+    record: objects and lists as compact JSON, ``null`` as an empty cell.
+    """
+    out = out if out is not None else sys.stdout
+    if fmt == "jsonl":
+        for o in outputs:
+            out.write(dumps(o) + "\n")
+    elif fmt == "json":
+        out.write("[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
+    elif fmt == "csv":
+        write_csv(outputs, out)
+    else:
+        out.write((table or replay_table)(outputs) + "\n")
+
+
+def check_coverage(outputs: list[JSON], minimum: Decimal | None) -> None:
+    """``--min-coverage``: fail (exit 1) naming the contract-months below it."""
+    if minimum is None:
+        return
+    low = below_coverage(outputs, minimum)
+    if low:
+        raise CliError(coverage_failure(low, minimum))
+
+
+def replay_table(outputs: list[JSON]) -> str:
+    """The tables of replay and demo: contract-months, service-months, claims, support."""
+    lines = []
+    cm = [o for o in outputs if o["kind"] == "contract_month"]
+    if cm:
+        lines.append("Contract-month statements")
+        head = (
+            "contract",
+            "month",
+            "tz",
+            "minutes",
+            "counted",
+            "excluded",
+            "no data",
+            "coverage %",
+            "elapsed",
+            "uptime %",
+            "target",
+            "credit %",
+            "credit",
+            "status",
+        )
+        rows: list[tuple[str, ...]] = [head]
+        for o in cm:
+            rows.append(
+                (
+                    o["contract_id"],
+                    o["month"],
+                    o["timezone"],
+                    str(o["minutes_in_month"]),
+                    str(o["counted_downtime_minutes"]),
+                    str(sum(o["excluded_minutes"].values())),
+                    str(o["no_data_minutes"]),
+                    o["coverage_percent"],
+                    f"{o['elapsed_minutes']}/{o['minutes_in_month']}",
+                    o["uptime_percent"],
+                    # a month in progress has only met (or missed) its target so far
+                    ("met" if o["meets_target"] else "MISSED")
+                    + (" so far" if o["remaining_minutes"] else ""),
+                    o["credit_percent"],
+                    f"{o['credit_amount']} {o['currency']}",
+                    f"{o['status']} r{o['revision']}",
+                )
+            )
+        lines.extend(columns(rows))
+    sm = [o for o in outputs if o["kind"] == "service_month"]
+    if sm:
+        lines.append("")
+        lines.append("Service-month records (UTC)")
+        rows = [
+            (
+                "service",
+                "month",
+                "minutes",
+                "down",
+                "counted",
+                "excluded",
+                "no data",
+                "coverage %",
+                "uptime %",
+                "status",
+            )
+        ]
+        for o in sm:
+            rows.append(
+                (
+                    o["service"],
+                    o["month"],
+                    str(o["minutes_in_month"]),
+                    str(o["down_minutes"]),
+                    str(o["counted_downtime_minutes"]),
+                    str(sum(o["excluded_minutes"].values())),
+                    str(o["no_data_minutes"]),
+                    o["coverage_percent"],
+                    o["uptime_percent"],
+                    f"{o['status']} r{o['revision']}",
+                )
+            )
+        lines.extend(columns(rows))
+    cd = [o for o in outputs if o["kind"] == "claim_decision"]
+    if cd:
+        lines.append("")
+        lines.append("Claim decisions")
+        rows = [("claim", "contract", "decision", "reason", "minutes", "credit")]
+        for o in cd:
+            credit = f"{o['credit_total']} {o['currency']}" if o["credit_total"] else "-"
+            rows.append(
+                (
+                    o["claim_id"],
+                    o["contract_id"],
+                    o["decision"],
+                    o["reason"] or "-",
+                    str(o["minutes_accepted"]),
+                    credit,
+                )
+            )
+        lines.extend(columns(rows))
+    lines.extend(support_table(outputs))
+    return "\n".join(lines)
+
+
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """The rows as lines of left-aligned columns, two spaces apart."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def write_csv(records: Sequence[JSON], out: IO[str]) -> None:
@@ -39,7 +190,7 @@ def write_csv(records: Sequence[JSON], out: IO[str]) -> None:
 
 def _grid(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     cells = [list(head), *[[str(c) for c in row] for row in rows]]
-    return "\n".join(cli._columns(cells))
+    return "\n".join(columns(cells))
 
 
 def _money(amount: object, currency: object) -> str:
@@ -245,13 +396,3 @@ def contract_rows(records: list[JSON]) -> str:
         for r in records
     ]
     return _grid(head, rows)
-
-
-__all__ = [
-    "claim_rows",
-    "claim_view",
-    "contract_rows",
-    "statement_rows",
-    "statement_view",
-    "ticket_rows",
-]
