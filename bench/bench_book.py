@@ -56,11 +56,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from schemas.codec import dumps_output
 from sla.months import Month
 from sla.timeutil import epoch_minute, parse_instant
 from streams import topics
 from streams.localkafka import LocalKafka, free_port
-from streams.replay import dumps, iter_lines, replay_lines
+from streams.replay import iter_lines, replay_lines
 from streams.simulate import Scenario, book_contracts, write_jsonl
 
 GOAL_RATIO = 1.5
@@ -98,7 +99,7 @@ def replay_once(month_lines: list[bytes], extra: int, services: int) -> tuple[fl
     result = replay_lines(iter_lines(lines), AS_OF, source_name="bench")
     size = 0
     for out in result.outputs:
-        size += len(dumps(out)) + 1
+        size += len(dumps_output(out)) + 1
     seconds = time.perf_counter() - t0
     if result.dead_letters:
         raise SystemExit(f"unexpected dead letter: {result.dead_letters[0].detail}")

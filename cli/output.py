@@ -33,9 +33,10 @@ def print_records(
     fmt: str,
     out: IO[str] | None = None,
     table: Callable[[list[JSON]], str] | None = None,
+    encode: Callable[[JSON], str] = dumps,
 ) -> None:
     """Print ``outputs`` as a table (``table``, default the replay tables), one JSON array,
-    JSON Lines or CSV (``fmt``).
+    JSON Lines or CSV (``fmt``), each record's JSON written by ``encode``.
 
     CSV has a header row of every field in first-seen order, then a row per
     record: objects and lists as compact JSON, ``null`` as an empty cell.
@@ -43,9 +44,9 @@ def print_records(
     out = out if out is not None else sys.stdout
     if fmt == "jsonl":
         for o in outputs:
-            out.write(dumps(o) + "\n")
+            out.write(encode(o) + "\n")
     elif fmt == "json":
-        out.write("[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
+        out.write("[\n" + ",\n".join(encode(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
     elif fmt == "csv":
         write_csv(outputs, out)
     else:

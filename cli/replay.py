@@ -16,7 +16,7 @@ from cli.help import Subparsers, command
 from cli.output import RECORD_FORMATS, check_coverage, print_records
 from cli.settings import data_dir
 from cli.store import open_store
-from schemas.codec import dumps
+from schemas.codec import dumps, dumps_output
 from sla.timeutil import format_instant
 from streams import export_csv
 
@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         else:
-            print_records(outputs, args.format or ("table" if sys.stdout.isatty() else "jsonl"))
+            fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+            print_records(outputs, fmt, encode=dumps_output)  # outputs only: no float
         sys.stdout.flush()
         if getattr(args, "claims_csv", None):
             Path(args.claims_csv).parent.mkdir(parents=True, exist_ok=True)
