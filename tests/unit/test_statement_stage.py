@@ -1,4 +1,4 @@
-"""The statement stage publishes what changed in more than its coverage first."""
+"""The statement stage: what it publishes, in which order, when, and under which revision."""
 
 from __future__ import annotations
 
@@ -159,3 +159,91 @@ def test_an_alert_the_inputs_no_longer_give_is_never_published() -> None:
     after = stage.ready_outputs(mono=1.0, hold_final=False)
     assert [o for _, o in after if o["kind"] == "ticket_verdict"]
     assert all(o["kind"] != "ticket_alert" for _, o in after)
+
+
+FEB = Month(2026, 2)
+FINAL_AT = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)  # February's end + 72 h
+
+
+def _feb_states(array: np.ndarray, version: int) -> tuple[str, bytes, dict[str, object]]:
+    first, _ = month_bounds(FEB)
+    head = json.dumps({"service": "api", "month": str(FEB)}).encode()
+    raw = head + b"\n" + MinuteStates(first, array.copy(), version).to_bytes()
+    return topics.MINUTE_STATES.name, raw, {"topic": topics.MINUTE_STATES.name}
+
+
+def _february(stage: StatementStage, down: int) -> np.ndarray:
+    """PO-F over api, every minute of February up but the first ``down``."""
+    first, end = month_bounds(FEB)
+    api = np.full(end - first, UP, np.int8)
+    api[:down] = DOWN
+    raw = json.dumps(contract("PO-F", services={"api": "1000.00"})).encode()
+    stage.process([(topics.CONTRACTS.name, raw, {"topic": topics.CONTRACTS.name})])
+    stage.process([_feb_states(api, 1)])
+    return api
+
+
+def _statement(ready: list[tuple[object, JSON]]) -> list[JSON]:
+    return [o for _, o in ready if o["kind"] == "contract_month" and o["month"] == "2026-02"]
+
+
+def test_a_final_statement_waits_to_be_stable_and_for_the_inputs_to_be_read() -> None:
+    stage = StatementStage({}, {})
+    _february(stage, down=3)
+    at = FINAL_AT + timedelta(hours=1)
+    stage.refresh(at, mono=100.0)
+    # not caught up: a final statement computed from part of a backlog is held
+    assert _statement(stage.ready_outputs(mono=200.0, settle=5.0, hold_final=True)) == []
+    # caught up, but its content is younger than the settle time
+    assert _statement(stage.ready_outputs(mono=102.0, settle=5.0)) == []
+    ready = stage.ready_outputs(mono=105.0, settle=5.0)
+    (final,) = _statement(ready)
+    assert (final["status"], final["revision"]) == ("final", 0)
+    assert final["counted_downtime_minutes"] == 3
+    stage.confirm([o for _, o in ready])
+    # nothing changed: nothing to publish again, however often it recomputes
+    stage.refresh(at + timedelta(minutes=5), mono=300.0, force=True)
+    assert _statement(stage.ready_outputs(mono=400.0, settle=5.0)) == []
+
+
+def test_a_final_statement_whose_content_changes_is_published_as_the_next_revision() -> None:
+    stage = StatementStage({}, {})
+    api = _february(stage, down=3)
+    at = FINAL_AT + timedelta(hours=1)
+    stage.refresh(at, mono=0.0)
+    ready = stage.ready_outputs(mono=10.0, settle=5.0)
+    stage.confirm([o for _, o in ready])
+    # a late probe after finality: one more minute down, under the same knowledge
+    api[3] = DOWN
+    stage.process([_feb_states(api, 2)])
+    stage.refresh(at + timedelta(minutes=1), mono=20.0)
+    ready = stage.ready_outputs(mono=30.0, settle=5.0)
+    (revised,) = _statement(ready)
+    assert (revised["status"], revised["revision"]) == ("revised", 1)
+    assert revised["counted_downtime_minutes"] == 4
+    stage.confirm([o for _, o in ready])
+    assert stage.latest[topics.output_key(revised)]["revision"] == 1
+
+
+def test_outputs_not_confirmed_are_published_again_with_the_same_revision() -> None:
+    """A crash between publishing and confirming: the next owner publishes them again."""
+    events: dict[str, bytes] = {}
+    emitted: dict[str, bytes] = {}
+    stage = StatementStage(events, emitted)
+    _february(stage, down=3)
+    at = FINAL_AT + timedelta(hours=1)
+    stage.refresh(at, mono=0.0)
+    (sent,) = _statement(stage.ready_outputs(mono=10.0, settle=5.0))
+    # never confirmed: a new stage over the same tables (the next owner, after a rebuild)
+    again = StatementStage(events, emitted)
+    again.rebuild()
+    again.refresh(at, mono=0.0)
+    ready = again.ready_outputs(mono=10.0, settle=5.0)
+    (resent,) = _statement(ready)
+    assert {**resent, "computed_at": None} == {**sent, "computed_at": None}
+    again.confirm([o for _, o in ready])
+    # confirmed: a third owner has nothing to publish
+    third = StatementStage(events, emitted)
+    third.rebuild()
+    third.refresh(at, mono=0.0)
+    assert _statement(third.ready_outputs(mono=10.0, settle=5.0)) == []
