@@ -20,11 +20,12 @@ ticket alerts, support months) use revision 0: the later computation wins.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from schemas.codec import dumps_output
+from sla.timeutil import parse_instant
 
 JSON = dict[str, Any]
 Row = tuple[Any, ...]
@@ -190,11 +191,6 @@ WRITE_ORDER: tuple[str, ...] = (
 )
 
 _REVISION_SHIFT = 42
-
-
-def parse_instant(text: str) -> datetime:
-    """An RFC 3339 instant from the core (``...Z``) as an aware UTC datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def month_date(month: str) -> date:

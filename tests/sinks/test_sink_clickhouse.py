@@ -18,6 +18,7 @@ from sinks.dsn import StoreSettings, check_dsn, store_settings
 from sinks.migrate import MigrationError, load_migrations
 from sinks.store import ClickHouseStore
 from sinks.writer import StoreWriter
+from sla.timeutil import parse_instant
 from streams.replay import ReplayResult
 from streams.report import fetch_report_inputs, render_report
 
@@ -250,8 +251,8 @@ def test_support_columns_hold_exact_values(store: ClickHouseStore, replay: Repla
     ).result_rows
     assert len(row) == 1
     assert row[0][0] == alert["alert"]
-    assert row[0][1].astimezone(UTC) == rw.parse_instant(alert["at"])
-    assert row[0][2].astimezone(UTC) == rw.parse_instant(alert["deadline"])
+    assert row[0][1].astimezone(UTC) == parse_instant(alert["at"])
+    assert row[0][2].astimezone(UTC) == parse_instant(alert["deadline"])
     responded = next(
         v for v in of_kind(replay.outputs, "ticket_verdict") if v["response_business_minutes"]
     )

@@ -12,6 +12,7 @@ from sinks import rows as rw
 from sinks.buffer import batch_token
 from sinks.dsn import StoreSettings
 from sinks.migrate import load_migrations, render_migration
+from sla.timeutil import parse_instant
 from streams.replay import ReplayResult
 
 
@@ -45,14 +46,14 @@ def test_support_rows_carry_the_output_and_exact_values(replay: ReplayResult) ->
         if out["kind"] == "ticket_verdict":
             row = rw.ticket_verdict_row(out)
             assert json.loads(row[-1]) == out
-            assert row[3] == rw.parse_instant(out["opened_at"])
+            assert row[3] == parse_instant(out["opened_at"])
             minutes = out["response_business_minutes"]
             assert row[9] == (None if minutes is None else Decimal(minutes))
         elif out["kind"] == "ticket_alert":
             row = rw.ticket_alert_row(out)
             assert json.loads(row[-1]) == out
             assert row[:2] == (out["ticket_id"], out["alert"])
-            assert row[7] == rw.parse_instant(out["at"])
+            assert row[7] == parse_instant(out["at"])
         elif out["kind"] == "support_month":
             row = rw.support_month_row(out)
             assert json.loads(row[-1]) == out
@@ -87,12 +88,12 @@ def test_minute_states_follow_precedence() -> None:
         ("10:01", "counted_down", ""),
         ("10:02", "excluded_down", "aws"),
     ]
-    assert {r[4] for r in rows} == {rw.version_of(1, rw.parse_instant("2026-04-10T00:00:00Z"))}
+    assert {r[4] for r in rows} == {rw.version_of(1, parse_instant("2026-04-10T00:00:00Z"))}
 
 
 def test_revision_dominates_version() -> None:
-    late = rw.parse_instant("2030-01-01T00:00:00Z")
-    early = rw.parse_instant("2026-01-01T00:00:00Z")
+    late = parse_instant("2030-01-01T00:00:00Z")
+    early = parse_instant("2026-01-01T00:00:00Z")
     assert rw.version_of(1, early) > rw.version_of(0, late)
     assert rw.version_of(0, late) > rw.version_of(0, early)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -183,7 +184,7 @@ def _february(stage: StatementStage, down: int) -> np.ndarray:
     return api
 
 
-def _statement(ready: list[tuple[object, JSON]]) -> list[JSON]:
+def _statement(ready: Sequence[tuple[object, JSON]]) -> list[JSON]:
     return [o for _, o in ready if o["kind"] == "contract_month" and o["month"] == "2026-02"]
 
 
