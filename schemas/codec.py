@@ -41,7 +41,7 @@ def dumps_output(out: Mapping[str, Any]) -> str:
     decimal strings and integers, never floats (SPEC section 6). For those,
     msgspec writes the very text the standard library does (same escapes,
     key order, separators), so the digests of what was published and the
-    stored text stay the same (``tests/unit/test_schemas.py``: the
+    stored text stay the same (``tests/unit/schemas/test_schemas.py``: the
     output schemas admit no number that is not an integer, and both texts
     agree on every output of a replay). Never give it a float: msgspec writes
     ``1e16`` where the standard library writes ``1e+16``; events, which may

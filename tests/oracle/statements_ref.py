@@ -4,7 +4,7 @@ This is how contract-month statements, service-month records and (in
 ``claims_ref``) claim decisions were computed before results were shared
 (``sla/summaries.py``): every contract, reading and revision instant
 evaluates its services again over numpy arrays, with no cache of any kind.
-``tests/unit/test_shared_evaluation.py`` holds the shared path to it. The
+``tests/unit/sla/test_shared_evaluation.py`` holds the shared path to it. The
 rule definitions both use (terms, readings, the in-force window) come from
 ``sla.statements``; what is kept here is the evaluation.
 """

@@ -15,7 +15,7 @@ from schemas.outputs import OUTPUT_MODELS
 from streams.replay import dumps, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl
 
-EXAMPLES = Path(__file__).parents[2] / "schemas" / "examples"
+EXAMPLES = Path(__file__).parents[3] / "schemas" / "examples"
 
 
 def _examples() -> list[bytes]:
