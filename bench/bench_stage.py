@@ -2,10 +2,13 @@
 
 Usage::
 
-    python bench/bench_stage.py [--contracts 10000] [--services 10] [--minutes 6] [--profile FILE]
+    python bench/bench_stage.py [--contracts 10000] [--services 10] [--minutes 6]
+                                [--partitions 1] [--profile FILE]
 
-One :class:`streams.pipeline.StatementStage` (the worker's own, with plain
-dicts for its tables) holds ``--contracts`` contracts over ``--services``
+``--partitions`` :class:`streams.pipeline.StatementStage` objects (the
+worker's own, with plain dicts for their tables; one per statement partition
+a worker owns, each with the contracts routed to it and every service's
+minute states) hold ``--contracts`` contracts over ``--services``
 services (:func:`streams.simulate.book_contracts`) and their minute states
 from the month's start to the 10th at noon, every minute up. Then, for each
 of ``--minutes`` minutes, as the worker sees them: the new minute's states
@@ -39,7 +42,7 @@ import numpy as np
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
-from streams import topics
+from streams import router, topics
 from streams.pipeline import StatementStage
 from streams.simulate import book_contracts
 
@@ -70,6 +73,12 @@ def main() -> None:
     p.add_argument("--contracts", type=int, default=10_000)
     p.add_argument("--services", type=int, default=10)
     p.add_argument("--minutes", type=int, default=6)
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="statement stages in the process, as a worker owning that many partitions",
+    )
     p.add_argument("--profile", default=None, help="write a cProfile of the minutes here")
     args = p.parse_args()
     names = tuple(f"svc-{i:02d}" for i in range(args.services))
@@ -78,7 +87,9 @@ def main() -> None:
     for ev in book:
         for s in ev["services"]:
             users[s["service"]].add(ev["contract_id"])
-    stage = StatementStage({}, {})
+    # one stage per statement partition, as a worker owning them all has: the
+    # contracts routed by contract id, the minute states to every one
+    stages = [StatementStage({}, {}, primary=p == router.PRIMARY) for p in range(args.partitions)]
     first, end = month_bounds(MONTH)
     now_index = epoch_minute(START) - first
     arrays = {s: np.full(end - first, NO_DATA, np.int8) for s in names}
@@ -86,10 +97,14 @@ def main() -> None:
         a[:now_index] = UP
     version = 1
     t0 = time.process_time()
-    stage.process([(topics.CONTRACTS.name, json.dumps(ev).encode(), {"topic": "c"}) for ev in book])
-    stage.process([_states(s, a, version) for s, a in arrays.items()])
-    _refresh(stage, START, 0.0, force=True, defer=False)
-    n = _drain(stage, 0.0)
+    for ev in book:
+        part = router.contract_partition(ev["contract_id"], args.partitions)
+        stages[part].process([(topics.CONTRACTS.name, json.dumps(ev).encode(), {"topic": "c"})])
+    n = 0
+    for stage in stages:
+        stage.process([_states(s, a, version) for s, a in arrays.items()])
+        _refresh(stage, START, 0.0, force=True, defer=False)
+        n += _drain(stage, 0.0)
     print(
         f"start: {len(book):,} contract events, {n:,} outputs in "
         f"{time.process_time() - t0:.2f} CPU s"
@@ -107,31 +122,34 @@ def main() -> None:
         if prof:
             prof.enable()
         c0 = time.process_time()
-        stage.process([_states(s, a, version) for s, a in arrays.items()])
+        for stage in stages:
+            stage.process([_states(s, a, version) for s, a in arrays.items()])
         c1 = time.process_time()
         waiting = set(users[failing])
         last = 0.0
         published = 0
         recompute = 0.0
         for defer in (True, False):
-            # as Worker._emit_stage: real changes first, then what only its coverage tick moved
-            if not defer and not stage.deferred:
-                break
-            r0 = time.process_time()
-            _refresh(stage, now, mono, force=not defer, defer=defer)
-            recompute += time.process_time() - r0
-            while True:
-                ready = stage.ready_outputs(mono, limit=SLICE)
-                if not ready:
-                    break
-                for msg, out in ready:
-                    assert msg.value  # serialised, as the worker sends it
-                    published += 1
-                    cid = out.get("contract_id")
-                    if cid in waiting and _shows(out, failing, first + minute):
-                        waiting.discard(cid)
-                        last = time.process_time() - c0
-                stage.confirm([o for _, o in ready])
+            # as Worker._emit: every partition's real changes first, then what only
+            # its coverage tick moved
+            for stage in stages:
+                if not defer and not stage.deferred:
+                    continue
+                r0 = time.process_time()
+                _refresh(stage, now, mono, force=not defer, defer=defer)
+                recompute += time.process_time() - r0
+                while True:
+                    ready = stage.ready_outputs(mono, limit=SLICE)
+                    if not ready:
+                        break
+                    for msg, out in ready:
+                        assert msg.value  # serialised, as the worker sends it
+                        published += 1
+                        cid = out.get("contract_id")
+                        if cid in waiting and _shows(out, failing, first + minute):
+                            waiting.discard(cid)
+                            last = time.process_time() - c0
+                    stage.confirm([o for _, o in ready])
         c3 = time.process_time()
         if prof:
             prof.disable()
