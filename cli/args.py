@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from reports.explain import parse_percent
 from sla.months import Month
 from sla.timeutil import parse_instant
-from streams.explain import parse_percent
 
 #: How an instant is written, for the help of the options that take one.
 INSTANT = "an RFC 3339 instant with its offset, for example 2026-04-11T00:00:00Z"
@@ -81,7 +81,7 @@ def count(text: str) -> int:
 
 
 def percent(text: str) -> Decimal:
-    """A percentage, as :func:`streams.explain.parse_percent` reads it."""
+    """A percentage, as :func:`reports.explain.parse_percent` reads it."""
     try:
         return parse_percent(text)
     except ValueError as exc:

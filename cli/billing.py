@@ -12,8 +12,8 @@ from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
 from cli.settings import data_dir
 from cli.signals import stop_on_sigterm
-from streams.billing import CreditBook, print_rows, table
-from streams.billing import run as run_billing
+from tools.billing import CreditBook, print_rows, table
+from tools.billing import run as run_billing
 
 JSON = dict[str, Any]
 

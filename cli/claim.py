@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from cli.args import INSTANT, add_bootstrap, add_contract, instant
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
-from streams import operator
-from streams.produce import EventPublisher
+from tools import operator
+from tools.produce import EventPublisher
 
 
 def register(subparsers: Subparsers) -> None:

@@ -1,7 +1,7 @@
 """``availability contracts list|apply``: the contracts in the store, or a contract file sent.
 
 ``contracts apply`` publishes contract revisions read from a file
-(:mod:`streams.contracts`), validated by the wire model first.
+(:mod:`tools.contracts`), validated by the wire model first.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from cli.help import Subparsers, action, command
 from cli.output import contract_rows
 from cli.store import add_listing_options, opened_store, print_listing
 from sinks import queries
-from streams import contracts, topics
-from streams.operator import dumps
-from streams.produce import EventPublisher, read_topic
+from streams import topics
+from tools import contracts
+from tools.operator import dumps
+from tools.produce import EventPublisher, read_topic
 
 
 def register(subparsers: Subparsers) -> None:

@@ -11,8 +11,9 @@ from cli.args import INSTANT, add_bootstrap, instant
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, action, command
 from sla.model import Cause, Impact, IncidentStatus
-from streams import operator, topics
-from streams.produce import EventPublisher, read_topic
+from streams import topics
+from tools import operator
+from tools.produce import EventPublisher, read_topic
 
 #: Each action: what it publishes and an example.
 _ACTIONS = (

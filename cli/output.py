@@ -17,9 +17,9 @@ from decimal import Decimal
 from typing import IO, Any
 
 from cli.errors import CliError
+from reports.explain import below_coverage, coverage_failure
+from reports.support import support_table
 from schemas.codec import dumps
-from streams.explain import below_coverage, coverage_failure
-from streams.support_report import support_table
 
 JSON = dict[str, Any]
 

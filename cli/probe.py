@@ -11,9 +11,9 @@ from cli.args import add_bootstrap
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
 from cli.signals import stop_on_sigterm
-from streams.prober import Prober, TargetsError, load_targets
-from streams.prober import run as run_prober
-from streams.produce import EventPublisher
+from tools.prober import Prober, TargetsError, load_targets
+from tools.prober import run as run_prober
+from tools.produce import EventPublisher
 
 JSON = dict[str, Any]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from cli.args import add_bootstrap
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
-from streams.produce import produce_lines
 from streams.topics import ensure_topics
+from tools.produce import produce_lines
 
 
 def register(subparsers: Subparsers) -> None:

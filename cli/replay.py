@@ -16,9 +16,9 @@ from cli.help import Subparsers, command
 from cli.output import RECORD_FORMATS, check_coverage, print_records
 from cli.settings import data_dir
 from cli.store import open_store
+from reports import finance_csv as export_csv
 from schemas.codec import dumps, dumps_output
 from sla.timeutil import format_instant
-from streams import export_csv
 
 
 def register(subparsers: Subparsers) -> None:

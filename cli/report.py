@@ -12,10 +12,53 @@ from cli.errors import EXIT_USAGE, CliError, store_of
 from cli.help import Subparsers, command
 from cli.output import check_coverage
 from cli.store import open_store
-from streams.explain import report_settings
-from streams.report import WorkerApiStore, fetch_report_inputs, render_report
+from reports.explain import report_settings
+from reports.month import fetch_report_inputs, render_report
 
 JSON = dict[str, Any]
+
+
+class WorkerApiStore:
+    """Reads statements and claim decisions from a running worker's HTTP API.
+
+    For when the worker owns the embedded chDB store (one process per path):
+    ``GET /statements/{contract}/{month}`` and ``GET /claims/{contract}``.
+    The API token, when the worker asks for one, comes from ``token`` or the
+    worker's own settings (``AVAILABILITY_API_TOKEN_FILE`` / ``AVAILABILITY_API_TOKEN``).
+    """
+
+    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
+        from sinks.secrets import read_secret
+
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._token = token if token is not None else read_secret("AVAILABILITY_API_TOKEN")
+
+    def _get(self, path: str) -> Any:
+        import json
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        url = self.base_url + urllib.parse.quote(path)
+        request = urllib.request.Request(url)
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def latest_contract_month(self, contract_id: str, month: str) -> JSON | None:
+        found = self._get(f"/statements/{contract_id}/{month}")
+        return found if isinstance(found, dict) else None
+
+    def claim_decisions(self, contract_id: str) -> list[JSON]:
+        found = self._get(f"/claims/{contract_id}")
+        return list(found["claims"]) if isinstance(found, dict) else []
 
 
 def register(subparsers: Subparsers) -> None:

@@ -1,7 +1,7 @@
 """What a monthly report says in words: coverage, the month's progress, the credit's working.
 
 Pure functions of a contract-month statement and its claim decisions, used
-by :mod:`streams.report` and by the ``--min-coverage`` checks of ``replay``
+by :mod:`reports.month` and by the ``--min-coverage`` checks of ``replay``
 and ``report``. Every figure is taken from the statement or recomputed
 exactly from its integers (``Fraction`` and ``Decimal``, never a float), so a
 reader can redo each step by hand.
@@ -18,13 +18,16 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from sla.book import Settings
+
 JSON = dict[str, Any]
 
 #: The vendor and the claim address of the SLA text (section "Service Credits").
 DEFAULT_VENDOR = "LeadPro"
 DEFAULT_CLAIM_EMAIL = "contact@lead.pro"
 DEFAULT_LOW_COVERAGE = Decimal(95)
-CLAIM_WINDOW_DAYS = 60
+#: the rules' claim window (SPEC section 7), in whole days
+CLAIM_WINDOW_DAYS = Settings().claim_window.days
 
 #: how a report names each excluded cause (the SLA's own words where it has them)
 CAUSE_WORDS = {

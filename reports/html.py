@@ -1,4 +1,4 @@
-"""The HTML page of the monthly report (see :mod:`streams.report`).
+"""The HTML page of the monthly report (see :mod:`reports.month`).
 
 One self-contained page (inline CSS, an inline SVG timeline, no script), printable
 on A4: banners for a month in progress and low coverage, the headline figures, the
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from streams.report import (
+from reports.month import (
     _CHARGE_COLS,
     _CLAIM_COLS,
     _DOWNTIME_COLS,
@@ -28,7 +28,7 @@ from streams.report import (
     _instant,
     _periods,
 )
-from streams.support_report import BREACH_COLS, MONTH_COLS
+from reports.support import BREACH_COLS, MONTH_COLS
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232a;

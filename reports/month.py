@@ -7,8 +7,8 @@ counted downtime incidents and the excluded periods, the readings table
 difference), the claim evidence pack a client needs to file an
 "SLA Credit Request" within 60 days, and the claim decisions.
 :func:`fetch_report_inputs` reads those inputs from a store. The words and
-the working come from :mod:`streams.explain`, the support section from
-:mod:`streams.support_report`, the HTML page from :mod:`streams.report_html`.
+the working come from :mod:`reports.explain`, the support section from
+:mod:`reports.support`, the HTML page from :mod:`reports.html`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from streams import explain
-from streams.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
-from streams.support_report import BREACH_COLS, MONTH_COLS, support_section
+from reports import explain
+from reports.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
+from reports.support import BREACH_COLS, MONTH_COLS, support_section
+from sla.book import Settings
 
 JSON = dict[str, Any]
 
@@ -32,7 +33,8 @@ AUDIENCES = ("internal", "customer")
 CLAIM_SUBJECT = "SLA Credit Request"
 #: the SLA's claim address, the default of ``ReportSettings.claim_email``
 CLAIM_EMAIL = DEFAULT_CLAIM_EMAIL
-CLAIM_WINDOW = timedelta(days=60)  # 86,400 minutes after the rounded end (SPEC section 7)
+#: 86,400 minutes after the rounded end (SPEC section 7): the rules' own window
+CLAIM_WINDOW = Settings().claim_window
 
 
 class ReportStore(Protocol):
@@ -59,49 +61,6 @@ def fetch_report_inputs(
         if not c.get("credits") or any(cr.get("month") == month for cr in c["credits"])
     ]
     return statement, claims
-
-
-class WorkerApiStore:
-    """Reads statements and claim decisions from a running worker's HTTP API.
-
-    For when the worker owns the embedded chDB store (one process per path):
-    ``GET /statements/{contract}/{month}`` and ``GET /claims/{contract}``.
-    The API token, when the worker asks for one, comes from ``token`` or the
-    worker's own settings (``AVAILABILITY_API_TOKEN_FILE`` / ``AVAILABILITY_API_TOKEN``).
-    """
-
-    def __init__(self, base_url: str, timeout: float = 10.0, token: str | None = None) -> None:
-        from sinks.secrets import read_secret
-
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._token = token if token is not None else read_secret("AVAILABILITY_API_TOKEN")
-
-    def _get(self, path: str) -> Any:
-        import json
-        import urllib.error
-        import urllib.parse
-        import urllib.request
-
-        url = self.base_url + urllib.parse.quote(path)
-        request = urllib.request.Request(url)
-        if self._token:
-            request.add_header("Authorization", f"Bearer {self._token}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise
-
-    def latest_contract_month(self, contract_id: str, month: str) -> JSON | None:
-        found = self._get(f"/statements/{contract_id}/{month}")
-        return found if isinstance(found, dict) else None
-
-    def claim_decisions(self, contract_id: str) -> list[JSON]:
-        found = self._get(f"/claims/{contract_id}")
-        return list(found["claims"]) if isinstance(found, dict) else []
 
 
 def _instant(text: str) -> datetime:
@@ -524,7 +483,7 @@ def render_report(
     if fmt == "csv":
         return _render_csv(data)
     if fmt == "html":
-        from streams.report_html import render_html
+        from reports.html import render_html
 
         return render_html(data, statement)
     return _render_table(data)

@@ -102,8 +102,8 @@ def run_live_demo(
     """Produce ``events_path`` into Kafka, let a worker fold it, print and return the outputs."""
     from streams.kafkaconf import KafkaSecurity
     from streams.localkafka import LocalKafka, free_port
-    from streams.produce import consume_outputs, latest_outputs, produce_lines
     from streams.replay import dumps
+    from tools.produce import consume_outputs, latest_outputs, produce_lines
 
     def say(text: str) -> None:
         print(f"demo: {text}", file=sys.stderr, flush=True)

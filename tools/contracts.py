@@ -4,7 +4,7 @@ A file holds one contract or several: a JSON object or list of objects
 (``.json``), or YAML mappings, one per document (``.yaml``/``.yml``). Each
 is a contract event of SPEC section 2 without ``event_id`` and
 ``revision``: those are the command's to choose, the same way the incident
-commands choose theirs (:func:`streams.operator.next_revision` over the
+commands choose theirs (:func:`tools.operator.next_revision` over the
 revisions already in the contracts topic). ``type: contract`` may be given.
 
 YAML scalars that look like decimals or instants stay the text written
@@ -28,8 +28,8 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.events import ContractEvent, latest
-from streams.operator import event_id_for, history, next_revision
-from streams.produce import InvalidEventError, encode_event
+from tools.operator import event_id_for, history, next_revision
+from tools.produce import InvalidEventError, encode_event
 
 JSON = dict[str, Any]
 

@@ -31,7 +31,7 @@ from typing import Any
 from schemas.codec import decode, dumps
 from schemas.events import IDENT_MAX_LENGTH, IncidentEvent, R, Revisioned, latest
 from sla.timeutil import format_instant, require_aware
-from streams.produce import encode_event
+from tools.produce import encode_event
 
 JSON = dict[str, Any]
 

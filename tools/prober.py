@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from schemas.events import Ident
 from sla.timeutil import format_instant, require_aware
-from streams.produce import encode_event
+from tools.produce import encode_event
 
 JSON = dict[str, Any]
 Clock = Callable[[], datetime]

@@ -12,8 +12,8 @@ from cli.main import main
 from schemas.codec import decode
 from schemas.events import ContractEvent
 from streams import topics
-from streams.produce import read_topic
 from tests.integration.conftest import kafka_bootstrap  # noqa: F401 - the broker fixture
+from tools.produce import read_topic
 
 YAML = """\
 # one contract per document
@@ -124,7 +124,7 @@ def test_an_invalid_file_is_one_line_and_status_2_before_any_broker(
 
 
 def test_apply_picks_one_more_than_the_highest_revision_of_that_contract(tmp_path: Path) -> None:
-    from streams.contracts import apply
+    from tools.contracts import apply
 
     terms = {"contract_id": "PO-1", "client_id": "acme", "currency": "GBP",
              "services": [{"service": "api", "monthly_charge": "10.00"}]}  # fmt: skip

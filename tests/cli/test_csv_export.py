@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from streams.export_csv import CLAIM_COLUMNS, CONTRACT_MONTH_COLUMNS
+from reports.finance_csv import CLAIM_COLUMNS, CONTRACT_MONTH_COLUMNS
 from tests.cli.conftest import Run
 from tests.sinks.test_report_explained import month_events
 

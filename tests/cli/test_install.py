@@ -28,6 +28,8 @@ SOURCES = (
     "streams",
     "sinks",
     "cli",
+    "reports",
+    "tools",
     "deploy/clickhouse",
 )
 

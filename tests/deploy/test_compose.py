@@ -265,7 +265,7 @@ def test_the_prober_reads_a_mounted_targets_file(compose: JSON) -> None:
     assert args[0] == "probe"
     assert _flag(args, "--region")
     mounts = {target: host for host, target in _binds(prober)}
-    from streams.prober import load_targets
+    from tools.prober import load_targets
 
     targets = load_targets(mounts[_flag(args, "--targets")])
     assert {t.service for t in targets} == {"api", "web"}

@@ -36,7 +36,6 @@ from sla.timeutil import parse_instant
 from streams import topics
 from streams.localkafka import LocalKafka
 from streams.probeloop import ProbeLoop
-from streams.produce import consume_outputs, produce_lines, producer
 from streams.replay import dumps, replay_lines
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.conftest import local_kafka_tools  # noqa: F401  # the fixture
@@ -47,6 +46,7 @@ from tests.integration.test_worker import (
     _scenario_lines,
     _wait_for,
 )
+from tools.produce import consume_outputs, produce_lines, producer
 
 #: a minute: longer than the request timeouts of the Kafka clients (40 s for aiokafka)
 DOWN_SECONDS = 60.0

@@ -29,10 +29,10 @@ import pytest
 
 from streams import topics
 from streams.probeloop import ledger_topic, service_partition
-from streams.produce import consume_outputs, produce_lines
 from streams.router import STATEMENT_PARTITIONS
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
+from tools.produce import consume_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

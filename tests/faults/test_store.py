@@ -314,10 +314,10 @@ def _stage_commits(committed: dict[str, int]) -> dict[str, int]:
 def test_worker_keeps_health_and_commits_nothing_while_the_store_fails_then_stores_all_once(
     broker: str, black_hole: int, tmp_path: Path
 ) -> None:
-    from streams.produce import consume_outputs, latest_outputs, produce_lines
     from streams.replay import dumps, replay_lines
     from tests.helpers import contract, probes_every_minute
     from tests.integration.test_worker import OUTPUT_TOPICS, WorkerProcess
+    from tools.produce import consume_outputs, latest_outputs, produce_lines
 
     as_of = "2026-05-01T00:00:00Z"
     events = [

@@ -19,10 +19,10 @@ import pytest
 
 from sla.months import Month
 from streams.localkafka import LocalKafka
-from streams.produce import produce_lines
 from streams.replay import iter_lines
 from streams.simulate import Scenario, book_contracts, default_as_of, write_jsonl
 from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
+from tools.produce import produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

@@ -21,10 +21,10 @@ import pytest
 
 from streams import topics
 from streams.localkafka import LocalKafka
-from streams.produce import consume_outputs, latest_outputs, produce_lines
 from streams.replay import dumps
 from tests.helpers import contract, probes_every_minute
 from tests.integration.test_worker import BIN, OUTPUT_TOPICS, WorkerProcess, _expected
+from tools.produce import consume_outputs, latest_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

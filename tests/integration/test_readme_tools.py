@@ -17,8 +17,8 @@ import pytest
 
 from streams import topics
 from streams.localkafka import LocalKafka
-from streams.produce import read_topic
 from tests.helpers import readme_env, run_readme_line
+from tools.produce import read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

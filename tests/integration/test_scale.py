@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from streams.localkafka import LocalKafka
-from streams.produce import produce_lines
 from streams.router import STATEMENT_PARTITIONS
 from tests.integration.test_worker import (
     WorkerProcess,
@@ -24,6 +23,7 @@ from tests.integration.test_worker import (
     _scenario_lines,
     _wait_for,
 )
+from tools.produce import produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

@@ -26,9 +26,9 @@ import pytest
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
 from streams.localkafka import LocalKafka, SaslSslListener
-from streams.produce import consume_outputs, latest_outputs
 from tests.integration.test_worker import WorkerProcess
 from tests.prometheus.conftest import small_events
+from tools.produce import consume_outputs, latest_outputs
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 
@@ -102,7 +102,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
 def _send(bootstrap: str, security: KafkaSecurity, lines: list[bytes]) -> None:
     from kafka import KafkaProducer
 
-    from streams.produce import route
+    from tools.produce import route
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, **security.kafka_python())
     try:

@@ -23,10 +23,10 @@ import pytest
 from sla.timeutil import parse_instant
 from streams import topics
 from streams.localkafka import LocalKafka, free_port
-from streams.produce import consume_outputs, latest_outputs, produce_lines
 from streams.replay import dumps, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl
 from tests.helpers import contract, incident, probes_every_minute
+from tools.produce import consume_outputs, latest_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

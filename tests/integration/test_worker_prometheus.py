@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from streams.localkafka import LocalKafka
-from streams.produce import produce_lines
 from tests.helpers import Prometheus, need_tool, run_prometheus
 from tests.integration.test_worker import WorkerProcess
 from tests.prometheus.conftest import PROMETHEUS_DIR, small_events
+from tools.produce import produce_lines
 
 pytestmark = [
     pytest.mark.kafka,

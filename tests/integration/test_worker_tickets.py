@@ -19,8 +19,8 @@ import pytest
 from sla.timeutil import parse_instant
 from streams import topics
 from streams.localkafka import LocalKafka
-from streams.produce import consume_outputs, produce_lines
 from tests.integration.test_worker import WorkerProcess
+from tools.produce import consume_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

@@ -1,7 +1,9 @@
-"""``sinks`` stands below ``streams``, and both below ``cli``.
+"""``sinks`` stands below ``streams``, and both below ``cli``; ``reports`` are pure.
 
 No module under ``sinks/`` imports ``streams`` or ``cli``; none under
 ``streams/`` imports ``cli`` (the command line uses them, never the other way).
+``reports/`` renders outputs: it imports the core and its own modules, never
+the worker, the store, the operator tools or the command line.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import reports
 import sinks
 import streams
 
 SINKS = Path(sinks.__file__).resolve().parent
 STREAMS = Path(streams.__file__).resolve().parent
+REPORTS = Path(reports.__file__).resolve().parent
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -46,6 +50,19 @@ def test_no_sinks_or_streams_module_imports_the_command_line() -> None:
     assert len(files) > 10
     offenders = {
         str(f): sorted(m for m in imported_modules(f) if m == "cli" or m.startswith("cli."))
+        for f in files
+    }
+    assert {f: m for f, m in offenders.items() if m} == {}
+
+
+def test_reports_import_neither_the_worker_nor_the_store_nor_the_tools() -> None:
+    files = sorted(REPORTS.rglob("*.py"))
+    assert len(files) > 3
+    above = ("streams", "sinks", "tools", "cli")
+    offenders = {
+        str(f.relative_to(REPORTS)): sorted(
+            m for m in imported_modules(f) if m.split(".")[0] in above
+        )
         for f in files
     }
     assert {f: m for f, m in offenders.items() if m} == {}

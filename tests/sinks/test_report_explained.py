@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from streams.explain import ReportSettings, report_settings
-from streams.report import render_report
+from reports.explain import ReportSettings, report_settings
+from reports.month import render_report
 from tests.helpers import JSON, claim, contract, incident, probes_every_minute, run
 
 OUTAGE = ("2026-03-01T02:00:00Z", "2026-03-01T02:52:00Z")

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from reports.month import CLAIM_EMAIL, CLAIM_SUBJECT, render_report
 from streams.replay import ReplayResult
-from streams.report import CLAIM_EMAIL, CLAIM_SUBJECT, render_report
 
 
 def statement_with_credit(replay: ReplayResult) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from reports.month import fetch_report_inputs, render_report
 from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.dsn import StoreSettings, check_dsn, store_settings
@@ -20,7 +21,6 @@ from sinks.store import ClickHouseStore
 from sinks.writer import StoreWriter
 from sla.timeutil import parse_instant
 from streams.replay import ReplayResult
-from streams.report import fetch_report_inputs, render_report
 
 pytestmark = pytest.mark.clickhouse
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from streams import topics
-from streams.billing import CreditBook, table
 from tests.helpers import claim, contract, one, probes_every_minute
+from tools.billing import CreditBook, table
 
 ST = topics.STATEMENTS.name
 CD = topics.CLAIM_DECISIONS.name

@@ -9,9 +9,9 @@ import pytest
 
 from schemas.codec import decode
 from schemas.events import ClaimEvent, IncidentEvent
-from streams import operator
-from streams.produce import encode_event
 from tests.helpers import contract, incident, one, probes_every_minute
+from tools import operator
+from tools.produce import encode_event
 
 T0 = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
 LATER = datetime(2026, 4, 20, 9, 30, tzinfo=UTC)

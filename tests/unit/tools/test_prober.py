@@ -15,7 +15,7 @@ import pytest
 
 from schemas.codec import decode
 from schemas.events import ProbeEvent
-from streams.prober import Prober, Target, TargetsError, check, load_targets, parse_targets, run
+from tools.prober import Prober, Target, TargetsError, check, load_targets, parse_targets, run
 
 SLOW_SECONDS = 1.5
 TIMEOUT = 0.4
