@@ -787,13 +787,3 @@ class StatementStage:
         if prev["revision"] > out["revision"]:
             return {**out, "revision": prev["revision"], "status": "revised"}
         return out
-
-
-def emit_callback(send: Callable[[Outgoing], None]) -> Callable[[list[Outgoing]], None]:
-    """Adapter: send each outgoing message with ``send``."""
-
-    def _send_all(msgs: list[Outgoing]) -> None:
-        for m in msgs:
-            send(m)
-
-    return _send_all
