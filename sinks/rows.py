@@ -26,7 +26,6 @@ from typing import Any
 
 from schemas.codec import dumps
 
-JSON = dict[str, Any]
 Row = tuple[Any, ...]
 
 RAW_EVENTS = "raw_events"

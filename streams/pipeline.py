@@ -31,6 +31,7 @@ from schemas.codec import Rejected, decode
 from schemas.events import ProbeEvent
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
+from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.probes import MinuteStates, ProbeLedger
 from sla.summaries import evaluator
@@ -45,7 +46,6 @@ from streams.replay import (
 )
 
 log = logging.getLogger(__name__)
-JSON = dict[str, Any]
 Store = MutableMapping[str, bytes]
 
 

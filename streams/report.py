@@ -21,11 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sla.model import JSON
 from streams import explain
 from streams.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
 from streams.support_report import BREACH_COLS, MONTH_COLS, support_section
-
-JSON = dict[str, Any]
 
 FORMATS = ("table", "json", "jsonl", "csv", "html")
 AUDIENCES = ("internal", "customer")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sla.model import JSON
 from streams.report import (
     _CHARGE_COLS,
     _CLAIM_COLS,
@@ -23,7 +24,6 @@ from streams.report import (
     _INTERVAL_COLS,
     _READING_COLS,
     _TIER_COLS,
-    JSON,
     _cell,
     _instant,
     _periods,
