@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from cli.args import add_bootstrap, add_format
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
 from cli.settings import data_dir
 from cli.signals import stop_on_sigterm
+from sla.model import JSON
 from tools.billing import CreditBook, print_rows, table
 from tools.billing import run as run_billing
-
-JSON = dict[str, Any]
 
 
 def register(subparsers: Subparsers) -> None:

@@ -20,9 +20,7 @@ from cli.errors import CliError
 from reports.explain import below_coverage, coverage_failure
 from reports.support import support_table
 from schemas.codec import dumps
-
-JSON = dict[str, Any]
-
+from sla.model import JSON
 
 #: How the commands that print records print them.
 RECORD_FORMATS = ("table", "json", "jsonl")

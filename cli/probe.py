@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from cli.args import add_bootstrap
 from cli.broker import bootstrap, kafka_client
 from cli.help import Subparsers, command
 from cli.signals import stop_on_sigterm
+from sla.model import JSON
 from tools.prober import Prober, TargetsError, load_targets
 from tools.prober import run as run_prober
 from tools.produce import EventPublisher
-
-JSON = dict[str, Any]
 
 
 def register(subparsers: Subparsers) -> None:

@@ -14,8 +14,7 @@ from cli.output import check_coverage
 from cli.store import open_store
 from reports.explain import report_settings
 from reports.month import fetch_report_inputs, render_report
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 
 class WorkerApiStore:

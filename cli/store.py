@@ -21,8 +21,7 @@ from cli.errors import EXIT_USAGE, CliError, redact_dsn, store_of
 from cli.output import print_records
 from cli.settings import default_store
 from sinks.store import connect
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 LIST_FORMATS = ("table", "json", "jsonl", "csv")
 

@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
 
 from sla.book import Settings
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 #: The vendor and the claim address of the SLA text (section "Service Credits").
 DEFAULT_VENDOR = "LeadPro"

@@ -15,9 +15,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sla.model import CAUSE_PRECEDENCE
-
-JSON = dict[str, Any]
+from sla.model import CAUSE_PRECEDENCE, JSON
 
 CONTRACT_MONTH_COLUMNS: tuple[str, ...] = (
     "contract_id",

@@ -23,12 +23,12 @@ from reports.month import (
     _INTERVAL_COLS,
     _READING_COLS,
     _TIER_COLS,
-    JSON,
     _cell,
     _instant,
     _periods,
 )
 from reports.support import BREACH_COLS, MONTH_COLS
+from sla.model import JSON
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232a;

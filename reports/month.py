@@ -25,8 +25,7 @@ from reports import explain
 from reports.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
 from reports.support import BREACH_COLS, MONTH_COLS, support_section
 from sla.book import Settings
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 FORMATS = ("table", "json", "jsonl", "csv", "html")
 AUDIENCES = ("internal", "customer")

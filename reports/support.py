@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any
 
 from sla.business_clock import BusinessCalendar, ResponseTarget
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}

@@ -319,7 +319,37 @@ _PLACES = np.zeros((14, 6), np.int64)
 _PLACES[0:4, 0] = (1000, 100, 10, 1)
 for _field in range(1, 6):
     _PLACES[2 + 2 * _field : 4 + 2 * _field, _field] = (10, 1)
-_PLACES_F = _PLACES.astype(np.float64)
+
+#: For each output field, the (digit column, place value) pairs that add up to it.
+_Terms = tuple[tuple[tuple[int, int], ...], ...]
+
+
+def _terms(places: I64) -> _Terms:
+    """The non-zero entries of a (digit column) x (field) place-value table, by field."""
+    return tuple(
+        tuple((j, int(w)) for j, w in enumerate(places[:, field].tolist()) if w)
+        for field in range(places.shape[1])
+    )
+
+
+def _place_sums(terms: _Terms, chars: npt.NDArray[np.uint8]) -> I64:
+    """Row ``f``: the sum of ``w * (chars[:, j] - 48)`` over the ``(j, w)`` of ``terms[f]``.
+
+    Integer vector operations rather than a float matrix product: that product
+    would go through BLAS, whose helper threads spin between calls and take a
+    core from the worker. Every term and sum is an integer far below ``2**53``,
+    so a float product in any order gave exactly these numbers.
+    """
+    digits = np.ascontiguousarray(chars.T, dtype=np.int64)
+    digits -= 48
+    out = np.zeros((len(terms), chars.shape[0]), np.int64)
+    for row, field in zip(out, terms, strict=True):
+        for j, w in field:
+            row += digits[j] * w
+    return out
+
+
+_PLACE_TERMS: Final = _terms(_PLACES)
 
 
 def _month_tables() -> tuple[I64, I64]:
@@ -340,7 +370,7 @@ _MONTH_START, _MONTH_LEN = _month_tables()
 class _Layout:
     """Where the digits and fixed bytes of one timestamp shape are (e.g. ``...SS.ffffffZ``).
 
-    ``weights`` maps the value digits to year, month, day, hour, minute,
+    ``terms`` maps the value digits to year, month, day, hour, minute,
     second, offset hour, offset minute, then ``year * 12 + month``,
     ``day * 1440 + hour * 60 + minute`` and the offset in minutes.
     """
@@ -370,7 +400,7 @@ class _Layout:
         # the digits that carry a value (not the fraction), and their place values by field
         used = [k for k in range(len(digits)) if places[k].any()]
         self.values = self.digits[used]
-        self.weights = np.ascontiguousarray(places[used].T, dtype=np.float64)
+        self.terms = _terms(places[used])
         self.fixed = np.array([at for at, _ in fixed])
         self.fixed_bytes = np.frombuffer("".join(ch for _, ch in fixed).encode(), np.uint8)
 
@@ -443,10 +473,9 @@ def _fixed_minutes(
         sign = grid[:, layout.sign]
         if not ((sign == 43) | (sign == 45)).all():
             return None
-    # one row per field; float64 products are exact here (all below 2**20)
-    floats = layout.weights @ (grid[:, layout.values].T - 48.0)
-    low, high = floats.min(axis=1).tolist(), floats.max(axis=1).tolist()
-    fields = floats.astype(np.int64)
+    # one row per field
+    fields = _place_sums(layout.terms, grid[:, layout.values])
+    low, high = fields.min(axis=1).tolist(), fields.max(axis=1).tolist()
     ym = fields[8] - _YM0
     if (
         low[0] >= YEARS[0]
@@ -487,9 +516,7 @@ def _row_minutes(buf: npt.NDArray[np.uint8]) -> tuple[I64, npt.NDArray[np.bool_]
     valid = (lens >= 20) & (lens <= 32)
     valid &= ((head[:, _DIGITS] - 48) < 10).all(axis=1)
     valid &= (head[:, _SEPS] == _SEP_BYTES).all(axis=1)
-    fields = ((head[:, _DIGITS] - 48.0) @ _PLACES_F).astype(np.int64)  # exact: all < 2**14
-    year, month, day = fields[:, 0], fields[:, 1], fields[:, 2]
-    hour, minute, second = fields[:, 3], fields[:, 4], fields[:, 5]
+    year, month, day, hour, minute, second = _place_sums(_PLACE_TERMS, head[:, _DIGITS])
     # suffix: "Z" or "+hh:mm" / "-hh:mm"; between it and the seconds, "" or "." and 1-6 digits
     zulu = buf[ends - 1] == 90
     frac_len = np.where(zulu, lens - 20, lens - 25)

@@ -69,11 +69,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from sla.book import Book
 from sla.credit import error_budget, format_decimal, minutes_until_tier
-from sla.model import DEFAULT_TIERS, CreditTier
+from sla.model import DEFAULT_TIERS, JSON, CreditTier
 from sla.months import Month, month_bounds
 from sla.timeutil import epoch_minute, parse_instant
-
-JSON = dict[str, Any]
 
 #: The wall clock of a collector: returns the aware UTC "now" of a scrape.
 WallClock = Callable[[], datetime]

@@ -27,9 +27,7 @@ from schemas.events import ContractEvent, latest
 from sinks import rows as rw
 from sinks.store import ClickHouseStore
 from sla.credit import format_decimal, format_money
-from sla.model import CAUSE_PRECEDENCE, Contract
-
-JSON = dict[str, Any]
+from sla.model import CAUSE_PRECEDENCE, JSON, Contract
 
 #: The fields of a ``statements list`` record (names and types as in the statement).
 STATEMENT_FIELDS = (

@@ -13,8 +13,7 @@ from typing import Any
 
 from sinks import rows as rw
 from sinks.dsn import StoreSettings
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 
 class StoreReads:

@@ -27,7 +27,6 @@ from typing import Any
 from schemas.codec import dumps_output
 from sla.timeutil import parse_instant
 
-JSON = dict[str, Any]
 Row = tuple[Any, ...]
 
 RAW_EVENTS = "raw_events"

@@ -168,7 +168,3 @@ class Book:
             out.append([versions[k] for k in sorted(versions, reverse=True)])
         self._versions[service] = (stamp, out)
         return out
-
-    def probe_months(self) -> list[tuple[str, Month]]:
-        """Every (service, UTC month) holding at least one probe, sorted."""
-        return sorted(self.ledgers)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from sla.book import Book
 from sla.credit import (
@@ -23,13 +22,12 @@ from sla.credit import (
     round_money,
     uptime,
 )
-from sla.model import Claim, CreditBasis
+from sla.model import JSON, Claim, CreditBasis
 from sla.months import months_overlapping
 from sla.statements import contract_windows, in_force
 from sla.summaries import ServiceWindow, overlap, union
 from sla.timeutil import format_instant, format_minute, minute_start, round_minute
 
-JSON = dict[str, Any]
 CLAIM_SUBJECT = "sla credit request"
 
 

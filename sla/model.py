@@ -2,6 +2,9 @@
 
 The wire models in ``schemas`` are decoded into these; the core never sees
 JSON. All instants are timezone-aware UTC datetimes; money is ``Decimal``.
+
+:data:`JSON`, a decoded JSON object (an output, a row's source, a report
+record), is declared here once: every layer may import this module.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
+
+#: A decoded JSON object, as outputs, rows and reports pass it around.
+JSON = dict[str, Any]
 
 
 class Cause(StrEnum):

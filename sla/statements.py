@@ -39,6 +39,7 @@ from sla.model import (
     CAUSE_PRECEDENCE,
     DEFAULT_EXCLUDED,
     DEFAULT_TIERS,
+    JSON,
     Cause,
     Contract,
     CreditBasis,
@@ -63,8 +64,6 @@ from sla.timeutil import (
     format_instant,
     minute_start,
 )
-
-JSON = dict[str, Any]
 
 DEFAULT_TERMS = Terms(DEFAULT_EXCLUDED, NoDataPolicy.UP, True)
 DEFAULT_TARGET = Decimal("99.9")

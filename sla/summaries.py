@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sla.evaluate import NO_CAUSE, Span, Terms, cause_of, evaluate_service, runs
-from sla.model import CAUSE_PRECEDENCE, Cause
+from sla.model import CAUSE_PRECEDENCE, JSON, Cause
 from sla.months import Month, month_bounds, months_overlapping
 from sla.probes import NO_DATA
 from sla.timeutil import epoch_minute_ceil, round_minute
@@ -57,7 +57,6 @@ format_minute = lru_cache(maxsize=65_536)(_format_minute)
 if TYPE_CHECKING:
     from sla.book import Book
 
-JSON = dict[str, Any]
 Run = tuple[int, int]
 CodedRun = tuple[int, int, int]
 

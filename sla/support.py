@@ -293,7 +293,6 @@ def next_timer(verdict: TicketVerdict) -> datetime | None:
 # ------------------------------------------------------------------- alerts
 
 AlertKind = Literal["at_risk", "breached"]
-ALERT_KINDS: Final[tuple[AlertKind, ...]] = ("at_risk", "breached")
 
 
 @dataclass(frozen=True)

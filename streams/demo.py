@@ -29,13 +29,13 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from sla.model import JSON
 from sla.timeutil import format_instant
 from streams import topics
 from streams.replay import iter_lines
 
-JSON = dict[str, Any]
 OUTPUT_TOPICS = sorted({spec.name for spec in topics.OUTPUT_FOR_KIND.values()})
 
 

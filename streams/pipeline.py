@@ -31,6 +31,7 @@ from schemas.codec import Rejected, decode, dumps_output
 from schemas.events import ProbeEvent
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
+from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.probes import MinuteStates, ProbeLedger
 from sla.summaries import evaluator
@@ -45,7 +46,6 @@ from streams.replay import (
 )
 
 log = logging.getLogger(__name__)
-JSON = dict[str, Any]
 Store = MutableMapping[str, bytes]
 
 
@@ -787,13 +787,3 @@ class StatementStage:
         if prev["revision"] > out["revision"]:
             return {**out, "revision": prev["revision"], "status": "revised"}
         return out
-
-
-def emit_callback(send: Callable[[Outgoing], None]) -> Callable[[list[Outgoing]], None]:
-    """Adapter: send each outgoing message with ``send``."""
-
-    def _send_all(msgs: list[Outgoing]) -> None:
-        for m in msgs:
-            send(m)
-
-    return _send_all

@@ -35,11 +35,11 @@ from sla import support
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
 from sla.claims import all_claim_decisions
+from sla.model import JSON
 from sla.probes import U64, ProbeLedger, probe_digests, probe_keys
 from sla.statements import all_statements
 from sla.timeutil import epoch_minute, format_instant, parse_instant
 
-JSON = dict[str, Any]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 

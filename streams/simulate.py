@@ -15,12 +15,10 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.timeutil import format_instant, minute_start
-
-JSON = dict[str, Any]
 
 DEFAULT_REGIONS = ("eu-west-1", "us-east-1", "ap-southeast-2")
 MALFORMED = (

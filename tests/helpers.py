@@ -27,12 +27,12 @@ from typing import Any
 
 import pytest
 
+from sla.model import JSON
 from sla.timeutil import format_instant, parse_instant
 from streams.demo import stop_process
 from streams.localkafka import free_port
 from streams.replay import ReplayResult, replay_lines
 
-JSON = dict[str, Any]
 _ids = itertools.count()
 
 

@@ -41,10 +41,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
+from sla.model import JSON
 from sla.timeutil import parse_instant
 from streams import topics
-
-JSON = dict[str, Any]
 
 STATE_FORMAT = 1
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")

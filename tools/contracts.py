@@ -28,10 +28,9 @@ from typing import Any
 
 from schemas.codec import decode
 from schemas.events import ContractEvent, latest
+from sla.model import JSON
 from tools.operator import event_id_for, history, next_revision
 from tools.produce import InvalidEventError, encode_event
-
-JSON = dict[str, Any]
 
 #: the fields apply sets itself
 _CHOSEN = ("event_id", "revision")

@@ -30,10 +30,9 @@ from typing import Any
 
 from schemas.codec import decode, dumps
 from schemas.events import IDENT_MAX_LENGTH, IncidentEvent, R, Revisioned, latest
+from sla.model import JSON
 from sla.timeutil import format_instant, require_aware
 from tools.produce import encode_event
-
-JSON = dict[str, Any]
 
 
 class OperatorError(ValueError):

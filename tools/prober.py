@@ -36,10 +36,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from schemas.events import Ident
+from sla.model import JSON
 from sla.timeutil import format_instant, require_aware
 from tools.produce import encode_event
 
-JSON = dict[str, Any]
 Clock = Callable[[], datetime]
 
 #: How much of an error message a probe event carries.

@@ -16,14 +16,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sinks.queries import CLAIM_FIELDS, STATEMENT_FIELDS, TICKET_FIELDS
+from sla.model import JSON
 from tests.cli.conftest import ROOT
 
-JSON = dict[str, Any]
 pytestmark = pytest.mark.clickhouse
 
 

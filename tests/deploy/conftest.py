@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sla.model import JSON
 from tests.helpers import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +22,6 @@ COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 K8S_DIR = ROOT / "deploy" / "k8s"
 DATA = Path(__file__).resolve().parent / "data"
-
-JSON = dict[str, Any]
 
 
 @pytest.fixture(scope="session")

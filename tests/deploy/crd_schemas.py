@@ -10,9 +10,7 @@ by the API server.
 
 from __future__ import annotations
 
-from typing import Any
-
-JSON = dict[str, Any]
+from sla.model import JSON
 
 _NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253}
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}

@@ -14,7 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.deploy.conftest import COMPOSE_DIR, DATA, JSON, ROOT, load_yaml
+from sla.model import JSON
+from tests.deploy.conftest import COMPOSE_DIR, DATA, ROOT, load_yaml
 
 SECRETS_DIR = COMPOSE_DIR / "secrets"
 WORKERS = ("worker-1", "worker-2")

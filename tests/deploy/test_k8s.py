@@ -18,9 +18,10 @@ import jsonschema
 import pytest
 import yaml
 
+from sla.model import JSON
 from streams import topics
 from tests.deploy import render
-from tests.deploy.conftest import COMPOSE_DIR, JSON, K8S_DIR, ROOT, load_yaml, one
+from tests.deploy.conftest import COMPOSE_DIR, K8S_DIR, ROOT, load_yaml, one
 from tests.deploy.crd_schemas import CRD_SCHEMAS
 
 #: The Kubernetes version the built-in kinds are validated for.

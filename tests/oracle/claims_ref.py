@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 
@@ -25,12 +24,11 @@ from sla.credit import (
     round_money,
     uptime,
 )
-from sla.model import Claim, CreditBasis
+from sla.model import JSON, Claim, CreditBasis
 from sla.months import months_overlapping
 from sla.timeutil import format_instant, format_minute, minute_start, round_minute
 from tests.oracle.statements_ref import ContractEval, evaluate_contract
 
-JSON = dict[str, Any]
 CLAIM_SUBJECT = "sla credit request"
 
 

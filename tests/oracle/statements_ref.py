@@ -44,6 +44,7 @@ from sla.model import (
     CAUSE_PRECEDENCE,
     DEFAULT_EXCLUDED,
     DEFAULT_TIERS,
+    JSON,
     Cause,
     Contract,
     CreditBasis,
@@ -65,7 +66,6 @@ from sla.timeutil import (
     minute_start,
 )
 
-JSON = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

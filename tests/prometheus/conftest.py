@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from sinks.lineage import RawEvent
 from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
 from sinks.store import ClickHouseStore, connect
+from sla.model import JSON
 from sla.timeutil import parse_instant
 from streams.replay import ReplayResult, iter_lines, replay_lines
 from streams.simulate import Scenario, default_as_of, write_jsonl
@@ -48,7 +49,6 @@ GRAFANA_DIR = ROOT / "deploy" / "grafana"
 
 #: When the small month is seen: 14 days (20,160 minutes) into March 2026.
 NOW = parse_instant("2026-03-15T00:00:00Z")
-JSON = dict[str, Any]
 
 
 def ticket(kind: str, ticket_id: str, at: str, **fields: Any) -> JSON:

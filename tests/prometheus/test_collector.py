@@ -19,11 +19,11 @@ from sinks.metrics import (
     ReplayState,
     render,
 )
+from sla.model import JSON
 from sla.timeutil import parse_instant
 from streams.replay import ReplayResult
 from tests.prometheus.conftest import NOW
 
-JSON = dict[str, Any]
 MARCH = {"contract_id": "PO-1", "month": "2026-03"}
 
 

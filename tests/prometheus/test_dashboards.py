@@ -13,15 +13,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sinks.metrics import SERIES_NAMES
+from sla.model import JSON
 from streams.replay import ReplayResult
 from tests.prometheus.conftest import GRAFANA_DIR, DashboardData, Prometheus
 
-JSON = dict[str, Any]
 DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))
 PROMETHEUS_TYPE = "prometheus"
 CLICKHOUSE_TYPE = "grafana-clickhouse-datasource"

@@ -12,6 +12,8 @@ import itertools
 import shutil
 from pathlib import Path
 
+import pytest
+
 from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.dsn import StoreSettings
@@ -62,6 +64,7 @@ def test_the_migration_alters_local_and_distributed_tables_on_a_cluster() -> Non
     assert _alter(plain) == "ALTER TABLE availability.dead_letters"
 
 
+@pytest.mark.clickhouse
 def test_chdb_keeps_sizes_and_fills_them_for_rows_from_before(
     chdb_dsn: str, tmp_path: Path
 ) -> None:

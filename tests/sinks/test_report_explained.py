@@ -15,7 +15,8 @@ from decimal import Decimal
 
 from reports.explain import ReportSettings, report_settings
 from reports.month import render_report
-from tests.helpers import JSON, claim, contract, incident, probes_every_minute, run
+from sla.model import JSON
+from tests.helpers import claim, contract, incident, probes_every_minute, run
 
 OUTAGE = ("2026-03-01T02:00:00Z", "2026-03-01T02:52:00Z")
 AWS = ("2026-03-01T05:00:00Z", "2026-03-01T05:30:00Z")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.helpers import JSON, claim, contract, incident, one, probes_every_minute
+from sla.model import JSON
+from tests.helpers import claim, contract, incident, one, probes_every_minute
 
 AS_OF = "2026-06-30T00:00:00Z"
 BASE: list[JSON] = [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.helpers import JSON, contract, incident, one, outputs, probes_every_minute
+from sla.model import JSON
+from tests.helpers import contract, incident, one, outputs, probes_every_minute
 
 
 def test_contract_starting_mid_month_counts_only_minutes_in_force() -> None:

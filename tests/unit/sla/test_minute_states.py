@@ -7,8 +7,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from sla.model import JSON
 from sla.probes import DAY, DOWN, NO_DATA, UP, ProbeLedger, ProbePolicy
-from tests.helpers import JSON, incident, one, probe
+from tests.helpers import incident, one, probe
 
 AS_OF = "2026-03-20T00:00:00Z"
 

@@ -8,8 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sla.model import JSON
 from streams.replay import dumps
-from tests.helpers import JSON, contract, incident, probe, run
+from tests.helpers import contract, incident, probe, run
 
 AS_OF = "2026-05-01T00:00:00Z"
 SERVICES = ("api", "web")

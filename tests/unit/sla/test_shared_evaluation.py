@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sla.book import Book
+from sla.model import JSON
 from sla.summaries import evaluator
 from sla.timeutil import format_instant, parse_instant
 from streams.replay import Folder, compute_outputs
-from tests.helpers import JSON, claim, contract, incident, probe
+from tests.helpers import claim, contract, incident, probe
 from tests.oracle import claims_ref, statements_ref
 
 SERVICES = ("api", "web", "db")

@@ -17,8 +17,8 @@ from sla.credit import (
     round_money,
     uptime,
 )
-from sla.model import DEFAULT_TIERS
-from tests.helpers import JSON, contract, one, probes_every_minute
+from sla.model import DEFAULT_TIERS, JSON
+from tests.helpers import contract, one, probes_every_minute
 
 FINAL = "2026-06-15T00:00:00Z"
 
