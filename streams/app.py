@@ -96,6 +96,12 @@ class WorkerConfig:
     #: how often the statement stage looks for work; it recomputes only when an
     #: input changed it (or at ``refresh_interval``), so looking often is cheap
     emit_interval: float = 0.25
+    #: the probe loop publishes changed minute states this often
+    states_interval: float = 0.25
+    #: a recomputation waits until no input was folded for this long (a new
+    #: minute's states come in a few messages): at most ``inputs_max_wait``
+    inputs_quiet: float = 0.3
+    inputs_max_wait: float = 1.0
     refresh_interval: float = 30.0
     settle_seconds: float = 5.0
     #: a lag measurement that takes longer fails (the broker does not answer)
@@ -231,6 +237,7 @@ class Worker:
             cfg.settings,
             batch_size=cfg.batch_size,
             audit=self._audit if cfg.store_dsn else None,
+            publish_interval=cfg.states_interval,
         )
         self.stage1 = self.probes.stage
         self.dead_letter_tally = DeadLetterTally(cfg.bootstrap, cfg.security)
@@ -265,6 +272,10 @@ class Worker:
         self.publish_phases = {"send": 0.0, "store": 0.0, "confirm": 0.0}
         self.dead_letters: dict[str, int] = {}
         self._last_emit = 0.0
+        #: when the statements agent last folded a batch, and the first fold not
+        #: yet recomputed (see ``WorkerConfig.inputs_quiet``)
+        self._last_fold = 0.0
+        self._dirty_since: float | None = None
         self._last_refresh = 0.0
         #: consumer-group lag per (topic, partition) over every input topic
         self.lag: dict[tuple[str, int], int] = {}
@@ -878,6 +889,9 @@ class Worker:
                                     for src in tombstones.get(p, [])
                                 )
                                 await asyncio.sleep(0)  # one partition's fold at a time
+                        self._last_fold = loop.time()
+                        if self._dirty_since is None:
+                            self._dirty_since = self._last_fold
                     busy[1] = "send"
                     await self._send_all(out)
                     busy[1] = "table changelogs"
@@ -1074,8 +1088,18 @@ class Worker:
         # what was published is confirmed in the order it was published
         async with self._emit_lock:
             loop = asyncio.get_running_loop()
-            if not force and loop.time() - self._last_emit < self.cfg.emit_interval:
+            now = loop.time()
+            if not force and now - self._last_emit < self.cfg.emit_interval:
                 return
+            since = self._dirty_since
+            if (
+                not force
+                and since is not None
+                and now - self._last_fold < self.cfg.inputs_quiet
+                and now - since < self.cfg.inputs_max_wait
+            ):
+                return  # more of this change is on its way: one pass for all of it
+            self._dirty_since = None
             self._last_emit = start = loop.time()
             stages = self._sync_stages()
             cycle: dict[str, Any] = {"pass1": [], "pass2": []}
