@@ -893,7 +893,7 @@ class Worker:
                         if self._dirty_since is None:
                             self._dirty_since = self._last_fold
                     busy[1] = "send"
-                    await self._send_all(out)
+                    await self._send(out)
                     busy[1] = "table changelogs"
                     await self._tables_delivered()
                     busy[1] = "audit"
@@ -1069,12 +1069,12 @@ class Worker:
             del self.stages[p]
         return [(p, self._stage(p)) for p in owned]
 
-    async def _send_all(self, msgs: list[Outgoing]) -> None:
-        """Enqueue ``msgs``; Faust flushes the producer before it commits offsets."""
-        await self._send(msgs)
-
     async def _send(self, msgs: list[Outgoing]) -> list[Any]:
-        """Enqueue ``msgs``; the futures of their delivery."""
+        """Enqueue ``msgs``; the futures of their delivery.
+
+        Faust flushes the producer before it commits an agent's offsets, so a
+        batch need not wait for them; a publication from the timer does.
+        """
         return [await self.topics[m.topic].send(key=m.key, value=m.value) for m in msgs]
 
     async def _tables_delivered(self) -> None:

@@ -21,9 +21,11 @@ MONTH = Month(2026, 3)
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 
 
-def _states(service: str, array: np.ndarray, version: int) -> tuple[str, bytes, dict[str, object]]:
-    first, _ = month_bounds(MONTH)
-    head = json.dumps({"service": service, "month": str(MONTH)}).encode()
+def _states(
+    service: str, array: np.ndarray, version: int, month: Month = MONTH
+) -> tuple[str, bytes, dict[str, object]]:
+    first, _ = month_bounds(month)
+    head = json.dumps({"service": service, "month": str(month)}).encode()
     raw = head + b"\n" + MinuteStates(first, array.copy(), version).to_bytes()
     return topics.MINUTE_STATES.name, raw, {"topic": topics.MINUTE_STATES.name}
 
@@ -167,13 +169,6 @@ FEB = Month(2026, 2)
 FINAL_AT = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)  # February's end + 72 h
 
 
-def _feb_states(array: np.ndarray, version: int) -> tuple[str, bytes, dict[str, object]]:
-    first, _ = month_bounds(FEB)
-    head = json.dumps({"service": "api", "month": str(FEB)}).encode()
-    raw = head + b"\n" + MinuteStates(first, array.copy(), version).to_bytes()
-    return topics.MINUTE_STATES.name, raw, {"topic": topics.MINUTE_STATES.name}
-
-
 def _february(stage: StatementStage, down: int) -> np.ndarray:
     """PO-F over api, every minute of February up but the first ``down``."""
     first, end = month_bounds(FEB)
@@ -181,7 +176,7 @@ def _february(stage: StatementStage, down: int) -> np.ndarray:
     api[:down] = DOWN
     raw = json.dumps(contract("PO-F", services={"api": "1000.00"})).encode()
     stage.process([(topics.CONTRACTS.name, raw, {"topic": topics.CONTRACTS.name})])
-    stage.process([_feb_states(api, 1)])
+    stage.process([_states("api", api, 1, FEB)])
     return api
 
 
@@ -217,7 +212,7 @@ def test_a_final_statement_whose_content_changes_is_published_as_the_next_revisi
     stage.confirm([o for _, o in ready])
     # a late probe after finality: one more minute down, under the same knowledge
     api[3] = DOWN
-    stage.process([_feb_states(api, 2)])
+    stage.process([_states("api", api, 2, FEB)])
     stage.refresh(at + timedelta(minutes=1), mono=20.0)
     ready = stage.ready_outputs(mono=30.0, settle=5.0)
     (revised,) = _statement(ready)
