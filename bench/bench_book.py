@@ -56,13 +56,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from devkit.localkafka import LocalKafka, free_port
+from devkit.simulate import Scenario, book_contracts, write_jsonl
 from schemas.codec import dumps_output
 from sla.months import Month
 from sla.timeutil import epoch_minute, parse_instant
 from streams import topics
-from streams.localkafka import LocalKafka, free_port
 from streams.replay import iter_lines, replay_lines
-from streams.simulate import Scenario, book_contracts, write_jsonl
 
 GOAL_RATIO = 1.5
 GOAL_LATENCY_P99 = 5.0

@@ -23,11 +23,11 @@ import json
 import time
 from datetime import UTC, datetime
 
+from devkit.simulate import Scenario, events
 from sla.book import Book
 from sla.months import Month
 from sla.probes import ProbeLedger
 from streams.replay import BATCH, Folder, compute_outputs
-from streams.simulate import Scenario, events
 
 GOAL_RATE = 250_000
 GOAL_BYTES = 1 << 20

@@ -9,7 +9,7 @@ Usage::
 worker's own, with plain dicts for their tables; one per statement partition
 a worker owns, each with the contracts routed to it and every service's
 minute states) hold ``--contracts`` contracts over ``--services``
-services (:func:`streams.simulate.book_contracts`) and their minute states
+services (:func:`devkit.simulate.book_contracts`) and their minute states
 from the month's start to the 10th at noon, every minute up. Then, for each
 of ``--minutes`` minutes, as the worker sees them: the new minute's states
 arrive for every service (one service down for the whole minute, a different
@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from devkit.simulate import book_contracts
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
 from streams import router, topics
 from streams.pipeline import StatementStage
-from streams.simulate import book_contracts
 
 MONTH = Month(2026, 3)
 START = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)

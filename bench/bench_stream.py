@@ -42,12 +42,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from devkit.localkafka import LocalKafka, free_port
+from devkit.simulate import Scenario, events
 from sla.probes import NO_DATA, ProbePolicy
 from sla.timeutil import epoch_minute
 from streams import topics
-from streams.localkafka import LocalKafka, free_port
 from streams.probeloop import FETCH_BYTES
-from streams.simulate import Scenario, events
 
 GOAL_RATE = 50_000
 GOAL_SHARE = 0.5

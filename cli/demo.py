@@ -10,8 +10,8 @@ from cli.args import add_format, add_store, count, month
 from cli.help import Subparsers, command
 from cli.output import RECORD_FORMATS, replay_table
 from cli.settings import data_dir
+from devkit.simulate import Scenario, default_as_of, write_jsonl
 from sla.months import Month
-from streams.simulate import Scenario, default_as_of, write_jsonl
 
 
 def register(subparsers: Subparsers) -> None:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return replay.run(ns)
     # lazy: the live demo reads its events with the replay's reader (numpy and the rules)
-    from streams.demo import DemoError, run_live_demo
+    from devkit.demo import DemoError, run_live_demo
 
     try:
         run_live_demo(events, as_of, store, d, sys.stdout, replay_table, fmt=args.format)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from cli.args import month, positive
 from cli.help import Subparsers, command
+from devkit.simulate import Scenario, default_as_of, write_jsonl
 from sla.months import Month
 from sla.timeutil import format_instant
-from streams.simulate import Scenario, default_as_of, write_jsonl
 
 
 def register(subparsers: Subparsers) -> None:

@@ -11,7 +11,7 @@ test that needs one carries its marker. So, in the pytest process:
   ``chdb.query`` and ``chdb.connect``) once chDB is loaded;
 - reaching a Kafka broker from a test not marked ``kafka`` fails it: a
   socket ``connect``/``connect_ex`` to an address of
-  ``KAFKA_BOOTSTRAP_SERVERS``, or of a :class:`~streams.localkafka.LocalKafka`
+  ``KAFKA_BOOTSTRAP_SERVERS``, or of a :class:`~devkit.localkafka.LocalKafka`
   broker started in this run, and starting a ``LocalKafka``. The socket is
   the hook because every Kafka client (kafka-python, aiokafka under Faust)
   ends there; a connection anywhere else (a fake server, a closed port) is
@@ -45,7 +45,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from streams.localkafka import LocalKafka
+from devkit.localkafka import LocalKafka
 
 CLICKHOUSE = "clickhouse"
 KAFKA = "kafka"
@@ -158,7 +158,7 @@ _local_kafka_start = LocalKafka.start
 
 
 def _start_local_kafka(broker: LocalKafka) -> LocalKafka:
-    _GUARD.touch(KAFKA, "starts a local Kafka broker (streams.localkafka.LocalKafka)")
+    _GUARD.touch(KAFKA, "starts a local Kafka broker (devkit.localkafka.LocalKafka)")
     started = _local_kafka_start(broker)
     _GUARD.brokers |= _addresses(broker.bootstrap_servers)
     if broker.sasl_ssl is not None:

@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
+from devkit.demo import stop_process
+from devkit.localkafka import free_port
 from sla.model import JSON
 from sla.timeutil import format_instant, parse_instant
-from streams.demo import stop_process
-from streams.localkafka import free_port
 from streams.replay import ReplayResult, replay_lines
 
 _ids = itertools.count()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.localkafka import free_port
+from devkit.localkafka import free_port
 from tests.cli.conftest import Run
 
 

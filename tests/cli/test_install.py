@@ -30,6 +30,7 @@ SOURCES = (
     "cli",
     "reports",
     "tools",
+    "devkit",
     "deploy/clickhouse",
 )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.localkafka import LocalKafka, free_port
+from devkit.localkafka import LocalKafka, free_port
 from tests.integration.conftest import local_kafka_tools
 
 __all__ = ["local_kafka_tools"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from streams.localkafka import LocalKafka
+from devkit.localkafka import LocalKafka
 from tests.integration.conftest import local_kafka_tools
 from tests.integration.test_worker import WorkerProcess
 

@@ -3,7 +3,7 @@
 - The broker is killed outright for about 50 s (longer than aiokafka's 40-s
   request timeout, after which its own tasks used to cancel the probe loop
   for good) and started again on the same ports with the same data
-  (:meth:`streams.localkafka.LocalKafka.kill`). Once while the worker reads
+  (:meth:`devkit.localkafka.LocalKafka.kill`). Once while the worker reads
   a backlog, once right after new probes arrive, while the probe loop
   checkpoints them. Meanwhile ``/health`` must answer 503 ``degraded`` and
   the degraded gauge must say why, and the log must not flood. Afterwards
@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
+from devkit.localkafka import LocalKafka
 from sla.timeutil import parse_instant
 from streams import topics
-from streams.localkafka import LocalKafka
 from streams.probeloop import ProbeLoop
 from streams.replay import dumps, replay_lines
 from tests.helpers import contract, incident, probes_every_minute

@@ -43,10 +43,10 @@ from typing import Any
 
 import pytest
 
+from devkit.localkafka import free_port
 from sinks.lineage import RawEvent
 from sinks.writer import StoreWriter
 from streams import router, topics
-from streams.localkafka import free_port
 
 pytestmark = pytest.mark.clickhouse
 

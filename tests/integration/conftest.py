@@ -2,7 +2,7 @@
 
 ``kafka_bootstrap`` resolves to ``$KAFKA_BOOTSTRAP_SERVERS`` when that is set
 (an externally managed broker); otherwise one local broker from
-:mod:`streams.localkafka` is started for the whole session and stopped at its
+:mod:`devkit.localkafka` is started for the whole session and stopped at its
 end.  Without ``java`` (or without ``mvn`` while the jars are not cached yet)
 the tests that need a broker are skipped on a developer machine but fail when
 ``CI`` is set, so a CI run can never pass by silently skipping them.
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.localkafka import LocalKafka, is_fetched, missing_tools
+from devkit.localkafka import LocalKafka, is_fetched, missing_tools
 
 # kafka-python 3.0.x loads its protocol schemas at import time through the
 # importlib.resources legacy API, which warns on Python 3.11+; the suite turns

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit.localkafka import LocalKafka
+from devkit.simulate import Scenario, book_contracts, default_as_of, write_jsonl
 from sla.months import Month
-from streams.localkafka import LocalKafka
 from streams.replay import iter_lines
-from streams.simulate import Scenario, book_contracts, default_as_of, write_jsonl
 from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
 from tools.produce import produce_lines
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.localkafka import LocalKafka
+from devkit.localkafka import LocalKafka
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.localkafka import LocalKafka
 from streams import topics
-from streams.localkafka import LocalKafka
 from streams.replay import dumps
 from tests.helpers import contract, probes_every_minute
 from tests.integration.test_worker import BIN, OUTPUT_TOPICS, WorkerProcess, _expected

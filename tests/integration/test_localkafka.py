@@ -1,4 +1,4 @@
-"""Integration tests for the local Kafka broker runner (streams.localkafka).
+"""Integration tests for the local Kafka broker runner (devkit.localkafka).
 
 Each round trip creates a fresh topic with the kafka-python admin client,
 writes keyed records with the kafka-python producer and reads them back with
@@ -22,7 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaProducer
 
-from streams.localkafka import (
+from devkit.localkafka import (
     DEFAULT_KAFKA_VERSION,
     LocalKafka,
     LocalKafkaError,
@@ -212,7 +212,7 @@ def test_kill_then_start_is_the_same_broker_on_the_same_ports() -> None:
 @pytest.mark.usefixtures("local_kafka_tools")
 def test_cli_start_and_stop_a_detached_broker(tmp_path: Path) -> None:
     pidfile, env_file = tmp_path / "kafka.pid", tmp_path / "kafka.env"
-    cli = [sys.executable, "-m", "streams.localkafka"]
+    cli = [sys.executable, "-m", "devkit.localkafka"]
     started = subprocess.run(
         [*cli, "start", "--pidfile", str(pidfile), "--env-file", str(env_file)],
         cwd=REPO_ROOT,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.localkafka import LocalKafka
 from streams import topics
-from streams.localkafka import LocalKafka
 from tests.helpers import readme_env, run_readme_line
 from tools.produce import read_topic
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.localkafka import LocalKafka
+from devkit.localkafka import LocalKafka
 from streams.router import STATEMENT_PARTITIONS
 from tests.integration.test_worker import (
     WorkerProcess,

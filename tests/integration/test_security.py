@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.localkafka import LocalKafka, SaslSslListener
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
-from streams.localkafka import LocalKafka, SaslSslListener
 from tests.integration.test_worker import WorkerProcess
 from tests.prometheus.conftest import small_events
 from tools.produce import consume_outputs, latest_outputs

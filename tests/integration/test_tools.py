@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from cli.main import main
+from devkit.localkafka import LocalKafka
 from schemas.codec import decode
 from schemas.events import ClaimEvent, IncidentEvent, ProbeEvent
 from sla.timeutil import parse_instant
 from streams import topics
-from streams.localkafka import LocalKafka
 from tests.helpers import claim, contract, one, probes_every_minute
 from tools.billing import CreditBook
 from tools.produce import producer, read_topic

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
+from devkit.localkafka import LocalKafka, free_port
+from devkit.simulate import Scenario, default_as_of, write_jsonl
 from sla.timeutil import parse_instant
 from streams import topics
-from streams.localkafka import LocalKafka, free_port
 from streams.replay import dumps, iter_lines, replay_lines
-from streams.simulate import Scenario, default_as_of, write_jsonl
 from tests.helpers import contract, incident, probes_every_minute
 from tools.produce import consume_outputs, latest_outputs, produce_lines
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.localkafka import LocalKafka
+from devkit.localkafka import LocalKafka
 from tests.helpers import Prometheus, need_tool, run_prometheus
 from tests.integration.test_worker import WorkerProcess
 from tests.prometheus.conftest import PROMETHEUS_DIR, small_events

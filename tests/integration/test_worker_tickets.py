@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.localkafka import LocalKafka
 from sla.timeutil import parse_instant
 from streams import topics
-from streams.localkafka import LocalKafka
 from tests.integration.test_worker import WorkerProcess
 from tools.produce import consume_outputs, produce_lines
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from devkit.simulate import Scenario, default_as_of, write_jsonl
 from schemas.codec import Rejected, decode, dumps_output
 from schemas.events import EVENT_MODELS
 from schemas.export import JSON_DIR, rendered
 from schemas.outputs import OUTPUT_MODELS
 from streams.replay import dumps, iter_lines, replay_lines
-from streams.simulate import Scenario, default_as_of, write_jsonl
 
 EXAMPLES = Path(__file__).parents[3] / "schemas" / "examples"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devkit.simulate import Scenario, default_as_of, write_jsonl
 from schemas.codec import Rejected, decode
 from schemas.events import ProbeEvent
 from sla.book import Book
@@ -28,7 +29,6 @@ from sla.probes import DOWN, MinuteStates, ProbeLedger
 from streams import topics
 from streams.pipeline import LedgerStore, ProbeStage, StatementStage
 from streams.replay import Folder, dumps, iter_lines, replay_lines
-from streams.simulate import Scenario, default_as_of, write_jsonl
 from tests.helpers import contract, incident, probe
 
 BIN = Path(sys.executable).parent

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from devkit.simulate import book_contracts
 from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
 from streams import topics
 from streams.pipeline import StatementStage
-from streams.simulate import book_contracts
 from tests.helpers import contract
 
 MONTH = Month(2026, 3)

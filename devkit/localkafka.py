@@ -12,10 +12,10 @@ Library use::
 
 Command line::
 
-    python -m streams.localkafka fetch [--version V]
-    python -m streams.localkafka run [--version V] [--data-dir D]
-    python -m streams.localkafka start --pidfile F --env-file E [--version V] [--data-dir D]
-    python -m streams.localkafka stop --pidfile F
+    python -m devkit.localkafka fetch [--version V]
+    python -m devkit.localkafka run [--version V] [--data-dir D]
+    python -m devkit.localkafka start --pidfile F --env-file E [--version V] [--data-dir D]
+    python -m devkit.localkafka stop --pidfile F
 
 Environment: ``KAFKA_VERSION`` selects the broker release (default
 :data:`DEFAULT_KAFKA_VERSION`); ``AVAILABILITY_CACHE`` moves the jar cache.
@@ -305,7 +305,7 @@ def _write_properties(path: Path, props: Mapping[str, str]) -> None:
     def esc(text: str) -> str:
         return text.replace("\\", "\\\\")
 
-    lines = ["# Written by streams.localkafka; regenerated on every start."]
+    lines = ["# Written by devkit.localkafka; regenerated on every start."]
     lines += [f"{esc(k)}={esc(v)}" for k, v in props.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -927,7 +927,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m streams.localkafka",
+        prog="python -m devkit.localkafka",
         description="Fetch and run a local single-node Apache Kafka broker (KRaft).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -971,7 +971,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m streams.localkafka``; returns the exit status."""
+    """Entry point of ``python -m devkit.localkafka``; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))

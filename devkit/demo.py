@@ -1,7 +1,7 @@
 """The main job on embedded defaults, live: broker, worker, a simulated month through Kafka.
 
 1. a Kafka broker: ``KAFKA_BOOTSTRAP_SERVERS`` when set, otherwise a local
-   one (:class:`~streams.localkafka.LocalKafka`) for the length of the run;
+   one (:class:`~devkit.localkafka.LocalKafka`) for the length of the run;
 2. an ``availability worker`` process with its own consumer group, writing to
    the embedded ClickHouse store (or ``--store``);
 3. a simulated month of probes, incidents, contracts, claims and tickets
@@ -100,8 +100,8 @@ def run_live_demo(
     timeout: float = 900.0,
 ) -> list[JSON]:
     """Produce ``events_path`` into Kafka, let a worker fold it, print and return the outputs."""
+    from devkit.localkafka import LocalKafka, free_port
     from streams.kafkaconf import KafkaSecurity
-    from streams.localkafka import LocalKafka, free_port
     from streams.replay import dumps
     from tools.produce import consume_outputs, latest_outputs, produce_lines
 

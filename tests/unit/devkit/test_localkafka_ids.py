@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from streams import localkafka
+from devkit import localkafka
 
 
 def test_a_cluster_id_starting_with_a_dash_is_drawn_again(

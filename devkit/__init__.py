@@ -1,0 +1,1 @@
+"""The development kit: the local Kafka broker, the event simulator and the demo."""
