@@ -9,14 +9,13 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from cli import (
     billing,
     claim,
     claims,
     contracts,
-    demo,
-    generate,
     incident,
     migrate,
     probe,
@@ -30,14 +29,19 @@ from cli import (
 )
 from cli.args import name_values
 from cli.errors import EXIT_CODES, EXIT_OK, explain
-from cli.help import HelpFormatter, version
+from cli.help import HelpFormatter, Subparsers, version
 from streams.config import configure
+
+
+class CommandModule(Protocol):
+    """A module of one command: ``register`` adds its parser."""
+
+    def register(self, subparsers: Subparsers) -> None: ...
+
 
 #: Every command, in the order ``availability`` adds them.
 COMMANDS = (
     replay,
-    generate,
-    demo,
     migrate,
     report,
     topics,
@@ -59,8 +63,6 @@ uptime, service credits and claim decisions out.
 
 commands, by who uses them:
   try it and report (billing, account managers)
-    demo        the whole pipeline on a simulated month, on embedded defaults
-    generate    write a simulated month of events to a file
     replay      compute statements from a file of events, offline
     migrate     create or upgrade the ClickHouse tables (idempotent), or --down-to N
     report      the monthly SLA report of one contract (table, json, csv, html)
@@ -79,7 +81,9 @@ commands, by who uses them:
     incident    declare, update, reclassify or retract an incident
     claim       record an "SLA Credit Request" as it arrived
 
-Run `availability COMMAND --help` for a command's options and an example."""
+Run `availability COMMAND --help` for a command's options and an example.
+A source checkout also has the development commands ./dev demo and
+./dev generate (a simulated month, end to end or into a file)."""
 
 _EPILOG = (
     "settings: a flag wins over the environment, which wins over the config file,\n"
@@ -104,12 +108,18 @@ def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParse
                 yield from _parsers(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``availability`` argument parser: every option with a sentence, defaults and examples."""
+#: The development commands of a source checkout (``devkit``, not in the wheel).
+DEV_COMMANDS = ("demo", "generate")
+
+
+def assemble(
+    prog: str, description: str, epilog: str, commands: Sequence[CommandModule]
+) -> argparse.ArgumentParser:
+    """A parser named ``prog`` with ``--version``, ``--debug`` and one command per module."""
     p = argparse.ArgumentParser(
-        prog="availability",
-        description=_TOP,
-        epilog=_EPILOG,
+        prog=prog,
+        description=description,
+        epilog=epilog,
         formatter_class=HelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -120,11 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the full traceback of a failure instead of its one-line message",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
-    for module in COMMANDS:
+    for module in commands:
         module.register(sub)
     for parser in _parsers(p):
         name_values(parser)
     return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``availability`` argument parser: every option with a sentence, defaults and examples."""
+    return assemble("availability", _TOP, _EPILOG, COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,6 +149,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     (what to do)``, unless ``--debug`` asks for the traceback.
     """
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the options before a command take no value: the first other word is the command
+    named = next((a for a in argv if not a.startswith("-")), None)
+    if named in DEV_COMMANDS:
+        parser.error(
+            f"{named} is a development command, not part of the installed tool: "
+            f"run ./dev {named} from a source checkout"
+        )
+    return run(parser, argv)
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` with ``parser`` and run the command; return its exit status.
+
+    A failure is one line, ``PROG COMMAND: what failed (what to do)``.
+    """
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -161,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         err = explain(exc, args)
-        print(f"availability {name}: {err.message}", file=sys.stderr)
+        print(f"{parser.prog} {name}: {err.message}", file=sys.stderr)
         return err.code
     finally:
         for noisy, level in quieted.items():

@@ -4,7 +4,9 @@ The wheel is built from a copy of the sources without a build backend
 download (``--no-build-isolation``, the development environment's
 setuptools) and installed with ``--no-deps --no-index`` into a fresh
 virtualenv that reaches the already-installed dependencies through a
-``.pth`` file: offline, and nothing of the source tree on its path.
+``.pth`` file: offline, and nothing of the source tree on its path. The
+development kit (``devkit``) is in the copied sources but not in the wheel,
+and the installed tool has no development commands.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,12 +38,14 @@ SOURCES = (
 )
 
 
-def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], cwd: Path, timeout: float = 120, status: int = 0
+) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "AVAILABILITY_DATA": str(cwd / "data")}
     proc = subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    assert proc.returncode == 0, (args, proc.stdout[-2000:], proc.stderr[-3000:])
+    assert proc.returncode == status, (args, proc.stdout[-2000:], proc.stderr[-3000:])
     return proc
 
 
@@ -59,6 +64,10 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     _run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)], src)
     (wheel,) = dist.glob("availability_pipeline-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        packages = {name.split("/")[0] for name in zf.namelist()}
+    assert "devkit" not in packages, sorted(packages)
+    assert {"cli", "streams", "sla", "sinks"} <= packages
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
@@ -98,6 +107,19 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
     assert "Contract-month statements" in replayed.stdout
     report = _run([tool, "report", "--contract", "PO-1001", "--month", "2026-03"], work)
     assert "SLA statement PO-1001" in report.stdout
+
+    # the development kit stayed in the source tree: no devkit, no demo, no generate
+    no_kit = _run([str(python), "-c", "import devkit"], work, status=1)
+    assert "No module named 'devkit'" in no_kit.stderr
+    for dev_command in ("demo", "generate"):
+        refused = _run([tool, dev_command], work, status=2)
+        assert f"run ./dev {dev_command} from a source checkout" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    listed = [
+        ln.split()[0] for ln in _run([tool], work).stdout.splitlines() if ln.startswith("    ")
+    ]
+    assert "replay" in listed
+    assert not {"demo", "generate"} & set(listed)
 
     # an installation that lost its migrations says so instead of "applied 0"
     shutil.rmtree(site / "sinks" / "migrations")

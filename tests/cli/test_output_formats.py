@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devkit.simulate import Scenario, write_jsonl
+from sla.months import Month
 from tests.cli.conftest import ROOT, Run
 
 EXAMPLE = str(ROOT / "schemas" / "examples" / "events.jsonl")
@@ -62,10 +64,10 @@ def test_replay_prints_a_table_on_a_terminal(tmp_path: Path) -> None:
     assert '{"kind"' not in shown
 
 
-def test_report_jsonl_is_its_json_on_one_line(cli: Run) -> None:
-    assert (
-        cli("generate", "march.jsonl", "--month", "2026-03", "--services", "api,web").returncode
-        == 0
+def test_report_jsonl_is_its_json_on_one_line(cli: Run, tmp_path: Path) -> None:
+    # what ./dev generate march.jsonl --month 2026-03 --services api,web writes
+    write_jsonl(
+        Scenario(month=Month(2026, 3), services=("api", "web")), str(tmp_path / "march.jsonl")
     )
     stored = cli("replay", "march.jsonl", "--as-of", "2026-04-11T00:00:00Z", "-q", "-o", "jsonl")
     assert stored.returncode == 0, stored.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.simulate import Scenario, write_jsonl
 from sinks.queries import CLAIM_FIELDS, STATEMENT_FIELDS, TICKET_FIELDS
 from sla.model import JSON
 from tests.cli.conftest import ROOT
@@ -68,8 +69,8 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Stored:
     root = tmp_path_factory.mktemp("store-commands")
     dsn = f"chdb://{root / 'store'}"
     st = Stored(root, dsn, [])
-    gen = st.run("generate", "march.jsonl", "--services", "api,web", "--interval", "600")
-    assert gen.returncode == 0, gen.stderr
+    # what ./dev generate march.jsonl --services api,web --interval 600 writes
+    write_jsonl(Scenario(services=("api", "web"), interval_seconds=600), str(root / "march.jsonl"))
     # as of 5 April March is final (revision 0); a reclassification recorded
     # later makes it revised (revision 1) as of the 11th: the store keeps both
     early = st.run("replay", "march.jsonl", "--as-of", "2026-04-05", "--store", dsn, "-q")

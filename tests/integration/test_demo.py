@@ -1,6 +1,6 @@
-"""The README's main job, live: ``availability demo`` through Kafka and a worker.
+"""The README's main job, live: ``./dev demo`` through Kafka and a worker.
 
-The same simulated month through ``availability demo --offline`` (replay in
+The same simulated month through ``./dev demo --offline`` (replay in
 process) must print the same tables; the live run also leaves the statements
 in the embedded ClickHouse store for ``availability report``.
 """
@@ -21,13 +21,20 @@ from devkit.localkafka import LocalKafka
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(
     args: list[str], env: dict[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``availability ARGS``, or ``./dev demo ARGS`` for ``demo`` (the development kit)."""
+    if args[0] == "demo":
+        command = [sys.executable, "-m", "devkit", *args]
+        env = {**env, "PYTHONPATH": str(ROOT)}
+    else:
+        command = [str(BIN / "availability"), *args]
     return subprocess.run(
-        [str(BIN / "availability"), *args],
+        command,
         env=env,
         cwd=cwd,
         capture_output=True,

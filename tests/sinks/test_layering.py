@@ -3,7 +3,8 @@
 No module under ``sinks/`` imports ``streams`` or ``cli``; none under
 ``streams/`` imports ``cli`` (the command line uses them, never the other way).
 ``reports/`` renders outputs: it imports the core and its own modules, never
-the worker, the store, the operator tools or the command line.
+the worker, the store, the operator tools or the command line. Nothing that
+ships in the wheel imports ``devkit`` (the development kit, left out of it).
 """
 
 from __future__ import annotations
@@ -11,13 +12,23 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import cli
+import devkit
 import reports
+import schemas
 import sinks
+import sla
 import streams
+import tools
 
 SINKS = Path(sinks.__file__).resolve().parent
 STREAMS = Path(streams.__file__).resolve().parent
 REPORTS = Path(reports.__file__).resolve().parent
+#: Every package of code the wheel ships.
+SHIPPED = tuple(
+    Path(str(package.__file__)).resolve().parent
+    for package in (sla, schemas, sinks, streams, reports, tools, cli)
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -64,6 +75,16 @@ def test_reports_import_neither_the_worker_nor_the_store_nor_the_tools() -> None
             m for m in imported_modules(f) if m.split(".")[0] in above
         )
         for f in files
+    }
+    assert {f: m for f, m in offenders.items() if m} == {}
+
+
+def test_no_shipped_module_imports_the_development_kit() -> None:
+    files = sorted(f for package in SHIPPED for f in package.rglob("*.py"))
+    assert len(files) > 40
+    assert not any(f.is_relative_to(Path(devkit.__file__).resolve().parent) for f in files)
+    offenders = {
+        str(f): sorted(m for m in imported_modules(f) if m.split(".")[0] == "devkit") for f in files
     }
     assert {f: m for f, m in offenders.items() if m} == {}
 

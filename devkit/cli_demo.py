@@ -1,4 +1,4 @@
-"""``availability demo``: the whole pipeline on a simulated month, on embedded defaults."""
+"""``./dev demo``: the whole pipeline on a simulated month, on embedded defaults."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ def register(subparsers: Subparsers) -> None:
         "The main job on embedded defaults: a local Kafka broker (unless "
         "$KAFKA_BOOTSTRAP_SERVERS is set), the worker and a simulated month; prints what "
         "billing would read and stores it for `availability report`.",
-        "availability demo",
-        "availability demo --offline --days 3",
+        "./dev demo",
+        "./dev demo --offline --days 3",
     )
     d.add_argument("--month", type=month, default=Month(2026, 3), help="the month, YYYY-MM")
     add_store(d)
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_live_demo(events, as_of, store, d, sys.stdout, replay_table, fmt=args.format)
     except DemoError as exc:
-        print(f"availability demo: {exc}", file=sys.stderr)
+        print(f"./dev demo: {exc}", file=sys.stderr)
         return 1
     if args.store is None:
         print(

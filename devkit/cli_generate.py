@@ -1,4 +1,4 @@
-"""``availability generate``: a simulated month of events, written to a file."""
+"""``./dev generate``: a simulated month of events, written to a file."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(subparsers: Subparsers) -> None:
         "generate",
         "Write a realistic simulated event stream (contracts, probes, incidents, claims, "
         "tickets and some malformed lines) to a JSON Lines file.",
-        "availability generate data/march.jsonl --month 2026-03 --services api,web",
+        "./dev generate data/march.jsonl --month 2026-03 --services api,web",
     )
     g.add_argument("out", help="the JSON Lines file to write (its folder is created)")
     g.add_argument("--month", type=month, default=Month(2026, 3), help="the first month, YYYY-MM")
