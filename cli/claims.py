@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from cli.errors import EXIT_USAGE, CliError, store_of
 from cli.help import Subparsers, action, command
 from cli.output import claim_rows, claim_view
-from cli.store import add_listing_options, opened_store, print_listing
+from cli.store import RecordKind, add_listing_options, list_or_show
 from sinks import queries
+from sla.model import JSON
 
 
 def register(subparsers: Subparsers) -> None:
@@ -39,16 +41,14 @@ def register(subparsers: Subparsers) -> None:
     cl.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """List the claim decisions that match, or show one."""
-    with opened_store(args) as store:
-        if args.action == "list":
-            records = queries.claims(
-                store, contract_id=args.contract, decision=args.decision, client_id=args.client
-            )
-            print_listing(records, args, claim_rows)
-            return 0
-        found = queries.claim(store, args.claim, args.contract)
+def _select(store: Any, args: argparse.Namespace) -> list[JSON]:
+    return queries.claims(
+        store, contract_id=args.contract, decision=args.decision, client_id=args.client
+    )
+
+
+def _find(store: Any, args: argparse.Namespace) -> list[JSON]:
+    found = queries.claim(store, args.claim, args.contract)
     if not found:
         raise CliError(f"no decision on claim {args.claim} in the store at {store_of(args)}")
     if len(found) > 1:
@@ -57,5 +57,12 @@ def run(args: argparse.Namespace) -> int:
             f"({', '.join(c['contract_id'] for c in found)}): name one with --contract",
             EXIT_USAGE,
         )
-    print_listing(found, args, claim_view)
-    return 0
+    return found
+
+
+CLAIMS = RecordKind(select=_select, rows=claim_rows, find=_find, view=claim_view)
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the claim decisions that match, or show one."""
+    return list_or_show(args, CLAIMS)

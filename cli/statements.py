@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from cli.args import count, month
 from cli.errors import CliError, store_of
 from cli.help import Subparsers, action, command
 from cli.output import statement_rows, statement_view
-from cli.store import add_listing_options, month_text, opened_store, print_listing
+from cli.store import RecordKind, add_listing_options, list_or_show, month_text
 from sinks import queries
+from sla.model import JSON
 
 
 def register(subparsers: Subparsers) -> None:
@@ -53,29 +55,34 @@ def register(subparsers: Subparsers) -> None:
     st.set_defaults(func=run)
 
 
+def _select(store: Any, args: argparse.Namespace) -> list[JSON]:
+    return queries.statements(
+        store,
+        contract_id=args.contract,
+        month=month_text(args.month),
+        status=args.status,
+        client_id=args.client,
+        all_revisions=args.all_revisions,
+    )
+
+
+def _find(store: Any, args: argparse.Namespace) -> list[JSON]:
+    of_month = str(args.month)
+    found = queries.statement(store, args.contract, of_month, args.revision)
+    if found is None:
+        stored = queries.revisions(store, args.contract, of_month)
+        what = f"revision {args.revision} of " if args.revision is not None else ""
+        have = f" (stored revisions: {', '.join(map(str, stored))})" if stored else ""
+        raise CliError(
+            f"no {what}statement {args.contract} {of_month} in the store at "
+            f"{store_of(args)}{have or ' (replay or run the worker for that month first)'}"
+        )
+    return [found]
+
+
+STATEMENTS = RecordKind(select=_select, rows=statement_rows, find=_find, view=statement_view)
+
+
 def run(args: argparse.Namespace) -> int:
     """List the statements that match, or show one."""
-    with opened_store(args) as store:
-        if args.action == "list":
-            records = queries.statements(
-                store,
-                contract_id=args.contract,
-                month=month_text(args.month),
-                status=args.status,
-                client_id=args.client,
-                all_revisions=args.all_revisions,
-            )
-            print_listing(records, args, statement_rows)
-            return 0
-        of_month = str(args.month)
-        found = queries.statement(store, args.contract, of_month, args.revision)
-        if found is None:
-            stored = queries.revisions(store, args.contract, of_month)
-            what = f"revision {args.revision} of " if args.revision is not None else ""
-            have = f" (stored revisions: {', '.join(map(str, stored))})" if stored else ""
-            raise CliError(
-                f"no {what}statement {args.contract} {of_month} in the store at "
-                f"{store_of(args)}{have or ' (replay or run the worker for that month first)'}"
-            )
-    print_listing([found], args, statement_view)
-    return 0
+    return list_or_show(args, STATEMENTS)

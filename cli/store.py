@@ -3,7 +3,9 @@
 ``statements``, ``claims``, ``tickets`` and ``contracts list`` read the store
 through :mod:`sinks.queries`; their records have the field names and types of
 the pipeline's outputs and print as a table on a terminal and JSON Lines into
-a pipe (``-o`` for ``json`` or ``csv``).
+a pipe (``-o`` for ``json`` or ``csv``). ``statements`` and ``claims`` are one
+``list|show`` command over two kinds of record (:class:`RecordKind`,
+:func:`list_or_show`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from cli.args import add_format, add_store
@@ -106,6 +109,33 @@ def print_listing(
         print(f"nothing in the store at {store_of(args)} matches", file=sys.stderr)
         return
     print_records(records, fmt, table=table)
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """A kind of record a ``list|show`` command reads from the store, and how it prints.
+
+    ``select`` and ``find`` take the open store and the parsed arguments:
+    ``select`` returns the records ``list`` prints as ``rows``, ``find`` the
+    record(s) ``show`` prints as ``view``, or raises :class:`CliError` when
+    there is none to show.
+    """
+
+    select: Callable[[Any, argparse.Namespace], list[JSON]]
+    rows: Callable[[list[JSON]], str]
+    find: Callable[[Any, argparse.Namespace], list[JSON]]
+    view: Callable[[list[JSON]], str]
+
+
+def list_or_show(args: argparse.Namespace, kind: RecordKind) -> int:
+    """Run ``list`` or ``show`` (``args.action``) on records of ``kind``; the exit status."""
+    with opened_store(args) as store:
+        if args.action == "list":
+            records, table = kind.select(store, args), kind.rows
+        else:
+            records, table = kind.find(store, args), kind.view
+    print_listing(records, args, table)
+    return 0
 
 
 def add_listing_options(parser: argparse.ArgumentParser) -> None:
