@@ -8,7 +8,7 @@ Usage::
 probe a minute, with the simulator's outages, incidents, a reclassification
 after finality, claims and tickets) with the simulator's two contracts, then
 with that many more contracts over the same services under varied terms
-(:func:`streams.simulate.book_contracts`). Each run is a whole replay as
+(:func:`devkit.simulate.book_contracts`). Each run is a whole replay as
 ``availability replay --store none`` does it: decode, fold, every output
 computed and serialised. Reported: seconds, and the ratio to the first run.
 
