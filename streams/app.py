@@ -175,6 +175,9 @@ class Worker:
             topic_partitions=1,
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=1.0,
+            # outputs, forwarded inputs and table changelogs go out in large batches
+            # (see topics.PRODUCER_BATCH_BYTES)
+            producer_max_batch_size=topics.PRODUCER_BATCH_BYTES,
             web_enabled=cfg.web_enabled,
             web_host=url_host,
             web_bind=cfg.web_host,

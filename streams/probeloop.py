@@ -230,7 +230,7 @@ class ProbeLoop:
             client_id=f"{self.app_id}-probes",
             acks="all",
             linger_ms=5,
-            max_batch_size=1 << 20,
+            max_batch_size=topics.PRODUCER_BATCH_BYTES,
             max_request_size=8 << 20,
             **self.security.aiokafka(),
         )

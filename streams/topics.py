@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 
 _FOREVER = "-1"
 _COMPACT = {"cleanup.policy": "compact"}
+#: bytes a producer packs into one record batch of a partition. aiokafka's
+#: default (16 KiB) holds four statements, and a produce request carries one
+#: batch per partition at a time, so publishing a few hundred statements took a
+#: broker round trip per two dozen of them. 1 MiB stays within the broker's
+#: default ``message.max.bytes`` (1,048,588).
+PRODUCER_BATCH_BYTES = 1 << 20
+
 _EVENT_STORE = {"cleanup.policy": "delete", "retention.ms": _FOREVER}
 
 
