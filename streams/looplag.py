@@ -20,6 +20,24 @@ from collections.abc import Callable
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+class Recent:
+    """Values of the last ``window`` seconds (by the times they were added at)."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._held: deque[tuple[float, float]] = deque()
+
+    def add(self, now: float, value: float) -> None:
+        """Hold ``value``, taken at monotonic ``now``; forget what fell out of the window."""
+        held = self._held
+        held.append((now, value))
+        while held and held[0][0] < now - self.window:
+            held.popleft()
+
+    def values(self) -> list[float]:
+        return [v for _, v in self._held]
+
+
 class LoopLag:
     """Samples of the event loop's lag; cumulative buckets and a recent window.
 
@@ -41,7 +59,7 @@ class LoopLag:
         self.count = 0
         self.total = 0.0
         self.max_ever = 0.0
-        self._recent: deque[tuple[float, float]] = deque()
+        self._recent = Recent(window)
 
     def record(self, lag: float, now: float) -> None:
         """Count one sample of ``lag`` seconds taken at monotonic ``now``."""
@@ -50,9 +68,7 @@ class LoopLag:
         self.count += 1
         self.total += lag
         self.max_ever = max(self.max_ever, lag)
-        self._recent.append((now, lag))
-        while self._recent and self._recent[0][0] < now - self.window:
-            self._recent.popleft()
+        self._recent.add(now, lag)
 
     def buckets(self) -> list[tuple[float, int]]:
         """``(le, cumulative count)`` pairs, ending with ``+Inf``."""
@@ -65,7 +81,7 @@ class LoopLag:
 
     def recent(self) -> dict[str, float | int]:
         """p50, p99 and maximum lag over the last ``window`` seconds, and how many samples."""
-        lags = sorted(lag for _, lag in self._recent)
+        lags = sorted(self._recent.values())
         if not lags:
             return {"samples": 0, "p50_seconds": 0.0, "p99_seconds": 0.0, "max_seconds": 0.0}
         return {
@@ -98,7 +114,7 @@ class GcPauses:
         self.collections = [0, 0, 0]
         self.max_ever = 0.0
         self._started = 0.0
-        self._recent: deque[tuple[float, float, int]] = deque()
+        self._recent = Recent(window)
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         now = self.clock()
@@ -109,14 +125,12 @@ class GcPauses:
         generation = info.get("generation", 0)
         self.collections[generation] += 1
         self.max_ever = max(self.max_ever, took)
-        self._recent.append((now, took, generation))
-        while self._recent and self._recent[0][0] < now - self.window:
-            self._recent.popleft()
+        self._recent.add(now, took)
 
     def recent(self) -> dict[str, float | int]:
         """The longest collection over the last ``window`` seconds, and the counts by generation."""
         return {
-            "max_seconds": round(max((t for _, t, _ in self._recent), default=0.0), 4),
+            "max_seconds": round(max(self._recent.values(), default=0.0), 4),
             "max_since_start_seconds": round(self.max_ever, 4),
             "full_collections": self.collections[2],
             "collections": sum(self.collections),

@@ -68,3 +68,18 @@ def test_gc_pauses_time_real_collections() -> None:
     pauses("start", {"generation": 0})
     pauses("stop", {"generation": 0})
     assert pauses.recent()["max_seconds"] == 0.0
+
+
+def test_gc_pauses_leave_the_recent_window() -> None:
+    now = [0.0]
+    pauses = GcPauses(window=10.0, clock=lambda: now[0])
+    for at, took in ((0.0, 0.5), (5.0, 0.01), (11.0, 0.02)):
+        now[0] = at
+        pauses("start", {"generation": 2})
+        now[0] = at + took
+        pauses("stop", {"generation": 2})
+    recent = pauses.recent()
+    # the 0.5 s collection ended at 0.5, more than 10 s before the last one
+    assert recent["max_seconds"] == 0.02
+    assert recent["max_since_start_seconds"] == 0.5
+    assert recent["full_collections"] == 3
