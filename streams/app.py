@@ -288,8 +288,8 @@ class Worker:
         #: the measurement running on its thread, and when it started
         self._lag_job: tuple[asyncio.Future[dict[tuple[str, int], int]], float] | None = None
         #: why the statement stage cannot go on (a batch or an emit failing), None while it can
-        self._stage2_error: str | None = None
-        self._router_error: str | None = None
+        #: per batch consumer ("statement stage", "router"): why its batch fails
+        self._batch_errors: dict[str, str | None] = {}
         #: per statement partition, when its outputs next change with no new event
         self._due: dict[int, datetime | None] = {}
         self._emit_error: str | None = None
@@ -763,7 +763,11 @@ class Worker:
             found["probe_stage_down"] = f"the probe loop is {self.probes.state}" + (
                 f" after: {self.probes.last_error}" if self.probes.last_error else ""
             )
-        stage2 = self._stage2_error or self._router_error or self._emit_error
+        stage2 = (
+            self._batch_errors.get("statement stage")
+            or self._batch_errors.get("router")
+            or self._emit_error
+        )
         if stage2 is not None:
             found["statement_stage_down"] = stage2
         if self.sink is not None and not self.sink.store_ok:
@@ -805,39 +809,23 @@ class Worker:
             for p in router.targets(msg.topic, value, n):
                 sends.append((p, e.key, value, msg.timestamp or None, headers))
         topic = self.topics[self.statement_inputs.name]
-        delay = 0.5
+
+        async def forward() -> None:
+            futures = [
+                await topic.send(key=k, value=v, partition=p, timestamp=t, headers=h)
+                for p, k, v, t, h in sends
+            ]
+            await self.app.producer.flush()
+            for fut in futures:
+                await fut
+
         try:
-            while True:
-                try:
-                    futures = [
-                        await topic.send(key=k, value=v, partition=p, timestamp=t, headers=h)
-                        for p, k, v, t, h in sends
-                    ]
-                    await self.app.producer.flush()
-                    for fut in futures:
-                        await fut
-                    if self._router_error is not None:
-                        log.info("router: the batch went through after all")
-                    self._router_error = None
-                    return
-                except asyncio.CancelledError as exc:
-                    if cancelling():
-                        raise
-                    failure: BaseException = exc
-                except Exception as exc:
-                    failure = exc
-                self.stage2_failures += 1
-                self._router_error = (
-                    f"a batch of {len(events)} inputs could not be forwarded: "
-                    f"{describe_failure(failure)}"
-                )
-                log.error("router: %s; trying it again in %.1f s", self._router_error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                if not self._owns_router():
-                    log.warning("router: its inputs moved away; the batch is theirs")
-                    self._router_error = None
-                    return
+            await self._until_done(
+                "router",
+                forward,
+                lambda why: f"a batch of {len(events)} inputs could not be forwarded: {why}",
+                self._owns_router,
+            )
         finally:
             self._busy.pop("router", None)
 
@@ -874,65 +862,88 @@ class Worker:
             ):
                 received.append(Received(raw, e.message.timestamp or None, src))
         out: list[Outgoing] | None = None
-        delay = 0.5
+
+        async def attempt() -> None:
+            nonlocal out
+            if out is None:
+                busy[1] = "fold"
+                folded: list[Outgoing] = []
+                async with self._stage_lock:
+                    for p in sorted(set(items) | set(tombstones)):
+                        stage = self._stage(p)
+                        folded.extend(stage.process(items.get(p, [])))
+                        # after process(), whose first call builds the folder
+                        rej = Rejected("invalid_json", TOMBSTONE, b"")
+                        folded.extend(
+                            dead_letter_message(stage.folder.reject(rej, src))
+                            for src in tombstones.get(p, [])
+                        )
+                        await asyncio.sleep(0)  # one partition's fold at a time
+                out = folded
+                self._last_fold = loop.time()
+                if self._dirty_since is None:
+                    self._dirty_since = self._last_fold
+            busy[1] = "send"
+            await self._send(out)
+            busy[1] = "table changelogs"
+            await self._tables_delivered()
+            busy[1] = "audit"
+            await self._audit(received, out)
+            busy[1] = "emit"
+            if not self._emit_lock.locked():
+                # else the cycle running takes the stages this batch changed in
+                # its next round (``_emit``): waiting for it here would hold
+                # the next batch, a failing minute's states, until it ends
+                await self._emit(force=False)
+
         try:
-            while True:
-                try:
-                    if out is None:
-                        busy[1] = "fold"
-                        out = []
-                        async with self._stage_lock:
-                            for p in sorted(set(items) | set(tombstones)):
-                                stage = self._stage(p)
-                                out.extend(stage.process(items.get(p, [])))
-                                # after process(), whose first call builds the folder
-                                rej = Rejected("invalid_json", TOMBSTONE, b"")
-                                out.extend(
-                                    dead_letter_message(stage.folder.reject(rej, src))
-                                    for src in tombstones.get(p, [])
-                                )
-                                await asyncio.sleep(0)  # one partition's fold at a time
-                        self._last_fold = loop.time()
-                        if self._dirty_since is None:
-                            self._dirty_since = self._last_fold
-                    busy[1] = "send"
-                    await self._send(out)
-                    busy[1] = "table changelogs"
-                    await self._tables_delivered()
-                    busy[1] = "audit"
-                    await self._audit(received, out)
-                    busy[1] = "emit"
-                    if not self._emit_lock.locked():
-                        # else the cycle running takes the stages this batch changed in
-                        # its next round (``_emit``): waiting for it here would hold
-                        # the next batch, a failing minute's states, until it ends
-                        await self._emit(force=False)
-                    if self._stage2_error is not None:
-                        log.info("statement stage: the batch went through after all")
-                    self._stage2_error = None
-                    return
-                except asyncio.CancelledError as exc:
-                    if cancelling():
-                        raise
-                    failure: BaseException = exc
-                except Exception as exc:
-                    failure = exc
-                self.stage2_failures += 1
-                self._stage2_error = (
-                    f"a batch of {len(events)} events failed at {busy[1]}: "
-                    f"{describe_failure(failure)}"
-                )
-                log.error(
-                    "statement stage: %s; trying it again in %.1f s", self._stage2_error, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                if not self._owns_stage2():
-                    log.warning("statement stage: partitions moved away; the batch is theirs")
-                    self._stage2_error = None
-                    return
+            await self._until_done(
+                "statement stage",
+                attempt,
+                lambda why: f"a batch of {len(events)} events failed at {busy[1]}: {why}",
+                self._owns_stage2,
+            )
         finally:
             self._busy.pop("statements", None)
+
+    async def _until_done(
+        self,
+        who: str,
+        attempt: Callable[[], Awaitable[None]],
+        failed: Callable[[str], str],
+        owns: Callable[[], bool],
+    ) -> None:
+        """Run ``attempt`` until it goes through, or until ``owns()`` says the batch moved away.
+
+        Never raises but for this task's own cancellation. A failure is
+        counted, shown as the reason the statement stage is down
+        (``failed(why)``), logged, and tried again after a pause growing from
+        0.5 s to 10 s; a batch whose partitions moved to another worker is
+        left to it (it reads them again from the committed offsets).
+        """
+        delay = 0.5
+        while True:
+            try:
+                await attempt()
+                if self._batch_errors.get(who) is not None:
+                    log.info("%s: the batch went through after all", who)
+                self._batch_errors[who] = None
+                return
+            except asyncio.CancelledError as exc:
+                if cancelling():
+                    raise
+                failure: BaseException = exc
+            except Exception as exc:
+                failure = exc
+            self.stage2_failures += 1
+            error = self._batch_errors[who] = failed(describe_failure(failure))
+            log.error("%s: %s; trying it again in %.1f s", who, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            if not owns():
+                log.warning("%s: its partitions moved away; the batch is theirs", who)
+                self._batch_errors[who] = None
+                return
 
     def _emit_failed(self, exc: BaseException) -> None:
         first = self._emit_error is None
