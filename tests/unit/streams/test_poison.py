@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from devkit.simulate import Scenario, default_as_of, write_jsonl
-from schemas.codec import Rejected, decode
+from fold.folder import Folder
+from fold.replay import iter_lines, replay_lines
+from schemas.codec import Rejected, decode, dumps
 from schemas.events import ProbeEvent
 from sla.book import Book
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, MinuteStates, ProbeLedger
 from streams import topics
 from streams.pipeline import LedgerStore, ProbeStage, StatementStage
-from streams.replay import Folder, dumps, iter_lines, replay_lines
 from tests.helpers import contract, incident, probe
 
 BIN = Path(sys.executable).parent
