@@ -58,11 +58,11 @@ from typing import Any
 
 from devkit.localkafka import LocalKafka, free_port
 from devkit.simulate import Scenario, book_contracts, write_jsonl
+from fold.replay import iter_lines, replay_lines
 from schemas.codec import dumps_output
 from sla.months import Month
 from sla.timeutil import epoch_minute, parse_instant
 from streams import topics
-from streams.replay import iter_lines, replay_lines
 
 GOAL_RATIO = 1.5
 GOAL_LATENCY_P99 = 5.0

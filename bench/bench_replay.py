@@ -8,7 +8,7 @@ Generates a realistic probe stream in memory (the simulator's shape: three
 regions, one probe a minute per region, outages, duplicates), then times the
 edge the streaming worker and replay share: ``Folder.ingest_batch`` (JSON +
 strict validation + the fold into probe ledgers), in batches of ``--batch``
-lines (default: the replay's :data:`streams.replay.BATCH`). Statement
+lines (default: the replay's :data:`fold.replay.BATCH`). Statement
 computation is timed separately. Single process, so this is one core's rate;
 the best of ``--rounds`` rounds is reported. It also builds
 one full 31-day service-month at 3 regions x 1 probe/minute and reports its
@@ -24,10 +24,11 @@ import time
 from datetime import UTC, datetime
 
 from devkit.simulate import Scenario, events
+from fold.folder import Folder
+from fold.replay import BATCH, compute_outputs
 from sla.book import Book
 from sla.months import Month
 from sla.probes import ProbeLedger
-from streams.replay import BATCH, Folder, compute_outputs
 
 GOAL_RATE = 250_000
 GOAL_BYTES = 1 << 20

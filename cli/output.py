@@ -19,6 +19,7 @@ from typing import IO, Any
 from cli.errors import CliError
 from reports.explain import below_coverage, coverage_failure
 from reports.support import support_table
+from reports.text import columns
 from schemas.codec import dumps
 from sla.model import JSON
 
@@ -66,7 +67,7 @@ def replay_table(outputs: list[JSON]) -> str:
     cm = [o for o in outputs if o["kind"] == "contract_month"]
     if cm:
         lines.append("Contract-month statements")
-        head = (
+        head: tuple[str, ...] = (
             "contract",
             "month",
             "tz",
@@ -82,7 +83,7 @@ def replay_table(outputs: list[JSON]) -> str:
             "credit",
             "status",
         )
-        rows: list[tuple[str, ...]] = [head]
+        rows: list[tuple[str, ...]] = []
         for o in cm:
             rows.append(
                 (
@@ -104,25 +105,24 @@ def replay_table(outputs: list[JSON]) -> str:
                     f"{o['status']} r{o['revision']}",
                 )
             )
-        lines.extend(columns(rows))
+        lines.extend(columns(head, rows))
     sm = [o for o in outputs if o["kind"] == "service_month"]
     if sm:
         lines.append("")
         lines.append("Service-month records (UTC)")
-        rows = [
-            (
-                "service",
-                "month",
-                "minutes",
-                "down",
-                "counted",
-                "excluded",
-                "no data",
-                "coverage %",
-                "uptime %",
-                "status",
-            )
-        ]
+        head = (
+            "service",
+            "month",
+            "minutes",
+            "down",
+            "counted",
+            "excluded",
+            "no data",
+            "coverage %",
+            "uptime %",
+            "status",
+        )
+        rows = []
         for o in sm:
             rows.append(
                 (
@@ -138,12 +138,13 @@ def replay_table(outputs: list[JSON]) -> str:
                     f"{o['status']} r{o['revision']}",
                 )
             )
-        lines.extend(columns(rows))
+        lines.extend(columns(head, rows))
     cd = [o for o in outputs if o["kind"] == "claim_decision"]
     if cd:
         lines.append("")
         lines.append("Claim decisions")
-        rows = [("claim", "contract", "decision", "reason", "minutes", "credit")]
+        head = ("claim", "contract", "decision", "reason", "minutes", "credit")
+        rows = []
         for o in cd:
             credit = f"{o['credit_total']} {o['currency']}" if o["credit_total"] else "-"
             rows.append(
@@ -156,15 +157,9 @@ def replay_table(outputs: list[JSON]) -> str:
                     credit,
                 )
             )
-        lines.extend(columns(rows))
+        lines.extend(columns(head, rows))
     lines.extend(support_table(outputs))
     return "\n".join(lines)
-
-
-def columns(rows: Sequence[Sequence[str]]) -> list[str]:
-    """The rows as lines of left-aligned columns, two spaces apart."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def write_csv(records: Sequence[JSON], out: IO[str]) -> None:
@@ -188,8 +183,7 @@ def write_csv(records: Sequence[JSON], out: IO[str]) -> None:
 
 
 def _grid(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    cells = [list(head), *[[str(c) for c in row] for row in rows]]
-    return "\n".join(columns(cells))
+    return "\n".join(columns(head, rows))
 
 
 def _money(amount: object, currency: object) -> str:

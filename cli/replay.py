@@ -117,8 +117,9 @@ def _numbered(fh: IO[bytes], progress: _Progress) -> Iterator[tuple[int, bytes]]
 def run(args: argparse.Namespace) -> int:
     """Replay ``args.events``; print, store and count what it gives."""
     # lazy: the fold (numpy and the rule engine) is only needed when a file is replayed
+    from fold.folder import DeadLetter, Folder
+    from fold.replay import BATCH, batched, compute_outputs
     from sla.book import Book
-    from streams.replay import BATCH, DeadLetter, Folder, batched, compute_outputs
 
     as_of: datetime = args.as_of or datetime.now(UTC)
     path = Path(args.events)

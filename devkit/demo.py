@@ -31,10 +31,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from fold.replay import iter_lines
 from sla.model import JSON
 from sla.timeutil import format_instant
 from streams import topics
-from streams.replay import iter_lines
 
 OUTPUT_TOPICS = sorted({spec.name for spec in topics.OUTPUT_FOR_KIND.values()})
 
@@ -101,8 +101,8 @@ def run_live_demo(
 ) -> list[JSON]:
     """Produce ``events_path`` into Kafka, let a worker fold it, print and return the outputs."""
     from devkit.localkafka import LocalKafka, free_port
+    from schemas.codec import dumps
     from streams.kafkaconf import KafkaSecurity
-    from streams.replay import dumps
     from tools.produce import consume_outputs, latest_outputs, produce_lines
 
     def say(text: str) -> None:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from reports import explain
 from reports.explain import DEFAULT_CLAIM_EMAIL, ReportSettings
 from reports.support import BREACH_COLS, MONTH_COLS, support_section
+from reports.text import columns
 from sla.book import Settings
 from sla.model import JSON
 
@@ -264,11 +265,7 @@ def report_data(
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers], *[[str(c) for c in r] for r in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(columns(headers, rows, rule=True))
 
 
 _PERIOD_COLS = ("service", "date", "start", "end", "duration_minutes", "causes", "treatment")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from reports.text import columns
 from sla.business_clock import BusinessCalendar, ResponseTarget
 from sla.model import JSON
 
@@ -107,11 +108,6 @@ def support_section(
     }
 
 
-def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-
-
 def support_table(outputs: Sequence[JSON]) -> list[str]:
     """Replay's support lines: compliance per client, month and severity, then breaches."""
     records = [o for o in outputs if o.get("kind") == "support_month"]
@@ -132,11 +128,11 @@ def support_table(outputs: Sequence[JSON]) -> list[str]:
         "p95",
     )
     lines = ["", "First-response compliance (business minutes)", section["calendar"]]
-    lines += _columns([head, *([str(r[c]) for c in MONTH_COLS] for r in section["months"])])
+    lines += columns(head, ([r[c] for c in MONTH_COLS] for r in section["months"]))
     if section["breached"]:
         lines += ["", "Breached tickets"]
         cols = ("ticket", "client", "severity", "opened", "deadline", "responded")
-        lines += _columns([cols, *([str(r[c]) for c in BREACH_COLS] for r in section["breached"])])
+        lines += columns(cols, ([r[c] for c in BREACH_COLS] for r in section["breached"]))
     return lines
 
 

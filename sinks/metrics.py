@@ -14,7 +14,7 @@ Who calls what:
   it in its registry (``registry.register(collector)``); the HTTP endpoint
   serving that registry is the worker's.
 - The offline replay and the tests use :class:`ReplayState`, built from a
-  :class:`~streams.replay.ReplayResult` (any :class:`ReplayLike`);
+  :class:`~fold.replay.ReplayResult` (any :class:`ReplayLike`);
   :func:`render` turns any state into the text exposition format.
 
 Every metric name the pipeline exports is a constant below; the set is
@@ -350,7 +350,7 @@ class FoldCounts(Protocol):
 
 
 class ReplayLike(Protocol):
-    """What :class:`ReplayState` reads of a replay's result (``streams.replay.ReplayResult``).
+    """What :class:`ReplayState` reads of a replay's result (``fold.replay.ReplayResult``).
 
     A protocol, so ``sinks`` does not import ``streams``.
     """

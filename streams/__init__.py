@@ -1,1 +1,1 @@
-"""The streaming application: worker, command line, Kafka clients, replay."""
+"""The worker runtime: the Faust app, its stages and probe loop, the Kafka topics and settings."""

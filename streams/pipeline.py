@@ -27,7 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from schemas.codec import Rejected, decode, dumps_output
+from fold.folder import DeadLetter, Folder, FoldStats
+from fold.replay import compute_outputs, next_support_moment
+from schemas.codec import Rejected, decode, dumps, dumps_output
 from schemas.events import ProbeEvent
 from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
@@ -36,14 +38,6 @@ from sla.months import Month, month_bounds
 from sla.probes import MinuteStates, ProbeLedger
 from sla.summaries import evaluator
 from streams import topics
-from streams.replay import (
-    DeadLetter,
-    Folder,
-    FoldStats,
-    compute_outputs,
-    dumps,
-    next_support_moment,
-)
 
 log = logging.getLogger(__name__)
 Store = MutableMapping[str, bytes]

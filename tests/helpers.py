@@ -29,9 +29,9 @@ import pytest
 
 from devkit.demo import stop_process
 from devkit.localkafka import free_port
+from fold.replay import ReplayResult, replay_lines
 from sla.model import JSON
 from sla.timeutil import format_instant, parse_instant
-from streams.replay import ReplayResult, replay_lines
 
 _ids = itertools.count()
 

@@ -41,6 +41,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
+from reports.text import columns
 from sla.model import JSON
 from sla.timeutil import parse_instant
 from streams import topics
@@ -289,7 +290,7 @@ def table(rows: Iterable[JSON]) -> str:
     lines: list[str] = []
     credits = [r for r in rows if r["kind"] == "credit"]
     head = ("contract", "month", "status", "uptime %", "credit %", "credit", "claimed", "claims")
-    body: list[tuple[str, ...]] = [head]
+    body: list[tuple[str, ...]] = []
     for r in credits:
         body.append(
             (
@@ -303,11 +304,8 @@ def table(rows: Iterable[JSON]) -> str:
                 ",".join(r["claims"]) or "-",
             )
         )
-    widths = [max(len(r[i]) for r in body) for i in range(len(head))]
     lines.append("Credits")
-    lines.extend(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body
-    )
+    lines.extend(columns(head, body))
     return "\n".join(lines)
 
 

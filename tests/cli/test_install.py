@@ -28,6 +28,7 @@ SOURCES = (
     "README.md",
     "sla",
     "schemas",
+    "fold",
     "streams",
     "sinks",
     "cli",
@@ -67,7 +68,7 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         packages = {name.split("/")[0] for name in zf.namelist()}
     assert "devkit" not in packages, sorted(packages)
-    assert {"cli", "streams", "sla", "sinks"} <= packages
+    assert {"cli", "fold", "streams", "sla", "sinks"} <= packages
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)

@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -253,6 +254,18 @@ def test_two_workers_with_health_checks_own_volumes_and_one_store(compose: JSON)
     assert len(volumes) == len(WORKERS)  # no two workers share a table store
     assert _command(services["migrate"]) == ["migrate", "--store", dsn]
     assert _command(services["topics"]) == ["topics"]
+
+
+def test_the_dockerfile_copies_every_package_the_wheel_ships() -> None:
+    dockerfile = (COMPOSE_DIR / "Dockerfile").read_text(encoding="utf-8")
+    copied = {
+        s for line in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.M) for s in line.split()
+    }
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    setuptools = pyproject["tool"]["setuptools"]
+    elsewhere = set(setuptools["package-dir"])  # the migrations, copied from deploy/clickhouse
+    shipped = {p.split(".")[0] for p in setuptools["packages"] if p not in elsewhere}
+    assert shipped <= copied, sorted(shipped - copied)
 
 
 def test_the_worker_volume_is_the_images_working_directory() -> None:

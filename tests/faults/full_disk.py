@@ -28,10 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fold.replay import replay_lines
 from sinks.lineage import RawEvent
 from sinks.store import ClickHouseStore
 from sinks.writer import StoreWriter
-from streams.replay import replay_lines
 
 EVENTS = 10_000
 DEAD = 3

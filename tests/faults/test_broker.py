@@ -33,10 +33,11 @@ from typing import Any
 import pytest
 
 from devkit.localkafka import LocalKafka
+from fold.replay import replay_lines
+from schemas.codec import dumps
 from sla.timeutil import parse_instant
 from streams import topics
 from streams.probeloop import ProbeLoop
-from streams.replay import dumps, replay_lines
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.conftest import local_kafka_tools  # noqa: F401  # the fixture
 from tests.integration.test_worker import (

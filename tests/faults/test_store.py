@@ -314,7 +314,8 @@ def _stage_commits(committed: dict[str, int]) -> dict[str, int]:
 def test_worker_keeps_health_and_commits_nothing_while_the_store_fails_then_stores_all_once(
     broker: str, black_hole: int, tmp_path: Path
 ) -> None:
-    from streams.replay import dumps, replay_lines
+    from fold.replay import replay_lines
+    from schemas.codec import dumps
     from tests.helpers import contract, probes_every_minute
     from tests.integration.test_worker import OUTPUT_TOPICS, WorkerProcess
     from tools.produce import consume_outputs, latest_outputs, produce_lines

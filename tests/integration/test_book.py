@@ -19,8 +19,8 @@ import pytest
 
 from devkit.localkafka import LocalKafka
 from devkit.simulate import Scenario, book_contracts, default_as_of, write_jsonl
+from fold.replay import iter_lines
 from sla.months import Month
-from streams.replay import iter_lines
 from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
 from tools.produce import produce_lines
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from devkit.localkafka import LocalKafka
+from schemas.codec import dumps
 from streams import topics
-from streams.replay import dumps
 from tests.helpers import contract, probes_every_minute
 from tests.integration.test_worker import BIN, OUTPUT_TOPICS, WorkerProcess, _expected
 from tools.produce import consume_outputs, latest_outputs, produce_lines

@@ -22,9 +22,10 @@ import pytest
 
 from devkit.localkafka import LocalKafka, free_port
 from devkit.simulate import Scenario, default_as_of, write_jsonl
+from fold.replay import iter_lines, replay_lines
+from schemas.codec import dumps
 from sla.timeutil import parse_instant
 from streams import topics
-from streams.replay import dumps, iter_lines, replay_lines
 from tests.helpers import contract, incident, probes_every_minute
 from tools.produce import consume_outputs, latest_outputs, produce_lines
 

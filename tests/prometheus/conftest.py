@@ -34,12 +34,12 @@ import pytest
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from devkit.simulate import Scenario, default_as_of, write_jsonl
+from fold.replay import ReplayResult, iter_lines, replay_lines
 from sinks.lineage import RawEvent
 from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
 from sinks.store import ClickHouseStore, connect
 from sla.model import JSON
 from sla.timeutil import parse_instant
-from streams.replay import ReplayResult, iter_lines, replay_lines
 from tests.helpers import Prometheus as Prometheus  # re-exported for the test modules
 from tests.helpers import contract, incident, need_tool, probes_every_minute, run, run_prometheus
 

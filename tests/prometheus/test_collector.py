@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from fold.replay import ReplayResult
 from sinks import metrics as m
 from sinks.metrics import (
     AvailabilityCollector,
@@ -21,7 +22,6 @@ from sinks.metrics import (
 )
 from sla.model import JSON
 from sla.timeutil import parse_instant
-from streams.replay import ReplayResult
 from tests.prometheus.conftest import NOW
 
 MARCH = {"contract_id": "PO-1", "month": "2026-03"}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from fold.replay import ReplayResult
 from sinks.metrics import SERIES_NAMES
 from sla.model import JSON
-from streams.replay import ReplayResult
 from tests.prometheus.conftest import GRAFANA_DIR, DashboardData, Prometheus
 
 DASHBOARDS = sorted((GRAFANA_DIR / "dashboards").glob("*.json"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from devkit.simulate import Scenario, default_as_of, write_jsonl
+from fold.replay import ReplayResult, iter_lines, replay_lines
 from sinks.store import ClickHouseStore, connect
-from streams.replay import ReplayResult, iter_lines, replay_lines
 
 #: One region keeps the replay to seconds; there are still outages, exclusions,
 #: revisions, a non-zero credit, claims and malformed lines.

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from fold.folder import RAW_KEEP, DeadLetter
 from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.dsn import StoreSettings
 from sinks.migrate import load_migrations, render_migration
 from sinks.store import connect
-from streams.replay import RAW_KEEP, DeadLetter
 
 _ids = itertools.count()
 

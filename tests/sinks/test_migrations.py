@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from fold.replay import ReplayResult
 from sinks.dsn import StoreSettings
 from sinks.migrate import Migration, MigrationError, load_migrations, render_migration
 from sinks.store import ClickHouseStore
-from streams.replay import ReplayResult
 
 pytestmark = pytest.mark.clickhouse
 

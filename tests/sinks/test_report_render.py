@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fold.replay import ReplayResult
 from reports.month import CLAIM_EMAIL, CLAIM_SUBJECT, render_report
-from streams.replay import ReplayResult
 
 
 def statement_with_credit(replay: ReplayResult) -> dict[str, Any]:

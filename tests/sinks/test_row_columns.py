@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from fold.replay import ReplayResult
 from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.store import ClickHouseStore
-from streams.replay import ReplayResult
 
 pytestmark = pytest.mark.clickhouse
 

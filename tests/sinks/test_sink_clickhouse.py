@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fold.replay import ReplayResult
 from reports.month import fetch_report_inputs, render_report
 from sinks import lineage as ln
 from sinks import rows as rw
@@ -20,7 +21,6 @@ from sinks.migrate import MigrationError, load_migrations
 from sinks.store import ClickHouseStore
 from sinks.writer import StoreWriter
 from sla.timeutil import parse_instant
-from streams.replay import ReplayResult
 
 pytestmark = pytest.mark.clickhouse
 

@@ -7,13 +7,13 @@ import json
 from datetime import date
 from decimal import Decimal
 
+from fold.replay import ReplayResult
 from sinks import lineage as ln
 from sinks import rows as rw
 from sinks.buffer import batch_token
 from sinks.dsn import StoreSettings
 from sinks.migrate import load_migrations, render_migration
 from sla.timeutil import parse_instant
-from streams.replay import ReplayResult
 
 
 def test_same_output_twice_gives_the_same_rows(replay: ReplayResult) -> None:

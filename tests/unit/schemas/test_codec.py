@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from schemas.codec import REASONS, Rejected, decode
+from fold.folder import RAW_KEEP, DeadLetter
+from schemas.codec import REASONS, Rejected, decode, dumps
 from schemas.events import EVENT_MODELS, ProbeEvent
 from schemas.outputs import DeadLetterRecord
 from sla.months import Month
-from streams.replay import RAW_KEEP, DeadLetter, dumps
 from tests.helpers import claim, contract, incident, probe, run
 
 GOOD = probe("api", "eu", "2026-03-05T10:00:05Z", True)

@@ -7,12 +7,13 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.codec import Rejected, decode
+from fold.folder import Folder
+from fold.replay import replay_lines
+from schemas.codec import Rejected, decode, dumps
 from schemas.edge import decode_edge, probe_minute, validate_batch
 from schemas.events import ProbeEvent
 from sla.book import Book
 from sla.timeutil import epoch_minute
-from streams.replay import Folder, dumps, replay_lines
 from tests.helpers import claim, contract, incident, probe
 
 timestamps = st.one_of(
@@ -98,7 +99,7 @@ def test_batch_validation_agrees_with_the_canonical_codec(batch: list[bytes]) ->
 def test_replay_results_do_not_depend_on_batching(batch: list[bytes]) -> None:
     from datetime import UTC, datetime
 
-    import streams.replay as replay
+    import fold.replay as replay
 
     head = [json.dumps(contract(services={"api": "10.00", "web": "10.00"})).encode()]
     numbered = list(enumerate([*head, *batch], start=1))

@@ -3,7 +3,7 @@
 Whatever :class:`~schemas.fastprobe.ProbeDecoder` accepts must be a probe that
 :func:`schemas.codec.decode` accepts, with the same service, region, event id,
 ``ok`` and minute; everything else is left to the canonical path. A fold
-through :meth:`streams.replay.Folder.ingest_batch` must give the verdicts,
+through :meth:`fold.folder.Folder.ingest_batch` must give the verdicts,
 dead-letter reasons and minute states of a fold of :func:`decode`'s events.
 """
 
@@ -17,6 +17,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fold.folder import Folder
 from schemas.codec import Rejected, decode
 from schemas.edge import probe_minute, validate_batch
 from schemas.events import ProbeEvent
@@ -24,7 +25,6 @@ from schemas.fastprobe import LINE_LIMIT, ProbeDecoder, _Probe, instant_minutes
 from sla.book import Book
 from sla.probes import ProbeLedger, ProbePolicy, probe_digest, probe_digests
 from sla.timeutil import END_INSTANT, FIRST_INSTANT, epoch_minute
-from streams.replay import Folder
 from tests.helpers import probe
 
 IDENT_CHARS = "abcXYZ0189._:/-"

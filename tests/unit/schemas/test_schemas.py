@@ -9,11 +9,11 @@ import jsonschema
 import pytest
 
 from devkit.simulate import Scenario, default_as_of, write_jsonl
-from schemas.codec import Rejected, decode, dumps_output
+from fold.replay import iter_lines, replay_lines
+from schemas.codec import Rejected, decode, dumps, dumps_output
 from schemas.events import EVENT_MODELS
 from schemas.export import JSON_DIR, rendered
 from schemas.outputs import OUTPUT_MODELS
-from streams.replay import dumps, iter_lines, replay_lines
 
 EXAMPLES = Path(__file__).parents[3] / "schemas" / "examples"
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
+from fold.folder import Folder
 from schemas.codec import Rejected, decode
 from sla.model import JSON
 from sla.statements import all_statements
 from sla.summaries import evaluator
 from sla.timeutil import epoch_minute_ceil, format_instant
 from streams.pipeline import _COVERAGE_FIELDS
-from streams.replay import Folder
 from tests.helpers import contract, incident, probe, probes_every_minute, run
 
 STEP = 5

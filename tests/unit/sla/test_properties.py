@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.codec import dumps
 from sla.model import JSON
-from streams.replay import dumps
 from tests.helpers import contract, incident, probe, run
 
 AS_OF = "2026-05-01T00:00:00Z"

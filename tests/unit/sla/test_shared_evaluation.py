@@ -17,11 +17,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fold.folder import Folder
+from fold.replay import compute_outputs
 from sla.book import Book
 from sla.model import JSON
 from sla.summaries import evaluator
 from sla.timeutil import format_instant, parse_instant
-from streams.replay import Folder, compute_outputs
 from tests.helpers import claim, contract, incident, probe
 from tests.oracle import claims_ref, statements_ref
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fold.replay import next_support_moment, support_outputs
 from schemas.codec import decode
 from sla.business_clock import BusinessCalendar, Severity, SeverityChangePolicy
 from sla.support import (
@@ -30,7 +31,6 @@ from sla.support import (
     ticket_alerts,
     ticket_verdict,
 )
-from streams.replay import next_support_moment, support_outputs
 
 LONDON = ZoneInfo("Europe/London")
 CAL = BusinessCalendar()

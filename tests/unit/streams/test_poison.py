@@ -1,12 +1,13 @@
 """Poison input never stops a stage (SPEC section 10).
 
 Each case feeds the real poison: instants outside the accepted range, a
-900 kB probe, lines that only make sense glued to a neighbour, a valid event
-that fails while folding (a probe for a service-month the book holds as
-received minute states), corrupt minute-state messages and stored values a
-restore cannot read. What must hold: the poison is dead-lettered (or, for a
-stored value, skipped and counted) with the right reason, everything else is
-still folded, and no dead letter outgrows a Kafka message.
+900 kB probe, lines that only make sense glued to a neighbour, corrupt
+minute-state messages and stored values a restore cannot read (a valid
+event that fails while folding is the fold's own case, in
+``tests/unit/fold/test_folder.py``). What must hold: the poison is
+dead-lettered (or, for a stored value, skipped and counted) with the right
+reason, everything else is still folded, and no dead letter outgrows a
+Kafka message.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from devkit.simulate import Scenario, default_as_of, write_jsonl
-from schemas.codec import Rejected, decode
+from fold.replay import iter_lines, replay_lines
+from schemas.codec import Rejected, decode, dumps
 from schemas.events import ProbeEvent
-from sla.book import Book
 from sla.months import Month, month_bounds
-from sla.probes import DOWN, MinuteStates, ProbeLedger
+from sla.probes import DOWN, MinuteStates
 from streams import topics
 from streams.pipeline import LedgerStore, ProbeStage, StatementStage
-from streams.replay import Folder, dumps, iter_lines, replay_lines
 from tests.helpers import contract, incident, probe
 
 BIN = Path(sys.executable).parent
@@ -45,59 +45,6 @@ def _probes(service: str, n: int, ok: bool = True, day: int = 5) -> list[bytes]:
         _line(probe(service, "eu", f"2026-03-{day:02d}T10:{i:02d}:00Z", ok, f"{service}-{i}"))
         for i in range(n)
     ]
-
-
-def _held_as_states(book: Book, service: str, month: Month) -> None:
-    """Give ``book`` received minute states for ``service`` in ``month`` (a stage-2 book)."""
-    first, end = month_bounds(month)
-    book.set_minute_states(service, month, MinuteStates(first, np.zeros(end - first, np.int8), 1))
-
-
-# -- processing_error in the fold ------------------------------------------------------------
-
-
-def test_a_probe_that_fails_to_fold_is_dead_lettered_and_its_batch_is_still_folded() -> None:
-    book = Book()
-    _held_as_states(book, "api", Month(2026, 3))
-    folder = Folder(book)
-    good = _probes("web", 40)
-    bad = _probes("api", 3, ok=False)
-    # a probe timestamp only the canonical model reads (a space for "T") takes the slow path
-    slow_bad = _line(probe("api", "eu", "2026-03-05 11:00:00Z", False, "api-slow"))
-    batch = [*good[:10], bad[0], *good[10:20], slow_bad, bad[1], *good[20:], bad[2]]
-    sources = [{"line": n} for n in range(len(batch))]
-    dead = folder.ingest_batch(batch, sources)
-    poisoned = [n for n, raw in enumerate(batch) if b'"api' in raw]
-    assert [d.source["line"] for d in dead] == poisoned  # only the bad lines, in order
-    assert {d.reason for d in dead} == {"processing_error"}
-    assert all(d.detail.startswith("TypeError: ") for d in dead)
-    assert folder.stats.dead_letters == {"processing_error": 4}
-    assert folder.stats.events == {"probe": 40}  # each good probe counted once
-    [(key, led)] = [(k, v) for k, v in book.ledgers.items() if k[0] == "web"]
-    assert key == ("web", Month(2026, 3))
-    assert isinstance(led, ProbeLedger)
-    assert led.probe_count() == 40
-    # one line on its own takes the same path
-    single = folder.ingest(bad[0], {"line": 99})
-    assert single is not None
-    assert single.reason == "processing_error"
-
-
-def test_a_non_probe_event_that_fails_to_fold_is_dead_lettered() -> None:
-    folder = Folder(Book())
-    refused: list[bytes] = []
-
-    def forward(raw: bytes, event: object) -> None:
-        refused.append(raw)
-        raise RuntimeError("the next stage refused it")
-
-    folder.forward = forward
-    raw = _line(contract())
-    dead = folder.ingest_batch([raw, *_probes("web", 5)], [{"line": n} for n in range(6)])
-    assert [(d.source["line"], d.reason) for d in dead] == [(0, "processing_error")]
-    assert dead[0].detail == "RuntimeError: the next stage refused it"
-    assert refused == [raw]
-    assert folder.stats.events == {"probe": 5}
 
 
 # -- the probe stage ------------------------------------------------------------------------
