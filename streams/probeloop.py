@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 
 #: bytes fetched per partition and request (aiokafka's default is 1 MiB)
 FETCH_BYTES = 4 << 20
+#: records unpacked, and probes folded, between two returns to the event loop.
+#: aiokafka unpacks fetched records in Python as ``getmany`` hands them over,
+#: about 10 us each, and folding costs as much again: a batch of 10,000 taken
+#: in one step held the loop for over 100 ms on a loaded machine.
+STEP = 1000
 
 
 def ledger_topic(app_id: str, partitions: int = topics.PROBES.partitions) -> topics.TopicSpec:
@@ -303,9 +308,7 @@ class ProbeLoop:
             self.state = "running"
             self.last_error = None
             while True:
-                batch = await self.consumer.getmany(
-                    timeout_ms=self.poll_ms, max_records=self.batch_size
-                )
+                batch = await self._fetch()
                 async with self._lock:
                     if batch:
                         await self._process(batch)
@@ -377,37 +380,76 @@ class ProbeLoop:
 
     # -- batches -----------------------------------------------------------------
 
+    async def _fetch(self) -> dict[Any, list[Any]]:
+        """Up to ``batch_size`` records: what the consumer has, :data:`STEP` at a time.
+
+        The first call waits up to ``poll_ms`` for records; the loop runs
+        between steps, and the steps stop as soon as one comes back short
+        (nothing more was at hand).
+        """
+        step = min(STEP, self.batch_size)
+        batch: dict[Any, list[Any]] = await self.consumer.getmany(
+            timeout_ms=self.poll_ms, max_records=step
+        )
+        got = sum(len(v) for v in batch.values())
+        while got and got % step == 0 and got < self.batch_size:
+            await asyncio.sleep(0)
+            more = await self.consumer.getmany(
+                timeout_ms=0, max_records=min(step, self.batch_size - got)
+            )
+            n = sum(len(v) for v in more.values())
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+            got += n
+            if n < step:
+                break
+        return batch
+
     async def _process(self, batch: dict[Any, list[Any]]) -> None:
+        """Fold one batch :data:`STEP` probes at a time, then send and audit it whole."""
         loop = asyncio.get_running_loop()
         self.busy = (loop.time(), "fold")
-        raws: list[bytes] = []
-        sources = Sources(topics.PROBES.name)
+        slices: list[tuple[list[bytes], Sources]] = []
         audit = self.audit is not None
         stamps: list[int | None] = []
+        raws_all: list[bytes] = []
         for tp, records in batch.items():
             if tp.partition not in self.assigned or not records:
                 continue  # revoked while the batch was in flight: its next owner reads it
-            values = [r.value for r in records]
-            if None in values:  # a tombstone is not an event: dead-lettered as empty
-                values = [v if v is not None else b"" for v in values]
-            raws.extend(values)
-            sources.add(tp.partition, [r.offset for r in records])
-            if audit:
-                stamps.extend(r.timestamp for r in records)
+            i = 0
+            while i < len(records):
+                if not slices or len(slices[-1][1]) >= STEP:
+                    slices.append(([], Sources(topics.PROBES.name)))
+                values, sources = slices[-1]
+                part = records[i : i + STEP - len(sources)]
+                i += len(part)
+                got = [r.value for r in part]
+                if None in got:  # a tombstone is not an event: dead-lettered as empty
+                    got = [v if v is not None else b"" for v in got]
+                values.extend(got)
+                sources.add(tp.partition, [r.offset for r in part])
+                if audit:
+                    raws_all.extend(got)
+                    stamps.extend(r.timestamp for r in part)
             self._positions[tp.partition] = records[-1].offset + 1
-        if not raws:
+        if not slices:
             self.busy = None
             return
         self.last_input = loop.time()
         self.last_event_unixtime = time.time()
-        out = self.stage.process(raws, sources, publish=False)  # states: see run()
+        out: list[Outgoing] = []
+        for n, (raws, sources) in enumerate(slices):
+            if n:
+                await asyncio.sleep(0)
+            out.extend(self.stage.process(raws, sources, publish=False))  # states: see run()
         self.busy = (self.busy[0], "send")
         await self._send(out)
         if self.audit is not None:
             self.busy = (self.busy[0], "audit")
+            every = [src for _, sources in slices for src in sources[:]]
             received = [
-                Received(raw, ts / 1000 if ts is not None and ts > 0 else None, sources[i])
-                for i, (raw, ts) in enumerate(zip(raws, stamps, strict=True))
+                Received(raw, ts / 1000 if ts is not None and ts > 0 else None, src)
+                for raw, ts, src in zip(raws_all, stamps, every, strict=True)
             ]
             await self.audit(received, out)
         self.batches += 1
