@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -283,25 +283,39 @@ class ProbeStage:
         it was last published (more passing probes in minutes already up) is
         not published again: the statement stage would only compare it.
         """
-        out = []
-        for led in self._unpublished.values():
+        return [m for m in self.publish_steps() if m is not None]
+
+    def publish_steps(self) -> Generator[Outgoing | None, None, None]:
+        """:meth:`publish` one service-month at a time: its message, or None when unchanged.
+
+        A caller on the event loop returns to it between steps: merging a
+        ledger and computing a month of minute states takes milliseconds,
+        and a busy book touches every service between two publications. The
+        service-months count as published only once the last step is taken:
+        a caller stopped half-way (cancelled) gets all of them again.
+        """
+        keys = list(self._unpublished)
+        shown: list[tuple[tuple[str, Month], Any]] = []
+        for key in keys:
+            led = self._unpublished[key]
             service, month = self.book.ledger_keys[id(led)]
             now = led.minute_states(self.settings.probe_policy)
             last = self._published.get((service, month))
             if last is not None and np.array_equal(last, now):
+                yield None
                 continue
-            self._published[(service, month)] = now = now.copy()
+            now = now.copy()
+            shown.append(((service, month), now))
             states = MinuteStates(led.first_minute, now, led.probe_count())
             head = json.dumps({"service": service, "month": str(month)}).encode()
-            out.append(
-                Outgoing(
-                    topics.MINUTE_STATES.name,
-                    f"{service}|{month}".encode(),
-                    head + b"\n" + states.to_bytes(),
-                )
+            yield Outgoing(
+                topics.MINUTE_STATES.name,
+                f"{service}|{month}".encode(),
+                head + b"\n" + states.to_bytes(),
             )
-        self._unpublished.clear()
-        return out
+        self._published.update(shown)
+        for key in keys:
+            del self._unpublished[key]
 
     def save(self) -> int:
         """Write what changed since the last save to the store; return how many values.
@@ -311,8 +325,18 @@ class ProbeStage:
         region, not the month. A region still stored whole (``service|YYYY-MM|region``)
         is rewritten as days and its whole value deleted.
         """
-        written = 0
-        for led in self._unsaved.values():
+        return sum(self.save_steps())
+
+    def save_steps(self) -> Generator[int, None, None]:
+        """:meth:`save` one service-month at a time: how many values each wrote.
+
+        The service-months count as saved only once the last step is taken
+        (writing a value again is harmless).
+        """
+        keys = list(self._unsaved)
+        for key in keys:
+            led = self._unsaved[key]
+            written = 0
             service, month = self.book.ledger_keys[id(led)]
             for region, days in led.changed_days().items():
                 whole = f"{service}|{month}|{region}"
@@ -322,8 +346,9 @@ class ProbeStage:
                 for day in days:
                     self.store[f"{whole}|{day + 1:02d}"] = led.day_bytes(region, day)
                     written += 1
-        self._unsaved.clear()
-        return written
+            yield written
+        for key in keys:
+            del self._unsaved[key]
 
 
 def _content_digest(out: JSON) -> str:

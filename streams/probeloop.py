@@ -312,12 +312,16 @@ class ProbeLoop:
                 async with self._lock:
                     if batch:
                         await self._process(batch)
+                    # getmany and the sends return without suspending while records
+                    # are at hand and the producer has room: without a yield here,
+                    # batch after batch (and the checkpoint) ran in one loop step
+                    await asyncio.sleep(0)
                     if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval:
                         await self._checkpoint()
                     elif self.stage.unpublished and (
                         time.monotonic() - self._last_publish >= self.publish_interval
                     ):
-                        await self._send(self._publish())
+                        await self._send(await self._publish())
         except asyncio.CancelledError:
             if cancelling():
                 await self._final_checkpoint()
@@ -455,9 +459,16 @@ class ProbeLoop:
         self.batches += 1
         self.busy = None
 
-    def _publish(self) -> list[Outgoing]:
+    async def _publish(self) -> list[Outgoing]:
+        """The changed minute states, one service-month per loop step."""
         self._last_publish = time.monotonic()
-        return self.stage.publish()
+        out: list[Outgoing] = []
+        for n, msg in enumerate(self.stage.publish_steps()):
+            if n:
+                await asyncio.sleep(0)
+            if msg is not None:
+                out.append(msg)
+        return out
 
     async def _send(self, msgs: list[Outgoing]) -> None:
         """Hand ``msgs`` to the producer; their delivery is awaited by the next checkpoint."""
@@ -477,8 +488,9 @@ class ProbeLoop:
         """
         await self._settle()
         self._last_checkpoint = time.monotonic()
-        await self._send(self._publish())  # the states of what the offsets cover
-        self.stage.save()
+        await self._send(await self._publish())  # the states of what the offsets cover
+        for _ in self.stage.save_steps():
+            await asyncio.sleep(0)
         changed = self.store.changed()
         writes = [
             await self.producer.send(

@@ -193,3 +193,32 @@ def test_a_region_stored_whole_is_rewritten_as_days() -> None:
     out = stage.process([_probe("api", 1)], [_src(0)], publish=True)
     states = MinuteStates.from_bytes(out[-1].value.split(b"\n", 1)[1])
     assert states.version == 3
+
+
+def test_a_publication_stopped_half_way_gives_every_service_month_again() -> None:
+    # the probe loop publishes one service-month per loop step; cancelled
+    # between steps, what it had not sent yet must not count as published
+    stage = ProbeStage(LedgerStore())
+    stage.process([_probe("api", 1), _probe("web", 2)], [_src(0), _src(1)], publish=False)
+    steps = stage.publish_steps()
+    first = next(steps)
+    assert first is not None
+    steps.close()  # stopped after one of the two
+    assert stage.unpublished == 2
+    again = [m for m in stage.publish_steps() if m is not None]
+    assert sorted(m.key for m in again) == [b"api|2026-03", b"web|2026-03"]
+    assert stage.unpublished == 0
+    assert stage.publish() == []  # taken to the end: published
+
+
+def test_a_save_stopped_half_way_leaves_nothing_unsaved() -> None:
+    store = LedgerStore()
+    stage = ProbeStage(store)
+    stage.process([_probe("api", 1), _probe("web", 2)], [_src(0), _src(1)], publish=False)
+    steps = stage.save_steps()
+    assert next(steps) == 1  # one service-month's day, in the store now
+    steps.close()
+    stage.save()  # the rest
+    saved = sorted(k.split("|")[0] for k, _ in store.changed())
+    assert saved == ["api", "web"]
+    assert stage.save() == 0
