@@ -1346,7 +1346,9 @@ class _TableStore(MutableMapping[str, bytes]):
     A key written twice before :meth:`delivered` goes out once, with its
     latest value (a tombstone once deleted): the changelog is compacted and
     a recovery keeps the last record of a key, so the state it rebuilds is
-    the same.
+    the same. Faust's own changelog send also records the persisted offset
+    in the table's store; the memory store (``memory://``, the worker's)
+    ignores it, and a RocksDB store would need it done here.
 
     One view per statement partition: its keys are stored as
     ``"<partition>|<key>"`` in the changelog partition of that number, so the
