@@ -58,7 +58,7 @@ from streams.deadletters import DeadLetterTally
 from streams.kafkaconf import KafkaSecurity
 from streams.looplag import GcPauses, LoopLag
 from streams.pipeline import Outgoing, StatementStage, dead_letter_message
-from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure
+from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure, failure_of
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -921,18 +921,12 @@ class Worker:
         """
         delay = 0.5
         while True:
-            try:
-                await attempt()
+            failure = await failure_of(attempt())
+            if failure is None:
                 if self._batch_errors.get(who) is not None:
                     log.info("%s: the batch went through after all", who)
                 self._batch_errors[who] = None
                 return
-            except asyncio.CancelledError as exc:
-                if cancelling():
-                    raise
-                failure: BaseException = exc
-            except Exception as exc:
-                failure = exc
             self.stage2_failures += 1
             error = self._batch_errors[who] = failed(describe_failure(failure))
             log.error("%s: %s; trying it again in %.1f s", who, error, delay)

@@ -18,7 +18,7 @@ from typing import Any
 
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
-from streams.probeloop import cancelling, describe_failure
+from streams.probeloop import describe_failure, failure_of
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,7 @@ class DeadLetterTally:
         """Read and follow the topic; a failure starts the consumer again after a pause."""
         delay = 1.0
         while True:
-            try:
-                await self._run()
-            except asyncio.CancelledError as exc:
-                if cancelling():
-                    raise
-                failure: BaseException = exc
-            except Exception as exc:
-                failure = exc
+            failure = await failure_of(self._run()) or RuntimeError("the reader returned")
             log.warning(
                 "dead-letter count: %s; reading on in %.0f s", describe_failure(failure), delay
             )

@@ -269,15 +269,8 @@ class ProbeLoop:
         delay = 1.0
         try:
             while True:
-                try:
-                    await self.run()
-                    raise RuntimeError("the probe loop returned")  # run() only ends by raising
-                except asyncio.CancelledError as exc:
-                    if cancelling():
-                        raise
-                    failure: BaseException = exc
-                except Exception as exc:
-                    failure = exc
+                # run() only ends by raising
+                failure = await failure_of(self.run()) or RuntimeError("the probe loop returned")
                 if self.state == "running":
                     delay = 1.0
                 self.state = "restarting"
@@ -623,6 +616,24 @@ def cancelling() -> bool:
     """Whether the running task was asked to stop (not a ``CancelledError`` from elsewhere)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def failure_of(work: Awaitable[object]) -> BaseException | None:
+    """Await ``work``; what it raised, or None when it returned.
+
+    The running task's own cancellation is raised, not returned: a
+    ``CancelledError`` from anywhere else (aiokafka raises them from tasks of
+    its own) is a failure like any other, for the caller to retry.
+    """
+    try:
+        await work
+    except asyncio.CancelledError as exc:
+        if cancelling():
+            raise
+        return exc
+    except Exception as exc:
+        return exc
+    return None
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -51,6 +51,20 @@ def probe(service: str, region: str, at: str, ok: bool, event_id: str | None = N
     }
 
 
+def compact_line(event: JSON) -> bytes:
+    """One JSON Lines line of ``event``, without spaces."""
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def probe_lines(service: str, n: int, ok: bool = True, day: int = 5) -> list[bytes]:
+    """``n`` probes of ``service`` in region ``eu``, a minute apart from 10:00, March ``day``."""
+    at = "2026-03-{day:02d}T10:{i:02d}:00Z"
+    return [
+        compact_line(probe(service, "eu", at.format(day=day, i=i), ok, f"{service}-{i}"))
+        for i in range(n)
+    ]
+
+
 def probes_every_minute(
     service: str, start: str, minutes: int, ok: bool = True, regions: Iterable[str] = ("r1",)
 ) -> list[JSON]:

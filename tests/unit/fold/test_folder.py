@@ -8,26 +8,13 @@ of its batch is still folded and counted once.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from fold.folder import Folder
 from sla.book import Book
 from sla.months import Month, month_bounds
 from sla.probes import MinuteStates, ProbeLedger
-from tests.helpers import contract, probe
-
-
-def _line(event: dict[str, object]) -> bytes:
-    return json.dumps(event, separators=(",", ":")).encode()
-
-
-def _probes(service: str, n: int, ok: bool = True, day: int = 5) -> list[bytes]:
-    return [
-        _line(probe(service, "eu", f"2026-03-{day:02d}T10:{i:02d}:00Z", ok, f"{service}-{i}"))
-        for i in range(n)
-    ]
+from tests.helpers import compact_line, contract, probe, probe_lines
 
 
 def _held_as_states(book: Book, service: str, month: Month) -> None:
@@ -40,10 +27,10 @@ def test_a_probe_that_fails_to_fold_is_dead_lettered_and_its_batch_is_still_fold
     book = Book()
     _held_as_states(book, "api", Month(2026, 3))
     folder = Folder(book)
-    good = _probes("web", 40)
-    bad = _probes("api", 3, ok=False)
+    good = probe_lines("web", 40)
+    bad = probe_lines("api", 3, ok=False)
     # a probe timestamp only the canonical model reads (a space for "T") takes the slow path
-    slow_bad = _line(probe("api", "eu", "2026-03-05 11:00:00Z", False, "api-slow"))
+    slow_bad = compact_line(probe("api", "eu", "2026-03-05 11:00:00Z", False, "api-slow"))
     batch = [*good[:10], bad[0], *good[10:20], slow_bad, bad[1], *good[20:], bad[2]]
     sources = [{"line": n} for n in range(len(batch))]
     dead = folder.ingest_batch(batch, sources)
@@ -72,8 +59,8 @@ def test_a_non_probe_event_that_fails_to_fold_is_dead_lettered() -> None:
         raise RuntimeError("the next stage refused it")
 
     folder.forward = forward
-    raw = _line(contract())
-    dead = folder.ingest_batch([raw, *_probes("web", 5)], [{"line": n} for n in range(6)])
+    raw = compact_line(contract())
+    dead = folder.ingest_batch([raw, *probe_lines("web", 5)], [{"line": n} for n in range(6)])
     assert [(d.source["line"], d.reason) for d in dead] == [(0, "processing_error")]
     assert dead[0].detail == "RuntimeError: the next stage refused it"
     assert refused == [raw]

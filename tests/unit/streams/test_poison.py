@@ -29,22 +29,11 @@ from sla.months import Month, month_bounds
 from sla.probes import DOWN, MinuteStates
 from streams import topics
 from streams.pipeline import LedgerStore, ProbeStage, StatementStage
-from tests.helpers import contract, incident, probe
+from tests.helpers import compact_line, contract, incident, probe, probe_lines
 
 BIN = Path(sys.executable).parent
 #: The broker's default message limit (``message.max.bytes``).
 KAFKA_LIMIT = 1_048_588
-
-
-def _line(event: dict[str, object]) -> bytes:
-    return json.dumps(event, separators=(",", ":")).encode()
-
-
-def _probes(service: str, n: int, ok: bool = True, day: int = 5) -> list[bytes]:
-    return [
-        _line(probe(service, "eu", f"2026-03-{day:02d}T10:{i:02d}:00Z", ok, f"{service}-{i}"))
-        for i in range(n)
-    ]
 
 
 # -- the probe stage ------------------------------------------------------------------------
@@ -53,13 +42,13 @@ def _probes(service: str, n: int, ok: bool = True, day: int = 5) -> list[bytes]:
 def test_the_probe_stage_dead_letters_every_poison_probe_and_folds_the_rest() -> None:
     stage = ProbeStage(LedgerStore())
     poison = {
-        "0001": _line(probe("api", "eu", "0001-01-01T00:00:00Z", False, "p-0001")),
-        "9999": _line(probe("api", "eu", "9999-12-31T23:59:00Z", False, "p-9999")),
-        "900kB": _line(
+        "0001": compact_line(probe("api", "eu", "0001-01-01T00:00:00Z", False, "p-0001")),
+        "9999": compact_line(probe("api", "eu", "9999-12-31T23:59:00Z", False, "p-9999")),
+        "900kB": compact_line(
             probe("api", "eu", "2026-03-05T10:00:00Z", False, "p-big") | {"error": "x" * 900_000}
         ),
     }
-    good = _probes("api", 20)
+    good = probe_lines("api", 20)
     batch = [*good[:10], *poison.values(), *good[10:]]
     sources = [
         {"topic": topics.PROBES.name, "partition": 0, "offset": n} for n in range(len(batch))
@@ -83,7 +72,7 @@ def test_the_probe_stage_skips_a_stored_ledger_value_it_cannot_read() -> None:
     store = LedgerStore()
     writer = ProbeStage(store)
     writer.process(
-        _probes("api", 5, ok=False, day=5) + _probes("api", 5, ok=False, day=6), [{}] * 10
+        probe_lines("api", 5, ok=False, day=5) + probe_lines("api", 5, ok=False, day=6), [{}] * 10
     )
     writer.save()
     [day5, _] = sorted(k for k in store if k.startswith("api|2026-03|eu|"))
@@ -92,7 +81,7 @@ def test_the_probe_stage_skips_a_stored_ledger_value_it_cannot_read() -> None:
     assert store.load("not a ledger key", b"?") is False
     assert store.unreadable == 2
     reader = ProbeStage(store)
-    out = reader.process(_probes("api", 1, day=7), [{}])
+    out = reader.process(probe_lines("api", 1, day=7), [{}])
     assert reader.stats.unreadable_state == 1
     [states] = [m for m in out if m.topic == topics.MINUTE_STATES.name]
     body = MinuteStates.from_bytes(states.value.partition(b"\n")[2])
@@ -126,7 +115,7 @@ def test_the_statement_stage_dead_letters_unreadable_minute_states_and_goes_on()
             {"offset": 2},
         ),
         (topics.MINUTE_STATES.name, b"not json\n", {"offset": 3}),
-        (topics.CONTRACTS.name, _line(contract()), {"offset": 4}),
+        (topics.CONTRACTS.name, compact_line(contract()), {"offset": 4}),
         (
             topics.MINUTE_STATES.name,
             _states_message("api", "2026-03", good_states.to_bytes()),
@@ -143,13 +132,13 @@ def test_the_statement_stage_dead_letters_unreadable_minute_states_and_goes_on()
 
 
 def test_a_worker_rebuilds_even_when_its_stores_hold_poison() -> None:
-    good = _line(incident("I-1", ["api"], "2026-03-05T10:00:00Z", "2026-03-05T10:30:00Z"))
-    poisoned_incident = _line(incident("I-2", ["api"], "0001-01-01T00:00:00Z", None))
+    good = compact_line(incident("I-1", ["api"], "2026-03-05T10:00:00Z", "2026-03-05T10:30:00Z"))
+    poisoned_incident = compact_line(incident("I-2", ["api"], "0001-01-01T00:00:00Z", None))
     states = MinuteStates(month_bounds(Month(2026, 3))[0], np.zeros(44640, np.int8), 1).to_bytes()
     events = {
         "incident|I-1|0|i-1": good,
         "incident|I-2|0|i-2": poisoned_incident,  # stored before the range was enforced
-        "contract|PO-1|0|c": _line(contract()),
+        "contract|PO-1|0|c": compact_line(contract()),
         "states|api|0001-01": _states_message("api", "0001-01", states),
         "states|api|2026-03": _states_message("api", "2026-03", states),
         "states|web|2026-03": _states_message("web", "2026-03", struct.pack(">qqI", 0, 1, 5)),
@@ -170,20 +159,22 @@ def test_a_worker_rebuilds_even_when_its_stores_hold_poison() -> None:
 def _issue_lines() -> list[bytes]:
     """The poison of issue 13: out-of-range and oversize probes, torn and glued lines."""
     one = {"type": "probe", "service": "api", "region": "eu-west-1", "ok": False}
-    a = _line(one | {"event_id": "x-a", "observed_at": "2026-03-05T10:00:00Z"})
-    b = _line(one | {"event_id": "x-b", "observed_at": "2026-03-05T10:01:00Z"})
-    cut = _line(one | {"event_id": "x-c", "observed_at": "2026-03-05T10:02:00Z", "error": "xy"})
+    a = compact_line(one | {"event_id": "x-a", "observed_at": "2026-03-05T10:00:00Z"})
+    b = compact_line(one | {"event_id": "x-b", "observed_at": "2026-03-05T10:01:00Z"})
+    cut = compact_line(
+        one | {"event_id": "x-c", "observed_at": "2026-03-05T10:02:00Z", "error": "xy"}
+    )
     return [
-        _line(one | {"event_id": "x-0001", "observed_at": "0001-01-01T00:00:00Z"}),
-        _line(one | {"event_id": "x-9999", "observed_at": "9999-12-31T23:59:00Z"}),
-        _line(
+        compact_line(one | {"event_id": "x-0001", "observed_at": "0001-01-01T00:00:00Z"}),
+        compact_line(one | {"event_id": "x-9999", "observed_at": "9999-12-31T23:59:00Z"}),
+        compact_line(
             one
             | {"event_id": "x-big", "observed_at": "2026-03-05T10:03:00Z", "error": "e" * 900_000}
         ),
         cut[:-3],  # an unterminated string ...
         b'y"}',  # ... that this line would close ...
         a + b"," + b,  # ... and two objects on one line
-        _line(incident("I-0001", ["api"], "0001-01-01T00:00:00Z", "9999-12-31T23:59:00Z")),
+        compact_line(incident("I-0001", ["api"], "0001-01-01T00:00:00Z", "9999-12-31T23:59:00Z")),
     ]
 
 
