@@ -1327,22 +1327,13 @@ class Worker:
 class _TableStore(MutableMapping[str, bytes]):
     """A ``str -> bytes`` view over a Faust table whose keys and values are raw bytes.
 
-    Writes go to the table's local store at once, and to its changelog when
-    :meth:`delivered` is awaited, which waits until Kafka has them. Faust's
+    Writes go to the table's local store and to its changelog, and the
+    changelog futures are kept until :meth:`delivered` awaits them. Faust's
     own ``table[key] = value`` puts the changelog message in a buffer whose
     flush gives up after 0.1 s without progress, so an offset could be
     committed before the state it depends on reached Kafka; a worker killed
     then restarted from a changelog missing that update, and the events
-    behind it were never read again (a lost minute). The buffer also cost
-    about 0.1 ms of the event loop per write, ten times a direct send: a
-    minute of a large book confirms thousands of outputs.
-
-    A key written twice before :meth:`delivered` goes out once, with its
-    latest value (a tombstone once deleted): the changelog is compacted and
-    a recovery keeps the last record of a key, so the state it rebuilds is
-    the same. Faust's own changelog send also records the persisted offset
-    in the table's store; the memory store (``memory://``, the worker's)
-    ignores it, and a RocksDB store would need it done here.
+    behind it were never read again (a lost minute).
 
     One view per statement partition: its keys are stored as
     ``"<partition>|<key>"`` in the changelog partition of that number, so the
@@ -1354,13 +1345,8 @@ class _TableStore(MutableMapping[str, bytes]):
         self.table = table
         self.partition = partition
         self._prefix = f"{partition}|".encode()
-        #: keys written since they were last sent to the changelog, in order
-        self._dirty: dict[bytes, None] = {}
-        #: (key, delivery future) of every changelog record sent and not yet acknowledged
+        #: (key, changelog future) of every write not yet known to be in Kafka
         self._unsent: list[tuple[bytes, Any]] = []
-        #: one delivery at a time: a caller returns only once every write made before
-        #: its call is acknowledged, including those another caller had taken to send
-        self._delivering = asyncio.Lock()
 
     def _key(self, key: str) -> bytes:
         return self._prefix + key.encode()
@@ -1374,14 +1360,24 @@ class _TableStore(MutableMapping[str, bytes]):
     def __setitem__(self, key: str, value: bytes) -> None:
         k = self._key(key)
         self.table.data[k] = value
-        self._dirty[k] = None
+        self._send(k)
 
     def __delitem__(self, key: str) -> None:
         k = self._key(key)
         if self.table.get(k) is None:
             raise KeyError(key)
         del self.table.data[k]
-        self._dirty[k] = None
+        self._send(k)
+
+    def _send(self, k: bytes) -> None:
+        """Queue the key's current value (a tombstone once deleted) for its changelog."""
+        value = self.table.data.get(k)
+        partition = self.partition
+        if value is None:
+            sent = self.table.send_changelog(partition, k, value=None, value_serializer="raw")
+        else:
+            sent = self.table.send_changelog(partition, k, value)
+        self._unsent.append((k, sent))
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.table.get(self._key(key)) is not None
@@ -1394,35 +1390,16 @@ class _TableStore(MutableMapping[str, bytes]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    async def _send_dirty(self) -> None:
-        """Send each key written since its last send, with its current value."""
-        producer = self.table.app.producer
-        topic = self.table.changelog_topic.get_topic_name()
-        while self._dirty:
-            k = next(iter(self._dirty))
-            del self._dirty[k]
-            value = self.table.data.get(k)
-            try:
-                sent = await producer.send(topic, k, value, self.partition, None, None)
-            except BaseException:
-                self._dirty[k] = None  # sent by the next call, with its value then
-                raise
-            self._unsent.append((k, sent))
-
     async def delivered(self, timeout: float = 120.0) -> None:
-        """Send every write so far to the changelog and wait until Kafka acknowledges it.
+        """Wait until every changelog write so far is acknowledged by Kafka.
 
-        A write that failed (or got no answer within ``timeout``) is sent
-        again by the next call, with the key's value then, before the error
-        is raised: the local table never keeps a change its changelog missed,
-        which a restart would lose while the offset behind it was committed.
+        A write that failed (or got no answer within ``timeout``) is queued
+        again with the key's current value before the error is raised, so the
+        next call sends it: the local table never keeps a change its
+        changelog missed, which a restart would lose while the offset behind
+        it was committed.
         """
-        async with self._delivering:
-            await self._deliver(timeout)
-
-    async def _deliver(self, timeout: float) -> None:
-        while self._dirty or self._unsent:
-            await self._send_dirty()
+        while self._unsent:
             pending, self._unsent = self._unsent, []
             gathered = asyncio.gather(*(f for _, f in pending), return_exceptions=True)
             try:
@@ -1435,8 +1412,8 @@ class _TableStore(MutableMapping[str, bytes]):
                 if isinstance(r, BaseException)
             ]
             if failed:
-                for k, _ in failed:
-                    self._dirty[k] = None
+                for k in dict.fromkeys(k for k, _ in failed):
+                    self._send(k)
                 raise failed[0][1]
 
 
