@@ -9,8 +9,8 @@ region stays under 1 MiB:
   same key and counts once. Two different probes of one service, region and
   minute collide with probability 2**-47 per pair (see docs/decisions.md).
 * per region, the sorted unique keys are stored as a per-minute probe count
-  (``uint8``, widened to ``uint16`` if a region ever has more than 255 probes
-  in a minute) and six bytes per probe: the digest and the ``ok`` bit.
+  (``uint8``, widened to ``uint16`` past 255 probes in a minute and to
+  ``uint32`` past 65,535) and six bytes per probe: the digest and the ``ok`` bit.
 * new probes are appended to a small pending buffer and merged (sort +
   unique) in batches, so folding is amortised O(log n) per probe.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
@@ -37,7 +38,7 @@ DOWN = 2
 
 _LOW48 = (1 << 48) - 1
 _FORMAT_VERSION = 1
-#: one region's minutes ``[lo, hi)`` (:meth:`ProbeLedger.day_bytes`)
+#: one region's minutes ``[lo, hi)`` (:meth:`ProbeLedger.slice_bytes`)
 _SLICE_VERSION = 2
 #: minutes per stored slice of a ledger: one UTC day (months start at midnight UTC)
 DAY = 1440
@@ -159,6 +160,13 @@ def _sparse_fails(
     return where.astype(np.int32), n.astype(np.int32)
 
 
+def _count_dtype(most: int) -> type[np.unsignedinteger]:
+    """The narrowest unsigned type for per-minute probe counts up to ``most``."""
+    if most <= 0xFF:
+        return np.uint8
+    return np.uint16 if most <= 0xFFFF else np.uint32
+
+
 def _runs(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.intp]]:
     """Distinct values of a sorted array and how often each occurs (no sort needed)."""
     if values.size == 0:
@@ -173,7 +181,7 @@ def _runs(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.in
 class _Region:
     """Sorted unique probe keys of one region, stored compactly."""
 
-    __slots__ = ("chunks", "counts", "days", "fails", "packed", "pending")
+    __slots__ = ("_starts", "changed", "chunks", "counts", "fails", "packed", "pending")
 
     def __init__(self, minutes: int) -> None:
         self.counts: npt.NDArray[np.unsignedinteger] = np.zeros(minutes, dtype=np.uint8)
@@ -184,8 +192,27 @@ class _Region:
         #: minutes with failures and how many, kept by :meth:`merge` (sparse:
         #: failures are rare); None: derive them from the keys
         self.fails: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] | None = None
-        #: days of the month (minute index // DAY) merged into since the last save
-        self.days: set[int] = set()
+        #: minute indices merged into since the last save
+        self.changed: set[int] = set()
+        #: ``starts()`` while ``counts`` is unchanged
+        self._starts: npt.NDArray[np.int64] | None = None
+
+    def starts(self) -> npt.NDArray[np.int64]:
+        """Row offset of each minute in ``packed``, and the row count at the end."""
+        if self._starts is None or self._starts.shape[0] != self.counts.shape[0] + 1:
+            starts = np.zeros(self.counts.shape[0] + 1, dtype=np.int64)
+            np.cumsum(self.counts, dtype=np.int64, out=starts[1:])
+            self._starts = starts
+        return self._starts
+
+    def replace(
+        self, counts: npt.NDArray[np.unsignedinteger], packed: npt.NDArray[np.uint8]
+    ) -> None:
+        """Put restored arrays in place (failures are derived again when needed)."""
+        self.counts = counts
+        self.packed = packed
+        self.fails = None
+        self._starts = None
 
     def keys(self, lo: int = 0) -> npt.NDArray[np.uint64]:
         """Merged keys ``minute << 48 | digest << 1 | ok``, sorted; from minute index ``lo``."""
@@ -214,7 +241,8 @@ class _Region:
         self.pending.clear()
         self.chunks = []
         fresh.sort()
-        self.days.update(_runs((fresh >> np.uint64(48)) // np.uint64(DAY))[0].tolist())
+        self.changed.update(_runs(fresh >> np.uint64(48))[0].tolist())
+        self._starts = None
         # the minutes before ``lo`` keep their keys; failures are derived in full once
         lo = int(fresh[0] >> np.uint64(48)) if self.fails is not None else 0
         start = int(self.counts[:lo].sum(dtype=np.int64))
@@ -239,9 +267,7 @@ class _Region:
             )
         self.fails = fails
         most = max(int(self.counts[:lo].max(initial=0)), int(tail.max(initial=0)))
-        counts: npt.NDArray[np.unsignedinteger] = np.empty(
-            minutes, dtype=np.uint8 if most <= 0xFF else np.uint16
-        )
+        counts: npt.NDArray[np.unsignedinteger] = np.empty(minutes, dtype=_count_dtype(most))
         counts[:lo] = self.counts[:lo]
         counts[lo:] = tail
         self.counts = counts
@@ -416,34 +442,44 @@ class ProbeLedger:
             parts.append(reg.packed.tobytes())
         return b"".join(parts)
 
-    def changed_days(self) -> dict[str, list[int]]:
-        """Per region, the days merged into since the last call (then forgotten)."""
+    def changed_minutes(self) -> dict[str, list[int]]:
+        """Per region, the minute indices merged into since the last call (then forgotten)."""
         self.merge()
-        out = {name: sorted(reg.days) for name, reg in self._regions.items() if reg.days}
+        out = {name: sorted(reg.changed) for name, reg in self._regions.items() if reg.changed}
         for reg in self._regions.values():
-            reg.days.clear()
+            reg.changed.clear()
         return out
 
-    def days_with_data(self, region: str) -> list[int]:
-        """The days of ``region`` holding at least one probe."""
+    def minutes_with_data(self, region: str, lo: int = 0, hi: int | None = None) -> list[int]:
+        """The minute indices in ``[lo, hi)`` where ``region`` has at least one probe."""
         self.merge()
         counts = self._regions[region].counts
-        per_day = np.add.reduceat(counts.astype(np.int64), np.arange(0, self.minutes, DAY))
-        return np.flatnonzero(per_day).tolist()
+        hi = self.minutes if hi is None else hi
+        return (np.flatnonzero(counts[lo:hi]) + lo).tolist()
+
+    def rows(self, region: str, lo: int, hi: int) -> int:
+        """How many probes ``region`` holds in minute indices ``[lo, hi)``."""
+        self.merge()
+        starts = self._regions[region].starts()
+        return int(starts[hi] - starts[lo])
 
     def day_bytes(self, region: str, day: int) -> bytes:
-        """One region's probes of one day (minutes ``day*DAY`` to ``(day+1)*DAY``).
+        """:meth:`slice_bytes` of one day (minutes ``day*DAY`` to ``(day+1)*DAY``)."""
+        return self.slice_bytes(region, day * DAY, min((day + 1) * DAY, self.minutes))
 
-        :meth:`load_bytes` puts such a slice in place of that day, so a
-        store can keep a ledger as one value per region and day and rewrite
-        only the days that changed. An empty day is a slice with no probes.
+    def slice_bytes(self, region: str, lo: int, hi: int) -> bytes:
+        """One region's probes of minute indices ``[lo, hi)``.
+
+        :meth:`load_bytes` puts such a slice in place of those minutes, so a
+        store can keep a ledger as many values (a day, an hour or a minute
+        of a region) and rewrite only the ones that changed. An empty slice
+        (no probes) empties its minutes.
         """
         self.merge()
+        if not 0 <= lo < hi <= self.minutes:
+            raise ValueError(f"minutes [{lo}, {hi}) are outside this ledger's month")
         reg = self._regions[region]
-        lo, hi = day * DAY, min((day + 1) * DAY, self.minutes)
-        if not 0 <= lo < hi:
-            raise ValueError(f"day {day} is outside this ledger's month")
-        starts = np.concatenate([[0], np.cumsum(reg.counts, dtype=np.int64)])
+        starts = reg.starts()
         rows = reg.packed[int(starts[lo]) : int(starts[hi])]
         raw = region.encode()
         width = reg.counts.dtype.itemsize
@@ -458,38 +494,6 @@ class ProbeLedger:
             ]
         )
 
-    def _load_slice(self, data: bytes) -> None:
-        _, first, minutes, lo, hi = struct.unpack_from(">BqIII", data, 0)
-        if (first, minutes) != (self.first_minute, self.minutes):
-            raise ValueError("serialised ledger is for another month")
-        if not 0 <= lo < hi <= minutes:
-            raise ValueError(f"slice [{lo}, {hi}) is outside the month")
-        off = struct.calcsize(">BqIII")
-        nlen, width, clen, n = struct.unpack_from(">HBII", data, off)
-        off += struct.calcsize(">HBII")
-        name = data[off : off + nlen].decode()
-        off += nlen
-        dtype = np.uint8 if width == 1 else np.dtype("<u2")
-        part = np.frombuffer(zlib.decompress(data[off : off + clen]), dtype=dtype)
-        off += clen
-        if part.shape[0] != hi - lo:
-            raise ValueError("slice counts do not match its minutes")
-        rows = np.frombuffer(data[off : off + 6 * n], dtype=np.uint8).reshape(n, 6)
-        reg = self._regions.get(name)
-        if reg is None:
-            reg = self._regions[name] = _Region(minutes)
-        reg.merge()
-        starts = np.concatenate([[0], np.cumsum(reg.counts, dtype=np.int64)])
-        a, b = int(starts[lo]), int(starts[hi])
-        reg.packed = np.concatenate([reg.packed[:a], rows, reg.packed[b:]])
-        if part.dtype.itemsize > reg.counts.dtype.itemsize:
-            reg.counts = reg.counts.astype(np.uint16)
-        reg.counts[lo:hi] = part
-        reg.fails = None
-        self._stored = sum(r.packed.shape[0] for r in self._regions.values())
-        self._states = None
-        self._changed_from = 0
-
     @classmethod
     def from_bytes(cls, data: bytes) -> ProbeLedger:
         """Inverse of :meth:`to_bytes`; ``ValueError`` on a foreign format."""
@@ -499,39 +503,125 @@ class ProbeLedger:
         return led
 
     def load_bytes(self, data: bytes) -> None:
-        """Put what ``data`` holds in place in this ledger.
+        """Put what ``data`` holds in place in this ledger (``ValueError`` if unreadable).
 
-        From :meth:`to_bytes`: whole regions, replaced; from :meth:`day_bytes`:
-        one day of one region, replaced.
+        From :meth:`to_bytes`: whole regions, replaced; from :meth:`slice_bytes`:
+        those minutes of one region, replaced.
         """
-        if data[:1] == bytes([_SLICE_VERSION]):
-            self._load_slice(data)
-            return
-        version, first, minutes, nreg = struct.unpack_from(">BqII", data, 0)
-        if version != _FORMAT_VERSION:
-            raise ValueError(f"unknown probe ledger format {version}")
-        if (first, minutes) != (self.first_minute, self.minutes):
-            raise ValueError("serialised ledger is for another month")
+        failures = self.load_many([data])
+        if failures:
+            raise ValueError(failures[0][1])
+
+    def load_many(self, values: Sequence[bytes]) -> list[tuple[int, str]]:
+        """:meth:`load_bytes` of each value in turn, assembled in one pass.
+
+        A later value replaces what an earlier one held for the same minutes,
+        so a store restores a ledger by passing its values coarsest first.
+        The cost is one pass over the probes, however many values there are
+        (one value of a busy region-minute or a whole region). A value that
+        cannot be read is left out; the return value lists each one's index
+        and the reason.
+        """
+        pieces: dict[str, list[_Piece]] = {}
+        failures: list[tuple[int, str]] = []
+        for i, data in enumerate(values):
+            try:
+                parsed = _pieces(data, self.first_minute, self.minutes)
+            except (ValueError, struct.error, zlib.error, UnicodeDecodeError) as exc:
+                failures.append((i, f"{type(exc).__name__}: {exc}"))
+                continue
+            for piece in parsed:
+                pieces.setdefault(piece.region, []).append(piece)
+        for name, todo in pieces.items():
+            self._assemble(name, todo)
+        if pieces:
+            self._stored = sum(r.packed.shape[0] for r in self._regions.values())
+            self._states = None
+            self._changed_from = 0
+        return failures
+
+    def _assemble(self, name: str, pieces: list[_Piece]) -> None:
+        """Lay ``pieces`` (later ones win) over what ``name`` holds, in one gather."""
+        reg = self._regions.get(name)
+        if reg is None:
+            reg = self._regions[name] = _Region(self.minutes)
+        reg.merge()
+        every = [_Piece(name, 0, self.minutes, reg.counts, reg.packed), *pieces]
+        owner = np.zeros(self.minutes, dtype=np.int32)
+        for i, piece in enumerate(every):
+            owner[piece.lo : piece.hi] = i
+        counts = np.zeros(self.minutes, dtype=np.int64)
+        source = np.zeros(self.minutes, dtype=np.int64)  # first row of each minute in ``rows``
+        offset = 0
+        for i, piece in enumerate(every):
+            own = owner[piece.lo : piece.hi] == i
+            part = piece.counts.astype(np.int64)
+            first = np.zeros(part.shape[0], dtype=np.int64)
+            np.cumsum(part[:-1], out=first[1:])
+            counts[piece.lo : piece.hi][own] = part[own]
+            source[piece.lo : piece.hi][own] = first[own] + offset
+            offset += piece.rows.shape[0]
+        rows = np.concatenate([p.rows for p in every]) if len(every) > 1 else reg.packed
+        total = int(counts.sum())
+        out_first = np.zeros(self.minutes, dtype=np.int64)
+        np.cumsum(counts[:-1], out=out_first[1:])
+        gather = np.arange(total, dtype=np.int64) + np.repeat(source - out_first, counts)
+        most = int(counts.max(initial=0))
+        reg.replace(
+            counts.astype(_count_dtype(most)),
+            np.ascontiguousarray(rows[gather]).reshape(total, 6),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One region's probes of minute indices ``[lo, hi)``, read from a stored value."""
+
+    region: str
+    lo: int
+    hi: int
+    counts: npt.NDArray[np.unsignedinteger]
+    rows: npt.NDArray[np.uint8]
+
+
+def _pieces(data: bytes, first_minute: int, minutes: int) -> list[_Piece]:
+    """What one stored value (:meth:`ProbeLedger.to_bytes` or a slice) holds, checked."""
+    version = data[:1]
+    if version == bytes([_SLICE_VERSION]):
+        _, first, length, lo, hi = struct.unpack_from(">BqIII", data, 0)
+        off = struct.calcsize(">BqIII")
+        nreg = 1
+    elif version == bytes([_FORMAT_VERSION]):
+        _, first, length, nreg = struct.unpack_from(">BqII", data, 0)
         off = struct.calcsize(">BqII")
-        led = self
-        hdr = struct.calcsize(">HBII")
-        for _ in range(nreg):
-            nlen, width, clen, n = struct.unpack_from(">HBII", data, off)
-            off += hdr
-            name = data[off : off + nlen].decode()
-            off += nlen
-            reg = _Region(minutes)
-            raw_counts = zlib.decompress(data[off : off + clen])
-            if width == 1:
-                reg.counts = np.frombuffer(raw_counts, dtype=np.uint8).copy()
-            else:
-                reg.counts = np.frombuffer(raw_counts, dtype="<u2").astype(np.uint16)
-            off += clen
-            reg.packed = np.frombuffer(data[off : off + 6 * n], dtype=np.uint8).reshape(n, 6).copy()
-            off += 6 * n
-            led._regions[name] = reg
-        led._states = None
-        led.merge()
+        lo, hi = 0, length
+    else:
+        raise ValueError(f"unknown probe ledger format {data[:1]!r}")
+    if (first, length) != (first_minute, minutes):
+        raise ValueError("serialised ledger is for another month")
+    if not 0 <= lo < hi <= minutes:
+        raise ValueError(f"slice [{lo}, {hi}) is outside the month")
+    out: list[_Piece] = []
+    for _ in range(nreg):
+        nlen, width, clen, n = struct.unpack_from(">HBII", data, off)
+        off += struct.calcsize(">HBII")
+        name = data[off : off + nlen].decode()
+        off += nlen
+        if width not in (1, 2, 4):
+            raise ValueError(f"minute counts of width {width}")
+        dtype = np.dtype(f"<u{width}")
+        counts: npt.NDArray[np.unsignedinteger] = np.frombuffer(
+            zlib.decompress(data[off : off + clen]), dtype=dtype
+        )
+        off += clen
+        if counts.shape[0] != hi - lo:
+            raise ValueError("slice counts do not match its minutes")
+        if int(counts.sum(dtype=np.int64)) != n or len(data) < off + 6 * n:
+            raise ValueError("slice rows do not match its counts")
+        rows = np.frombuffer(data[off : off + 6 * n], dtype=np.uint8).reshape(n, 6)
+        off += 6 * n
+        out.append(_Piece(name, lo, hi, counts, rows))
+    return out
 
 
 class MinuteStates:

@@ -145,13 +145,21 @@ def _month_ledger(seed: int) -> ProbeLedger:
     return led
 
 
+def _days(minutes: list[int]) -> list[int]:
+    return sorted({m // DAY for m in minutes})
+
+
+def _changed_days(led: ProbeLedger) -> dict[str, list[int]]:
+    return {region: _days(minutes) for region, minutes in led.changed_minutes().items()}
+
+
 def test_day_slices_rebuild_the_ledger() -> None:
     led = _month_ledger(1)
-    assert led.changed_days() == {"eu": [0, 1, 7, 29], "us": [0, 1, 7, 29]}
-    assert led.changed_days() == {}
+    assert _changed_days(led) == {"eu": [0, 1, 7, 29], "us": [0, 1, 7, 29]}
+    assert led.changed_minutes() == {}
     again = ProbeLedger(first_minute=0, minutes=30 * DAY)
     for region in ("us", "eu"):
-        for day in reversed(led.days_with_data(region)):  # any order
+        for day in reversed(_days(led.minutes_with_data(region))):  # any order
             again.load_bytes(led.day_bytes(region, day))
     assert again.probe_count() == led.probe_count() == 1600
     assert np.array_equal(again.minute_states(ProbePolicy()), led.minute_states(ProbePolicy()))
@@ -161,17 +169,17 @@ def test_day_slices_rebuild_the_ledger() -> None:
 def test_a_late_probe_changes_one_day_and_its_slice_replaces_the_old_one() -> None:
     led = _month_ledger(2)
     stored = ProbeLedger.from_bytes(led.to_bytes())  # what a store held before
-    led.changed_days()
+    led.changed_minutes()
     led.add("eu", 7 * DAY + 5, "late", False)
     led.add("eu", 7 * DAY + 5, "late", False)  # redelivered
-    assert led.changed_days() == {"eu": [7]}
+    assert led.changed_minutes() == {"eu": [7 * DAY + 5]}
     stored.load_bytes(led.day_bytes("eu", 7))
     assert stored.to_bytes() == led.to_bytes()
     # an empty day written over a day with probes empties it
     empty = ProbeLedger(first_minute=0, minutes=30 * DAY)
     empty.add("eu", 3 * DAY, "x", True)
     stored.load_bytes(empty.day_bytes("eu", 7))
-    assert 7 not in stored.days_with_data("eu")
+    assert stored.minutes_with_data("eu", 7 * DAY, 8 * DAY) == []
     assert stored.probe_count() == led.probe_count() - 201
 
 
@@ -194,6 +202,54 @@ def test_wide_minute_counts_survive_a_slice() -> None:
     narrow.load_bytes(led.day_bytes("eu", 1))
     assert narrow.to_bytes() == led.to_bytes()
     assert narrow.probe_count() == 301
+
+
+def test_counts_past_65535_in_a_minute_widen_instead_of_wrapping() -> None:
+    led = ProbeLedger(first_minute=0, minutes=DAY)
+    for i in range(70_000):
+        led.add("eu", 5, f"id-{i}", True)
+    assert led.rows("eu", 5, 6) == led.probe_count() == 70_000
+    again = ProbeLedger.from_bytes(led.to_bytes())
+    assert again.probe_count() == 70_000
+    sliced = ProbeLedger(first_minute=0, minutes=DAY)
+    sliced.load_bytes(led.slice_bytes("eu", 5, 6))
+    assert sliced.to_bytes() == led.to_bytes()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_load_many_equals_loading_each_value_in_turn(seed: int) -> None:
+    """Slices of any size, overlapping, in any order: later values win, as one by one."""
+    rng = np.random.default_rng(seed)
+    minutes = 3 * DAY
+    states = [ProbeLedger(first_minute=0, minutes=minutes) for _ in range(3)]
+    for n, led in enumerate(states):  # three moments of one ledger's life
+        for _ in range(400 * (n + 1)):
+            region = str(rng.choice(["eu", "us"]))
+            m = int(rng.integers(0, minutes))
+            led.add(region, m, f"p{int(rng.integers(0, 900))}", bool(rng.random() < 0.8))
+    values = [states[0].to_bytes()]
+    for _ in range(40):
+        led = states[int(rng.integers(0, 3))]
+        region = str(rng.choice(["eu", "us"]))
+        lo = int(rng.integers(0, minutes))
+        hi = min(minutes, lo + int(rng.choice([1, 60, DAY])))
+        values.append(led.slice_bytes(region, lo, hi))
+    values.insert(7, b"\x02 not a slice")
+    values.insert(12, states[0].to_bytes()[:-3])  # cut short
+    one_by_one = ProbeLedger(first_minute=0, minutes=minutes)
+    refused = []
+    for i, data in enumerate(values):
+        try:
+            one_by_one.load_bytes(data)
+        except ValueError:
+            refused.append(i)
+    at_once = ProbeLedger(first_minute=0, minutes=minutes)
+    failures = at_once.load_many(values)
+    assert [i for i, _ in failures] == refused == [7, 12]
+    assert at_once.to_bytes() == one_by_one.to_bytes()
+    assert at_once.probe_count() == one_by_one.probe_count()
+    policy = ProbePolicy()
+    assert np.array_equal(at_once.minute_states(policy), one_by_one.minute_states(policy))
 
 
 def test_received_states_with_more_probes_but_the_same_minutes_keep_the_held_array() -> None:
