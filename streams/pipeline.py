@@ -2,7 +2,7 @@
 
 * :class:`ProbeStage` (partitioned by service): probes -> probe ledgers ->
   per service-month minute states. Its durable state is a key-value store of
-  ledger slices (``service|YYYY-MM|region|DD`` -> bytes); the worker's probe
+  ledger slices (``service|YYYY-MM|region|DD[|HH[|MM]]`` -> bytes); the worker's probe
   loop (:mod:`streams.probeloop`) backs it with a compacted changelog topic
   written before offsets are committed.
 * :class:`StatementStage` (one partition): minute states, incidents,
@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
 from sla.model import JSON
 from sla.months import Month, month_bounds
-from sla.probes import MinuteStates, ProbeLedger
+from sla.probes import DAY, MinuteStates, ProbeLedger
 from sla.summaries import evaluator
 from streams import topics
 
@@ -64,7 +65,7 @@ def service_of_key(key: str) -> str:
 
 
 class LedgerStore(MutableMapping[str, bytes]):
-    """``service|YYYY-MM|region|DD -> bytes`` in memory, with the keys changed since the last save.
+    """``service|YYYY-MM|region|DD[|HH[|MM]] -> bytes`` in memory, with the keys changed.
 
     Keys are indexed by their ``service|YYYY-MM|`` prefix, so loading one
     service-month does not scan every key. ``unreadable`` counts the keys a
@@ -74,6 +75,8 @@ class LedgerStore(MutableMapping[str, bytes]):
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
         self._by_prefix: dict[str, set[str]] = {}
+        #: ``service|YYYY-MM|region|DD`` -> its hour and minute keys
+        self._by_day: dict[str, set[str]] = {}
         self._dirty: set[str] = set()
         self.unreadable = 0
 
@@ -120,23 +123,37 @@ class LedgerStore(MutableMapping[str, bytes]):
 
     def _put(self, key: str, value: bytes | None) -> None:
         prefix = self._prefix(key)
+        day = "|".join(key.split("|", 4)[:4]) if key.count("|") > 3 else None
         if value is None:
             if self._data.pop(key, None) is not None:
-                keys = self._by_prefix[prefix]
-                keys.discard(key)
-                if not keys:
-                    del self._by_prefix[prefix]
+                _discard(self._by_prefix, prefix, key)
+                if day is not None:
+                    _discard(self._by_day, day, key)
             return
         self._data[key] = value
         self._by_prefix.setdefault(prefix, set()).add(key)
+        if day is not None:
+            self._by_day.setdefault(day, set()).add(key)
+
+    def finer(self, key: str) -> list[str]:
+        """The keys stored under a day or hour key (its hours and minutes), sorted."""
+        day = "|".join(key.split("|", 4)[:4])
+        under = key + "|"
+        return sorted(k for k in self._by_day.get(day, ()) if k.startswith(under))
 
     def with_prefix(self, prefix: str) -> list[str]:
         """The keys of one ``service|YYYY-MM|``, sorted (a whole region before its days)."""
         return sorted(self._by_prefix.get(prefix, ()))
 
     def changed(self) -> list[tuple[str, bytes | None]]:
-        """Every key changed since the last call, with its value (None: deleted)."""
-        out = [(k, self._data.get(k)) for k in sorted(self._dirty)]
+        """Every key changed since the last call, with its value (None: deleted).
+
+        Values come first and deletions last, each in key order: a value
+        replaced by finer ones is deleted only after them, so a checkpoint
+        that fails half-way leaves the old value to restore, never a gap.
+        """
+        order = sorted(self._dirty, key=lambda k: (k not in self._data, k))
+        out = [(k, self._data.get(k)) for k in order]
         self._dirty.clear()
         return out
 
@@ -156,18 +173,32 @@ class LedgerStore(MutableMapping[str, bytes]):
 #: The months a ledger key may name: those of the accepted range of instants.
 _FIRST_MONTH, _LAST_MONTH = Month(1970, 1), Month(2199, 12)
 
+#: The most probes one stored ledger value holds before its day is split
+#: into hours, and such an hour into minutes. Six bytes a probe: about
+#: 516 KB, half the broker's default ``message.max.bytes`` (1 MiB), which
+#: leaves room for the counts, the key and the record's framing.
+SLICE_PROBES = 86_000
+
+
+def _discard(index: dict[str, set[str]], prefix: str, key: str) -> None:
+    keys = index[prefix]
+    keys.discard(key)
+    if not keys:
+        del index[prefix]
+
 
 def _ledger_key_ok(key: str) -> bool:
-    """Whether ``key`` is ``service|YYYY-MM|region`` or ``...|DD`` with a month in range."""
+    """Whether ``key`` is ``service|YYYY-MM|region`` or ``...|DD[|HH[|MM]]``, month in range."""
     parts = key.split("|")
-    if len(parts) not in (3, 4) or not parts[0] or not parts[2]:
+    if not 3 <= len(parts) <= 6 or not parts[0] or not parts[2]:
         return False
     try:
         month = Month.parse(parts[1])
     except ValueError:
         return False
-    if len(parts) == 4 and not (len(parts[3]) == 2 and parts[3].isascii() and parts[3].isdigit()):
-        return False
+    for part, top in zip(parts[3:], (31, 23, 59), strict=False):
+        if not (len(part) == 2 and part.isascii() and part.isdigit() and int(part) <= top):
+            return False
     return _FIRST_MONTH <= month <= _LAST_MONTH
 
 
@@ -181,6 +212,9 @@ class ProbeStage:
     one writer. Ledgers touched since the last :meth:`save` are written to the
     store only by :meth:`save` (the worker saves before it commits offsets).
     """
+
+    #: see :data:`SLICE_PROBES`
+    slice_probes = SLICE_PROBES
 
     def __init__(
         self,
@@ -220,17 +254,30 @@ class ProbeStage:
     def _load(self, service: str, month: Month, led: ProbeLedger) -> None:
         """Restore a service-month's ledger; skip (log, count) a value it cannot read.
 
-        A stored value that does not load (another format, another month,
-        corrupt bytes) is left out of the ledger and counted in
-        ``stats.unreadable_state``: the probes it held are lost to this
-        ledger, but the stage goes on and every other value is restored.
+        The values go in key order, a region's whole value before its days,
+        a day before its hours and an hour before its minutes, so the finer
+        (newer) value wins. A stored value that does not load (another
+        format, another month, corrupt bytes) is left out of the ledger and
+        counted in ``stats.unreadable_state``: the probes it held are lost
+        to this ledger, but the stage goes on and every other value is
+        restored.
         """
-        for key in self.store.with_prefix(f"{service}|{month}|"):
-            try:
-                led.load_bytes(self.store[key])
-            except Exception as exc:
-                self.stats.unreadable_state += 1
-                log.warning("probe ledger %s: skipped unreadable stored value: %s", key, exc)
+        keys = self.store.with_prefix(f"{service}|{month}|")
+        try:
+            failures = led.load_many([self.store[key] for key in keys])
+        except Exception as exc:  # a fault of the assembly itself: every value on its own
+            log.warning(
+                "probe ledger %s|%s: loading its values one at a time: %s", service, month, exc
+            )
+            failures = []
+            for i, key in enumerate(keys):
+                try:
+                    led.load_bytes(self.store[key])
+                except Exception as one:
+                    failures.append((i, str(one)))
+        for i, why in failures:
+            self.stats.unreadable_state += 1
+            log.warning("probe ledger %s: skipped unreadable stored value: %s", keys[i], why)
 
     def _forward(self, raw: bytes, event: Any) -> None:
         """A valid non-probe event on the probe topic goes to its own topic."""
@@ -320,10 +367,14 @@ class ProbeStage:
     def save(self) -> int:
         """Write what changed since the last save to the store; return how many values.
 
-        One value per service, month, region and day (``service|YYYY-MM|region|DD``,
+        A region's probes are stored a UTC day a value (``service|YYYY-MM|region|DD``,
         DD the day of the month from 01), so a probe rewrites one day of its
-        region, not the month. A region still stored whole (``service|YYYY-MM|region``)
-        is rewritten as days and its whole value deleted.
+        region, not the month. A day past :attr:`slice_probes` is stored an
+        hour a value (``...|DD|HH``), and such an hour a minute a value
+        (``...|DD|HH|MM``): a value stays well under the broker's message
+        size limit, and a checkpoint rewrites only the hours or minutes that
+        changed. A region still stored whole (``service|YYYY-MM|region``) is
+        rewritten as days and its whole value deleted.
         """
         return sum(self.save_steps())
 
@@ -336,19 +387,64 @@ class ProbeStage:
         keys = list(self._unsaved)
         for key in keys:
             led = self._unsaved[key]
-            written = 0
             service, month = self.book.ledger_keys[id(led)]
-            for region, days in led.changed_days().items():
-                whole = f"{service}|{month}|{region}"
-                if whole in self.store:
-                    del self.store[whole]
-                    days = led.days_with_data(region)
-                for day in days:
-                    self.store[f"{whole}|{day + 1:02d}"] = led.day_bytes(region, day)
-                    written += 1
+            written = 0
+            for region, minutes in led.changed_minutes().items():
+                base = f"{service}|{month}|{region}"
+                writes, gone = self._slices(led, region, base, minutes)
+                for name, lo, hi in writes:
+                    self.store[name] = led.slice_bytes(region, lo, hi)
+                for name in gone:
+                    del self.store[name]
+                written += len(writes)
             yield written
         for key in keys:
             del self._unsaved[key]
+
+    def _slices(
+        self, led: ProbeLedger, region: str, base: str, changed: list[int]
+    ) -> tuple[list[tuple[str, int, int]], list[str]]:
+        """The values to write (key, minutes ``[lo, hi)``) and the keys to delete.
+
+        Levels only get finer as a day fills up. A value replaced by finer
+        ones is deleted; finer values under a value written now (left by an
+        earlier, fuller state) are deleted too, so a restore never lays an
+        old slice over a newer one.
+        """
+        whole = base in self.store
+        if whole:  # every day of the region is written again
+            changed = led.minutes_with_data(region)
+        writes: list[tuple[str, int, int]] = []
+        gone = [base] if whole else []
+        for day, group in groupby(changed, key=lambda m: m // DAY):
+            lo, hi = day * DAY, min((day + 1) * DAY, led.minutes)
+            name = f"{base}|{day + 1:02d}"
+            if led.rows(region, lo, hi) <= self.slice_probes:
+                writes.append((name, lo, hi))
+                gone.extend(self.store.finer(name))
+                continue
+            split = not whole and name not in self.store  # already an hour a value
+            minutes = list(group) if split else led.minutes_with_data(region, lo, hi)
+            for hour, in_hour in groupby(minutes, key=lambda m: (m - lo) // 60):
+                start = lo + hour * 60
+                more, old = self._hour(led, region, name, start, min(start + 60, hi), list(in_hour))
+                writes.extend(more)
+                gone.extend(old)
+            if not split and not whole:
+                gone.append(name)
+        return writes, gone
+
+    def _hour(
+        self, led: ProbeLedger, region: str, day: str, lo: int, hi: int, changed: list[int]
+    ) -> tuple[list[tuple[str, int, int]], list[str]]:
+        """:meth:`_slices` of one hour (minutes ``[lo, hi)``) of a day stored an hour a value."""
+        name = f"{day}|{(lo % DAY) // 60:02d}"
+        if led.rows(region, lo, hi) <= self.slice_probes:
+            return [(name, lo, hi)], self.store.finer(name)
+        if name not in self.store:  # already a minute a value, or new: what changed
+            return [(f"{name}|{m % 60:02d}", m, m + 1) for m in changed], []
+        minutes = led.minutes_with_data(region, lo, hi)
+        return [(f"{name}|{m % 60:02d}", m, m + 1) for m in minutes], [name]
 
 
 def _content_digest(out: JSON) -> str:

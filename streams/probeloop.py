@@ -66,7 +66,7 @@ def ledger_topic(app_id: str, partitions: int = topics.PROBES.partitions) -> top
     """The compacted changelog of the probe ledgers (one partition per probe partition)."""
     return topics.TopicSpec(
         f"{app_id}-probe-ledgers-changelog",
-        "service|YYYY-MM|region|DD",
+        "service|YYYY-MM|region|DD[|HH[|MM]]",
         partitions,
         {"cleanup.policy": "compact"},
         "changelog of the worker's probe ledgers (partition = the service's probe partition)",

@@ -56,10 +56,11 @@ def test_store_tracks_changes_but_not_restores() -> None:
     store["api|2026-03|us"] = b"new"
     store["web|2026-03|eu"] = b"w"
     del store["api|2026-03|eu"]
+    # values first, deletions last: a checkpoint cut short keeps the old value
     assert store.changed() == [
-        ("api|2026-03|eu", None),
         ("api|2026-03|us", b"new"),
         ("web|2026-03|eu", b"w"),
+        ("api|2026-03|eu", None),
     ]
     assert store.changed() == []
     assert store.with_prefix("api|2026-03|") == ["api|2026-03|us"]
@@ -222,3 +223,86 @@ def test_a_save_stopped_half_way_leaves_nothing_unsaved() -> None:
     saved = sorted(k.split("|")[0] for k, _ in store.changed())
     assert saved == ["api", "web"]
     assert stage.save() == 0
+
+
+def _probe_at(n: int, at: str) -> bytes:
+    event = json.loads(_probe("api", 0))
+    event["event_id"] = f"api-{n}"
+    event["observed_at"] = at
+    return json.dumps(event).encode()
+
+
+def _restored(store: LedgerStore) -> ProbeLedger:
+    march = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 60
+    led = ProbeLedger(march, 31 * DAY)
+    assert led.load_many([store[k] for k in store.with_prefix("api|2026-03|")]) == []
+    return led
+
+
+def test_a_full_day_is_stored_an_hour_a_value_and_a_full_hour_a_minute_a_value() -> None:
+    store = LedgerStore()
+    stage = ProbeStage(store)
+    stage.slice_probes = 3
+    day = "api|2026-03|eu-west-1|05"
+    times = [f"2026-03-05T10:{m:02d}:10Z" for m in (1, 2)]
+    stage.process([_probe_at(i, t) for i, t in enumerate(times)], [_src(0), _src(1)])
+    stage.save()
+    assert [k for k, _ in store.changed()] == [day]
+    # two more probes in hour 10: the day (4 probes) and the hour are too full
+    more = [_probe_at(10 + m, f"2026-03-05T10:{m:02d}:30Z") for m in (3, 4)]
+    stage.process(more, [_src(2), _src(3)])
+    stage.save()
+    changed = store.changed()
+    assert changed == [
+        *((f"{day}|10|{m:02d}", store[f"{day}|10|{m:02d}"]) for m in (1, 2, 3, 4)),
+        (day, None),  # deleted after the values that replace it
+    ]
+    # a probe in another hour: that hour alone, one value (it holds one probe)
+    stage.process([_probe_at(20, "2026-03-05T11:00:10Z")], [_src(4)])
+    stage.save()
+    assert [k for k, _ in store.changed()] == [f"{day}|11"]
+    # a new minute of the full hour: that minute alone
+    stage.process([_probe_at(21, "2026-03-05T10:05:10Z")], [_src(5)])
+    stage.save()
+    assert [k for k, _ in store.changed()] == [f"{day}|10|05"]
+    assert sorted(store) == sorted([f"{day}|10|{m:02d}" for m in (1, 2, 3, 4, 5)] + [f"{day}|11"])
+    held = stage.book.ledgers[next(iter(stage.book.ledgers))]
+    assert isinstance(held, ProbeLedger)
+    restored = _restored(store)
+    assert restored.probe_count() == held.probe_count() == 6
+    assert restored.to_bytes() == held.to_bytes()
+
+
+def test_a_coarser_value_written_over_finer_ones_deletes_them() -> None:
+    # finer values left by a smaller budget (or an earlier, fuller state) must
+    # not be laid over the newer, coarser value on a restore
+    store = LedgerStore()
+    stage = ProbeStage(store)
+    stage.slice_probes = 1
+    times = [f"2026-03-05T10:{m:02d}:10Z" for m in (1, 2)]
+    stage.process([_probe_at(i, t) for i, t in enumerate(times)], [_src(0), _src(1)])
+    stage.save()
+    day = "api|2026-03|eu-west-1|05"
+    assert sorted(store) == [f"{day}|10|01", f"{day}|10|02"]
+    store.changed()
+    stage.reset()
+    stage.slice_probes = 100
+    stage.process([_probe_at(9, "2026-03-05T12:00:10Z")], [_src(2)])
+    stage.save()
+    assert store.changed() == [
+        (day, store[day]),
+        (f"{day}|10|01", None),
+        (f"{day}|10|02", None),
+    ]
+    assert _restored(store).probe_count() == 3
+
+
+def test_a_value_at_the_budget_is_about_half_the_brokers_message_size() -> None:
+    # the broker's default message.max.bytes is 1 MiB; a full day value, the
+    # counts of its 1,440 minutes included, must stay well under it
+    led = ProbeLedger(0, DAY)
+    for i in range(ProbeStage.slice_probes):
+        led.add("eu-west-1", (i * 7) % DAY, f"probe-{i}", i % 5 != 0)
+    value = led.slice_bytes("eu-west-1", 0, DAY)
+    assert led.rows("eu-west-1", 0, DAY) == ProbeStage.slice_probes
+    assert len(value) <= (1 << 20) // 2
