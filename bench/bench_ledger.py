@@ -5,9 +5,9 @@ Usage::
     python bench/bench_ledger.py [--rates 1,5,20] [--hours 24]
 
 For each rate (probes per second of one service in one region), the
-worker's own :class:`streams.pipeline.ProbeStage` folds ``--hours`` hours
+worker's own :class:`streams.probestage.ProbeStage` folds ``--hours`` hours
 of March 5 at that rate, in batches of 10,000, and saves its ledger to a
-:class:`streams.pipeline.LedgerStore` (what the probe loop writes to the
+:class:`streams.ledgerstore.LedgerStore` (what the probe loop writes to the
 changelog). Then one more live minute is folded and saved, as a checkpoint
 of a running worker would. Reported per rate:
 
@@ -31,7 +31,8 @@ import time
 from sla.months import Month, month_bounds
 from sla.probes import ProbeLedger
 from streams import topics
-from streams.pipeline import LedgerStore, ProbeStage
+from streams.ledgerstore import LedgerStore
+from streams.probestage import ProbeStage
 
 BATCH = 10_000
 PREFIX = "api|2026-03|"

@@ -5,7 +5,7 @@ Usage::
     python bench/bench_stage.py [--contracts 10000] [--services 10] [--minutes 6]
                                 [--partitions 1] [--profile FILE]
 
-``--partitions`` :class:`streams.pipeline.StatementStage` objects (the
+``--partitions`` :class:`streams.statementstage.StatementStage` objects (the
 worker's own, with plain dicts for their tables; one per statement partition
 a worker owns, each with the contracts routed to it and every service's
 minute states) hold ``--contracts`` contracts over ``--services``
@@ -44,7 +44,7 @@ from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
 from streams import router, topics
-from streams.pipeline import StatementStage
+from streams.statementstage import StatementStage
 
 MONTH = Month(2026, 3)
 START = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)

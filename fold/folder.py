@@ -2,9 +2,10 @@
 
 :class:`Folder` is the one edge between raw events and the core, shared by
 both runtimes: the offline replay (:mod:`fold.replay`) and the streaming
-worker's stages (:mod:`streams.pipeline`). It decodes each line with the
-shared codec, folds the valid events into the book and turns the rest into
-:class:`DeadLetter` records, counting both in :class:`FoldStats`.
+worker's stages (:mod:`streams.probestage`, :mod:`streams.statementstage`).
+It decodes each line with the shared codec, folds the valid events into the
+book and turns the rest into :class:`DeadLetter` records, counting both in
+:class:`FoldStats`.
 """
 
 from __future__ import annotations

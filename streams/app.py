@@ -57,8 +57,9 @@ from streams import logfilter, router, topics
 from streams.deadletters import DeadLetterTally
 from streams.kafkaconf import KafkaSecurity
 from streams.looplag import GcPauses, LoopLag
-from streams.pipeline import Outgoing, StatementStage, dead_letter_message
+from streams.messages import Outgoing, dead_letter_message
 from streams.probeloop import ProbeLoop, Received, cancelling, describe_failure, failure_of
+from streams.statementstage import StatementStage
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

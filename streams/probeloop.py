@@ -5,7 +5,7 @@ message at a time through its conductor and stream machinery; on this
 project's benchmark an agent folding batches of 10,000 received about 4,000
 probes per second while the fold itself ran at over 250,000 per second. This
 loop takes the records straight from an aiokafka consumer with ``getmany``
-(thousands per call), folds them with :class:`streams.pipeline.ProbeStage`,
+(thousands per call), folds them with :class:`streams.probestage.ProbeStage`,
 and keeps the same guarantees the Faust table gave:
 
 * **at least once, never twice**: the minute states, dead letters and
@@ -49,7 +49,9 @@ from kafka.partitioner.default import murmur2
 from sla.book import Settings
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
-from streams.pipeline import LedgerStore, Outgoing, ProbeStage, service_of_key
+from streams.ledgerstore import LedgerStore, service_of_key
+from streams.messages import Outgoing
+from streams.probestage import ProbeStage
 
 log = logging.getLogger(__name__)
 

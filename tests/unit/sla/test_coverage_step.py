@@ -26,7 +26,7 @@ from sla.model import JSON
 from sla.statements import all_statements
 from sla.summaries import evaluator
 from sla.timeutil import epoch_minute_ceil, format_instant
-from streams.pipeline import _COVERAGE_FIELDS
+from streams.statementstage import _COVERAGE_FIELDS
 from tests.helpers import contract, incident, probe, probes_every_minute, run
 
 STEP = 5

@@ -28,7 +28,9 @@ from schemas.events import ProbeEvent
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, MinuteStates
 from streams import topics
-from streams.pipeline import LedgerStore, ProbeStage, StatementStage
+from streams.ledgerstore import LedgerStore
+from streams.probestage import ProbeStage
+from streams.statementstage import StatementStage
 from tests.helpers import compact_line, contract, incident, probe, probe_lines
 
 BIN = Path(sys.executable).parent

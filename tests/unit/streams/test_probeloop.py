@@ -10,8 +10,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from sla.probes import DAY, MinuteStates, ProbeLedger
 from streams import topics
-from streams.pipeline import LedgerStore, ProbeStage
+from streams.ledgerstore import LedgerStore
 from streams.probeloop import Sources, ledger_topic, service_partition
+from streams.probestage import ProbeStage
 
 
 def _probe(service: str, n: int, ok: bool = True) -> bytes:

@@ -14,7 +14,7 @@ from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
 from streams import topics
-from streams.pipeline import StatementStage
+from streams.statementstage import StatementStage
 from tests.helpers import contract
 
 MONTH = Month(2026, 3)
