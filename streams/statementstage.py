@@ -9,7 +9,6 @@ so revisions only ever go up. A fold over sets: a message delivered twice
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import deque
@@ -28,75 +27,16 @@ from sla.months import Month, month_bounds
 from sla.probes import MinuteStates
 from sla.summaries import evaluator
 from streams import topics
+from streams.emitrules import (
+    COVERAGE_STEP_MINUTES,
+    content_digest,
+    coverage_free_digest,
+    held_until_caught_up,
+)
 from streams.messages import FIRST_MONTH, LAST_MONTH, Outgoing, dead_letter_message
 
 log = logging.getLogger(__name__)
 Store = MutableMapping[str, bytes]
-
-
-def _content_digest(out: JSON) -> str:
-    body = {
-        k: v
-        for k, v in out.items()
-        if k not in ("status", "revision", "computed_at", "finalizes_at")
-    }
-    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
-
-
-#: fields that move with every elapsed minute of a month in progress
-#: see ``StatementStage.coverage_step``
-COVERAGE_STEP_MINUTES = 5
-
-_COVERAGE_FIELDS = (
-    "up_minutes",
-    "no_data_minutes",
-    "readings",
-    "computed_at",
-    "intervals",
-    "elapsed_minutes",
-    "remaining_minutes",
-    "data_minutes",
-    "coverage_percent",
-    "no_data_periods",
-)
-
-
-def _coverage_free_digest(out: JSON) -> str | None:
-    """A provisional statement's or record's digest without its coverage; None for others.
-
-    Two outputs with the same value differ only in how many minutes were up
-    or without data (and the readings, which include a no-data reading): the
-    downtime, credit and status a consumer acts on are the same.
-    """
-    if out.get("status") != "provisional" or out.get("kind") not in (
-        "contract_month",
-        "service_month",
-    ):
-        return None
-    body = {k: v for k, v in out.items() if k not in _COVERAGE_FIELDS}
-    services = out.get("services")
-    if isinstance(services, dict):
-        body["services"] = {
-            name: {k: v for k, v in figures.items() if k not in _COVERAGE_FIELDS}
-            for name, figures in services.items()
-        }
-    intervals = out.get("intervals")
-    if isinstance(intervals, dict):
-        body["intervals"] = {k: v for k, v in intervals.items() if k != "no_data"}
-    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
-
-
-def _held_until_caught_up(out: JSON) -> bool:
-    """Outputs a consumer acts on for good, held until every input is read to its end.
-
-    Final (or revised) statements, claim decisions and ticket alerts: an
-    at-risk or breach alert computed before the ticket's response was read
-    would page someone for nothing, and it stays on its topic.
-    """
-    return out.get("status") in ("final", "revised") or out.get("kind") in (
-        "claim_decision",
-        "ticket_alert",
-    )
 
 
 def _event_store_key(event: Any) -> str:
@@ -327,7 +267,6 @@ class StatementStage:
         self.dirty = False
         self._order = None
         changed = 0
-        digests = self._digests
         ev = evaluator(self.book)
         ev.defer_coverage, ev.deferred = defer, 0
         try:
@@ -342,16 +281,7 @@ class StatementStage:
             key = topics.output_key(out)
             ekey = f"{out['kind']}|{key.decode()}"
             produced.add(ekey)
-            # an output whose nested content is the very object seen last time (the
-            # rules reuse it while nothing it depends on changed) has the same digest
-            anchor = out.get("services", out.get("intervals"))
-            held_digest = digests.get(ekey)
-            if anchor is not None and held_digest is not None and held_digest[0] is anchor:
-                digest = held_digest[1]
-            else:
-                digest = _content_digest(out)
-                if anchor is not None:
-                    digests[ekey] = (anchor, digest)
+            digest = self._digest_of(ekey, out)
             self.latest.setdefault(key, out)
             prev = self._emitted(ekey)
             if (
@@ -364,7 +294,7 @@ class StatementStage:
                 continue
             held = self._pending.get(ekey)
             since = held[1] if held is not None and held[0] == digest else mono
-            self._pending[ekey] = (digest, since, out, _coverage_free_digest(out))
+            self._pending[ekey] = (digest, since, out, coverage_free_digest(out))
             changed += 1
         # An output waiting to be published that the inputs no longer give is never
         # published: a ticket alert computed before the ticket's response was read,
@@ -372,6 +302,21 @@ class StatementStage:
         for ekey in [k for k in self._pending if k not in produced]:
             del self._pending[ekey]
         return changed
+
+    def _digest_of(self, ekey: str, out: JSON) -> str:
+        """:func:`content_digest` of ``out``, reused while its nested content is unchanged.
+
+        An output whose nested content is the very object seen last time (the
+        rules reuse it while nothing it depends on changed) has the same digest.
+        """
+        anchor = out.get("services", out.get("intervals"))
+        held = self._digests.get(ekey)
+        if anchor is not None and held is not None and held[0] is anchor:
+            return held[1]
+        digest = content_digest(out)
+        if anchor is not None:
+            self._digests[ekey] = (anchor, digest)
+        return digest
 
     def ready_outputs(
         self,
@@ -420,7 +365,7 @@ class StatementStage:
         coverage: list[str] = []
         interval = self.coverage_interval
         for ekey, (_, since, out, sig) in self._pending.items():
-            if _held_until_caught_up(out) and (hold_final or mono - since < settle):
+            if held_until_caught_up(out) and (hold_final or mono - since < settle):
                 continue
             shown = self._shown.get(ekey)
             if sig is not None and shown is not None and shown[0] == sig:

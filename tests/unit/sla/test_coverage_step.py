@@ -26,7 +26,7 @@ from sla.model import JSON
 from sla.statements import all_statements
 from sla.summaries import evaluator
 from sla.timeutil import epoch_minute_ceil, format_instant
-from streams.statementstage import _COVERAGE_FIELDS
+from streams.emitrules import COVERAGE_FIELDS
 from tests.helpers import contract, incident, probe, probes_every_minute, run
 
 STEP = 5
@@ -47,9 +47,9 @@ def _statement(outputs: list[JSON]) -> JSON:
 
 
 def _apart_from_coverage(st: JSON) -> dict[str, Any]:
-    body = {k: v for k, v in st.items() if k not in _COVERAGE_FIELDS}
+    body = {k: v for k, v in st.items() if k not in COVERAGE_FIELDS}
     body["services"] = {
-        name: {k: v for k, v in figures.items() if k not in _COVERAGE_FIELDS}
+        name: {k: v for k, v in figures.items() if k not in COVERAGE_FIELDS}
         for name, figures in st["services"].items()
     }
     return body

@@ -1,0 +1,81 @@
+"""What the statement stage sends again, and what it holds back.
+
+An output is sent again only when its value changes (:func:`content_digest`);
+a provisional statement whose coverage alone moved waits for the coverage
+step (:func:`coverage_free_digest`, :data:`COVERAGE_STEP_MINUTES`); outputs
+a consumer acts on for good wait until every input is read to its end
+(:func:`held_until_caught_up`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from schemas.codec import dumps_output
+from sla.model import JSON
+
+
+def content_digest(out: JSON) -> str:
+    """An output's digest without its status, revision and times: whether its value changed."""
+    body = {
+        k: v
+        for k, v in out.items()
+        if k not in ("status", "revision", "computed_at", "finalizes_at")
+    }
+    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
+
+
+#: fields that move with every elapsed minute of a month in progress
+#: see ``StatementStage.coverage_step``
+COVERAGE_STEP_MINUTES = 5
+
+COVERAGE_FIELDS = (
+    "up_minutes",
+    "no_data_minutes",
+    "readings",
+    "computed_at",
+    "intervals",
+    "elapsed_minutes",
+    "remaining_minutes",
+    "data_minutes",
+    "coverage_percent",
+    "no_data_periods",
+)
+
+
+def coverage_free_digest(out: JSON) -> str | None:
+    """A provisional statement's or record's digest without its coverage; None for others.
+
+    Two outputs with the same value differ only in how many minutes were up
+    or without data (and the readings, which include a no-data reading): the
+    downtime, credit and status a consumer acts on are the same.
+    """
+    if out.get("status") != "provisional" or out.get("kind") not in (
+        "contract_month",
+        "service_month",
+    ):
+        return None
+    body = {k: v for k, v in out.items() if k not in COVERAGE_FIELDS}
+    services = out.get("services")
+    if isinstance(services, dict):
+        body["services"] = {
+            name: {k: v for k, v in figures.items() if k not in COVERAGE_FIELDS}
+            for name, figures in services.items()
+        }
+    intervals = out.get("intervals")
+    if isinstance(intervals, dict):
+        body["intervals"] = {k: v for k, v in intervals.items() if k != "no_data"}
+    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
+
+
+def held_until_caught_up(out: JSON) -> bool:
+    """Outputs a consumer acts on for good, held until every input is read to its end.
+
+    Final (or revised) statements, claim decisions and ticket alerts: an
+    at-risk or breach alert computed before the ticket's response was read
+    would page someone for nothing, and it stays on its topic.
+    """
+    return out.get("status") in ("final", "revised") or out.get("kind") in (
+        "claim_decision",
+        "ticket_alert",
+    )
