@@ -487,28 +487,37 @@ class ProbeLoop:
         for _ in self.stage.save_steps():
             await asyncio.sleep(0)
         changed = self.store.changed()
-        writes = [
-            await self.producer.send(
-                self.changelog,
-                value,
-                key=key.encode(),
-                partition=service_partition(service_of_key(key), self.partitions),
-            )
-            for key, value in changed
-        ]
+        writes = [await self._write(key, value) for key, value in changed if value is not None]
+        deleted = [key for key, value in changed if value is None]
         outputs, self._inflight = self._inflight, []
         offsets = dict(self._positions)
         self._positions.clear()
-        finish = self._finish(outputs, writes, [k for k, _ in changed], offsets)
+        finish = self._finish(outputs, writes, [k for k, _ in changed], deleted, offsets)
         self._committing = asyncio.get_running_loop().create_task(finish)
 
+    async def _write(self, key: str, value: bytes | None) -> Any:
+        """Send one changelog record (None: a tombstone); its delivery future."""
+        part = service_partition(service_of_key(key), self.partitions)
+        return await self.producer.send(self.changelog, value, key=key.encode(), partition=part)
+
     async def _finish(
-        self, outputs: list[Any], writes: list[Any], keys: list[str], offsets: dict[int, int]
+        self,
+        outputs: list[Any],
+        writes: list[Any],
+        keys: list[str],
+        deleted: list[str],
+        offsets: dict[int, int],
     ) -> None:
+        """Wait for the checkpoint's records, then commit its offsets.
+
+        The tombstones of values replaced by finer ones are sent only once
+        every value is acknowledged: a value the broker refuses (one over its
+        message size) must leave the value it replaces in the changelog,
+        never a gap that no redelivery would fill.
+        """
         try:
-            for meta in await asyncio.gather(*writes):
-                end = self._changelog_end.get(meta.partition, 0)
-                self._changelog_end[meta.partition] = max(end, meta.offset + 1)
+            self._delivered(await asyncio.gather(*writes))
+            self._delivered(await asyncio.gather(*[await self._write(k, None) for k in deleted]))
         except BaseException:
             self.store.unsaved(keys)  # written again by the next checkpoint
             raise
@@ -520,6 +529,11 @@ class ProbeLoop:
                 {TopicPartition(topics.PROBES.name, p): o for p, o in offsets.items()}
             )
         self.checkpoints += 1
+
+    def _delivered(self, metas: list[Any]) -> None:
+        for meta in metas:
+            end = self._changelog_end.get(meta.partition, 0)
+            self._changelog_end[meta.partition] = max(end, meta.offset + 1)
 
     async def _settle(self) -> None:
         """Wait for the checkpoint in flight (its failure is raised here)."""

@@ -22,7 +22,8 @@ import pytest
 from sla.months import Month, month_bounds
 from sla.probes import ProbeLedger, ProbePolicy
 from sla.timeutil import epoch_minute, parse_instant
-from streams.probeloop import ProbeLoop
+from streams import topics
+from streams.probeloop import ProbeLoop, ledger_topic, service_partition
 from tests.helpers import compact_line, probe
 from tools.produce import produce_lines
 
@@ -124,3 +125,113 @@ def test_a_service_region_day_past_the_message_size_limit_checkpoints_and_restor
     policy = ProbePolicy()
     assert np.array_equal(restored.minute_states(policy), expected.minute_states(policy))
     assert restored.to_bytes() == expected.to_bytes()
+
+
+#: a changelog topic whose record batches may hold 100,000 bytes: a day of
+#: 10,000 probes (60 kB) passes alone, and a batch of many days is refused
+SMALL_TOPIC = "100000"
+#: days of March, each with one old probe and 10,000 new ones
+DAYS = range(1, 21)
+
+
+def _changelog(broker: str, topic: str) -> dict[bytes, bytes | None]:
+    """The last value of every key of ``topic`` (None: a tombstone)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    reader = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+        reader.assign(tps)
+        reader.seek_to_beginning(*tps)
+        ends = reader.end_offsets(tps)
+        last: dict[bytes, bytes | None] = {}
+        deadline = time.monotonic() + 30
+        while any(reader.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, "changelog not read to its end"
+            for records in reader.poll(timeout_ms=500).values():
+                for rec in records:
+                    last[rec.key] = rec.value
+        return last
+    finally:
+        reader.close()
+
+
+def _set_topic_limit(broker: str, topic: str, limit: str) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        res = ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": limit})
+        admin.alter_configs([res])
+    finally:
+        admin.close()
+
+
+def test_a_value_the_broker_refuses_leaves_the_value_it_replaces(broker: str) -> None:
+    """A checkpoint whose new values are refused must not delete the value they replace.
+
+    An earlier worker stored the region whole (one probe on each of 20 days,
+    long committed). The new probes make the checkpoint write 20 day values
+    of 60 kB in batches this changelog refuses, and delete the whole value.
+    The whole value must stay in the changelog (the probe loop sends a
+    checkpoint's tombstones only once its values are acknowledged, whatever
+    batches the producer makes), or the old probes would never come back.
+    Once the limit is raised, the next worker stores every probe, old and new.
+    """
+    app = "refused-value"
+    spec = ledger_topic(app)
+    limited = {**spec.config, "max.message.bytes": SMALL_TOPIC}
+    topics.ensure_topics(
+        broker, specs=[topics.TopicSpec(spec.name, spec.key, spec.partitions, limited)]
+    )
+    old = _march()
+    first, _ = month_bounds(Month.of(2026, 3))
+    for day in DAYS:
+        old.add("eu", first + (day - 1) * 1440 + 600, f"old{day}", True)
+    whole = old.to_bytes()
+    from kafka import KafkaProducer
+
+    writer = KafkaProducer(bootstrap_servers=broker)
+    part = service_partition("api", spec.partitions)
+    writer.send(spec.name, whole, key=b"api|2026-03|eu", partition=part).get(timeout=30)
+    writer.close()
+    lines = [
+        compact_line(
+            probe(
+                "api", "eu", f"2026-03-{day:02d}T{i % 24:02d}:{i % 60:02d}:07Z", True, f"n{day}-{i}"
+            )
+        )
+        for day in DAYS
+        for i in range(10_000)
+    ]
+    produce_lines(lines, broker)
+
+    async def fold(until: Callable[[ProbeLoop], bool], what: str) -> ProbeLoop:
+        # every probe is folded before the first checkpoint
+        loop = ProbeLoop(broker, app, checkpoint_interval=10.0)
+        task = asyncio.create_task(loop.run_forever(max_delay=1.0))
+        await _until("the restore", lambda: loop.restored_keys > 0, 60)
+        await _until(what, lambda: until(loop), 120)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return loop
+
+    refused = asyncio.run(fold(lambda lp: lp.failures >= 1, "a refused checkpoint"))
+    assert refused.last_error is not None
+    assert "TooLarge" in refused.last_error, refused.last_error
+    assert _changelog(broker, spec.name).get(b"api|2026-03|eu") == whole  # no tombstone
+    # the operator raises the limit: every probe is stored, none lost
+    _set_topic_limit(broker, spec.name, str(1 << 20))
+
+    def stored_all(lp: ProbeLoop) -> bool:
+        return lp.stage.stats.events.get("probe", 0) >= len(lines) and lp.checkpoints >= 2
+
+    fixed = asyncio.run(fold(stored_all, "every probe checkpointed"))
+    assert fixed.failures == 0, fixed.last_error
+    stored = _changelog(broker, spec.name)
+    assert stored.pop(b"api|2026-03|eu") is None  # replaced by the days
+    restored = _march()
+    assert restored.load_many([v for _, v in sorted(stored.items()) if v is not None]) == []
+    assert restored.probe_count() == len(lines) + len(DAYS)
