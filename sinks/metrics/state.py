@@ -1,0 +1,199 @@
+"""What the collector reads: the pipeline's counters and the state protocols.
+
+The streaming worker implements :class:`PipelineState` (and
+:class:`SupportState`) over its tables and counters; the offline replay and
+the tests use :class:`ReplayState`, built from a
+:class:`~fold.replay.ReplayResult` (any :class:`ReplayLike`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sla.book import Book
+from sla.credit import format_decimal
+from sla.model import DEFAULT_TIERS, JSON
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """Counters of the running pipeline, read at every scrape.
+
+    Every count is cumulative since the process started and never decreases
+    (Prometheus counters); a restart starts them again from zero.
+
+    - ``events_by_type``: valid events processed, by event ``type``.
+    - ``dead_letters_by_reason``: rejected inputs by reason (SPEC section 10).
+    - ``late_events``: valid events that changed a month already final.
+    - ``sink_errors``: failed writes by sink name (``clickhouse``, ``kafka``).
+    - ``sink_rows_written``: rows written by table or topic.
+    - ``sink_retries``, ``sink_batches``, ``sink_insert_seconds``: by sink name;
+      insert latency is ``rate(seconds) / rate(batches)``.
+    - ``consumer_lag``: messages behind the log end by ``(topic, partition)``
+      (a gauge: the latest known lag).
+    - ``last_event_unixtime``: wall-clock Unix time at which the last event
+      was processed, None before the first one.
+    - ``degraded``: the :data:`DEGRADED_REASONS` that hold now (a gauge:
+      every reason is exported, 1 when it holds, else 0).
+    - ``unreadable_state``: stored values (table or changelog) a restore
+      skipped because they could not be read.
+    - ``loop_lag_buckets``, ``loop_lag_sum``: the event loop's lag samples as
+      ``(upper bound, cumulative count)`` pairs ending with ``+Inf``, and
+      their sum in seconds (a histogram; none before the first sample).
+    """
+
+    events_by_type: Mapping[str, int] = field(default_factory=dict)
+    dead_letters_by_reason: Mapping[str, int] = field(default_factory=dict)
+    late_events: int = 0
+    sink_errors: Mapping[str, int] = field(default_factory=dict)
+    sink_rows_written: Mapping[str, int] = field(default_factory=dict)
+    sink_retries: Mapping[str, int] = field(default_factory=dict)
+    sink_batches: Mapping[str, int] = field(default_factory=dict)
+    sink_insert_seconds: Mapping[str, float] = field(default_factory=dict)
+    consumer_lag: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    last_event_unixtime: float | None = None
+    degraded: frozenset[str] = frozenset()
+    loop_lag_buckets: Sequence[tuple[float, int]] = ()
+    loop_lag_sum: float = 0.0
+    unreadable_state: int = 0
+
+
+class PipelineState(Protocol):
+    """What the collector reads at scrape time; implemented by the worker.
+
+    Every method is called once per scrape, from the HTTP server's thread,
+    and must return a consistent snapshot (copy under a lock, or hand out
+    immutable values). None of them may block on I/O.
+    """
+
+    def statements(self) -> Iterable[Mapping[str, Any]]:
+        """The latest ``contract_month`` statement per contract and month.
+
+        Dicts with the fields of SPEC section 6 (``contract_id``, ``month``,
+        ``period_start``, ``period_end``, ``minutes_in_month``,
+        ``counted_downtime_minutes``, ``down_minutes``, ``excluded_minutes``,
+        ``no_data_minutes``, ``uptime_target``, ``meets_target``,
+        ``credit_percent``, ``credit_amount``, ``currency``, ``status``,
+        ``revision``), optionally ``credit_tiers`` (a list of
+        ``{"below", "credit_percent"}``; the default tiers otherwise). Months
+        dropped from the state may be left out.
+        """
+        ...
+
+    def service_months(self) -> Iterable[Mapping[str, Any]]:
+        """The latest ``service_month`` record per service and UTC month."""
+        ...
+
+    def pipeline(self) -> PipelineStats:
+        """The pipeline's counters now."""
+        ...
+
+
+class SupportState(Protocol):
+    """The support part of the state, read at scrape time when the state has it.
+
+    A state object (the worker's, :class:`ReplayState`) that also has this
+    method gets the ``availability_support_*`` metrics; one without it
+    exports none of them. Same rules as :class:`PipelineState`: called once
+    per scrape, a consistent snapshot, no blocking I/O.
+    """
+
+    def support_outputs(self) -> Iterable[Mapping[str, Any]]:
+        """The latest ``ticket_verdict`` output of every ticket.
+
+        Dicts with the fields of ``schemas.outputs.TicketVerdictRecord``
+        (``ticket_id``, ``severity``, ``deadline``, ``at_risk_at``,
+        ``responded_at``, ``status``, ``response_business_minutes``); other
+        output kinds in the iterable (``ticket_alert``, ``support_month``)
+        are ignored, so the worker may hand over every support output it
+        keeps. Tickets dropped from the state may be left out.
+        """
+        ...
+
+
+class FoldCounts(Protocol):
+    """Events by type and dead letters by reason, as a replay counted them."""
+
+    @property
+    def events(self) -> Mapping[str, int]: ...
+
+    @property
+    def dead_letters(self) -> Mapping[str, int]: ...
+
+
+class ReplayLike(Protocol):
+    """What :class:`ReplayState` reads of a replay's result (``fold.replay.ReplayResult``).
+
+    A protocol, so ``sinks`` does not import ``streams``.
+    """
+
+    @property
+    def outputs(self) -> Sequence[Mapping[str, Any]]: ...
+
+    @property
+    def book(self) -> Book: ...
+
+    @property
+    def stats(self) -> FoldCounts: ...
+
+
+class ReplayState:
+    """A :class:`PipelineState` over the result of an offline replay.
+
+    The statements are the replay's outputs; each carries the ``credit_tiers``
+    of its contract (from the replay's book) when it does not already, so
+    the tier headroom follows the contract, not the defaults. The replay has
+    no Kafka and no sinks: lag, sink figures and late events are empty unless
+    passed in ``pipeline``.
+    """
+
+    def __init__(self, result: ReplayLike, *, pipeline: PipelineStats | None = None) -> None:
+        self._statements: list[JSON] = []
+        self._services: list[JSON] = []
+        self._support: list[JSON] = []
+        for out in result.outputs:
+            if out.get("kind") == "contract_month":
+                st = dict(out)
+                if "credit_tiers" not in st:
+                    contract = result.book.contract(str(st["contract_id"]))
+                    tiers = contract.credit_tiers if contract is not None else DEFAULT_TIERS
+                    st["credit_tiers"] = [
+                        {
+                            "below": format_decimal(t.below),
+                            "credit_percent": format_decimal(t.credit_percent),
+                        }
+                        for t in tiers
+                    ]
+                self._statements.append(st)
+            elif out.get("kind") == "service_month":
+                self._services.append(dict(out))
+            elif out.get("kind") in ("ticket_verdict", "ticket_alert", "support_month"):
+                self._support.append(dict(out))
+        self._pipeline = pipeline or PipelineStats(
+            events_by_type=dict(result.stats.events),
+            dead_letters_by_reason=dict(result.stats.dead_letters),
+        )
+
+    def statements(self) -> list[JSON]:
+        return list(self._statements)
+
+    def service_months(self) -> list[JSON]:
+        return list(self._services)
+
+    def support_outputs(self) -> list[JSON]:
+        return list(self._support)
+
+    def pipeline(self) -> PipelineStats:
+        return self._pipeline
+
+
+__all__ = [
+    "FoldCounts",
+    "PipelineState",
+    "PipelineStats",
+    "ReplayLike",
+    "ReplayState",
+    "SupportState",
+]
