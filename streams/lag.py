@@ -87,32 +87,38 @@ class ConsumerLag(WorkerWiring):
             return False
         return asyncio.get_running_loop().time() - at <= self.cfg.lag_max_age
 
+    def _new_lag_clients(self) -> tuple[Any, Any]:
+        """The admin client and the consumer a lag measurement asks (kafka-python)."""
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        return (
+            KafkaAdminClient(
+                bootstrap_servers=self.cfg.bootstrap,
+                client_id="availability-lag",
+                request_timeout_ms=int(self.cfg.lag_timeout * 1000),
+                bootstrap_timeout_ms=int(self.cfg.lag_timeout * 1000),
+                **self.cfg.security.kafka_python(),
+            ),
+            KafkaConsumer(
+                bootstrap_servers=self.cfg.bootstrap,
+                group_id=None,
+                enable_auto_commit=False,
+                client_id="availability-lag",
+                request_timeout_ms=int(self.cfg.lag_timeout * 1000),
+                bootstrap_timeout_ms=int(self.cfg.lag_timeout * 1000),
+                **self.cfg.security.kafka_python(),
+            ),
+        )
+
     def _group_lag(self) -> dict[tuple[str, int], int]:
         """End offset minus the group's committed offset, for every input partition.
 
         Blocking (kafka-python); run it in an executor.
         """
-        from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         if self._lag_clients is None:
-            self._lag_clients = (
-                KafkaAdminClient(
-                    bootstrap_servers=self.cfg.bootstrap,
-                    client_id="availability-lag",
-                    request_timeout_ms=int(self.cfg.lag_timeout * 1000),
-                    bootstrap_timeout_ms=int(self.cfg.lag_timeout * 1000),
-                    **self.cfg.security.kafka_python(),
-                ),
-                KafkaConsumer(
-                    bootstrap_servers=self.cfg.bootstrap,
-                    group_id=None,
-                    enable_auto_commit=False,
-                    client_id="availability-lag",
-                    request_timeout_ms=int(self.cfg.lag_timeout * 1000),
-                    bootstrap_timeout_ms=int(self.cfg.lag_timeout * 1000),
-                    **self.cfg.security.kafka_python(),
-                ),
-            )
+            self._lag_clients = self._new_lag_clients()
         admin, consumer = self._lag_clients
         inputs = (
             topics.PROBES,
