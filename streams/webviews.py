@@ -111,19 +111,20 @@ class WebViews(WorkerReadouts):
         )
 
     async def _statement(self, web: Any, request: Any, contract_id: str, month: str) -> Any:
-        if not self._authorized(request):
-            return unauthorized(web)
-        found = self._latest(f"{contract_id}|{month}".encode())
-        if found is None or found.get("kind") != "contract_month":
-            return web.json({"error": "no such statement on this worker"}, status=404)
-        return web.json(found)
+        return self._latest_page(
+            web, request, f"{contract_id}|{month}", "contract_month", "statement"
+        )
 
     async def _service_month(self, web: Any, request: Any, service: str, month: str) -> Any:
+        return self._latest_page(web, request, f"{service}|{month}", "service_month", "record")
+
+    def _latest_page(self, web: Any, request: Any, key: str, kind: str, what: str) -> Any:
+        """The latest output of ``kind`` under ``key``, or 404 naming ``what`` is missing."""
         if not self._authorized(request):
             return unauthorized(web)
-        found = self._latest(f"{service}|{month}".encode())
-        if found is None or found.get("kind") != "service_month":
-            return web.json({"error": "no such record on this worker"}, status=404)
+        found = self._latest(key.encode())
+        if found is None or found.get("kind") != kind:
+            return web.json({"error": f"no such {what} on this worker"}, status=404)
         return web.json(found)
 
     async def _claims(self, web: Any, request: Any, contract_id: str) -> Any:
