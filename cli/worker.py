@@ -38,6 +38,14 @@ def register(subparsers: Subparsers) -> None:
         help="the address the HTTP API listens on (beyond loopback only with an API token)",
     )
     w.add_argument("--web-port", type=int, default=6066, help="the port of the HTTP API")
+    w.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="also answer /health on this port, from a thread of its own: it answers at "
+        "once under any load, 503 'stalled' when the event loop is held (for liveness "
+        "and readiness probes; default: not served)",
+    )
     add_store(
         w,
         help="the ClickHouse store to write outputs to: chdb:///path, "
@@ -101,6 +109,10 @@ class _StartupCoordinatorFilter(logging.Filter):
         return True
 
 
+def _health_line(host: str, port: int | None) -> str:
+    return "" if port is None else f", /health also on http://{host}:{port}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the worker until it is stopped."""
     # lazy: Faust, aiokafka and the Kafka client load only for the worker
@@ -142,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         app_id=args.app_id,
         web_host=args.web_host,
         web_port=args.web_port,
+        health_port=args.health_port,
         clock=_worker_clock(fixed, args.clock_start),
         store_dsn=None if args.store == "none" else (args.store or default_store()),
         security=kafka_security,
@@ -152,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
     # said before Faust takes over the output: where to look and what to expect
     print(
         f"availability worker {version()}: HTTP API on http://{host}:{args.web_port} "
-        f"(/health, /metrics); Kafka {servers} over {kafka_security.protocol}; consumer groups "
+        f"(/health, /metrics){_health_line(host, args.health_port)}; "
+        f"Kafka {servers} over {kafka_security.protocol}; consumer groups "
         f"{args.app_id} (statements, claims, tickets) and {args.app_id}-probes (probes); "
         f"store {'none' if cfg.store_dsn is None else redact_dsn(cfg.store_dsn)}",
         file=sys.stderr,
