@@ -2,6 +2,27 @@
 
 Re-exported by :mod:`sla.support`, whose docstring states the evaluation
 rule at ``as_of``: events stamped after ``as_of`` are not yet in effect.
+
+Severity changes strictly before the first response move the deadline,
+following ``calendar.severity_change_policy``; let ``T_new`` be the new
+target and ``x`` the change instant:
+
+* ``retroactive``: the deadline is recomputed from ``opened_at`` with
+  ``T_new`` (it may already be past).
+* ``from_change``: ``T_new`` counts from ``x``, as if the ticket were
+  opened at ``x`` with the new severity.
+* ``carry_elapsed``: the time already elapsed *on the old target's clock*
+  (wall-clock for ``high``, business time for ``medium``/``low``) from
+  that clock's start to ``x``, plus whatever was carried into it, counts
+  against ``T_new``; the rest, ``T_new - used``, is counted on the new
+  target's clock from ``x``. Between clocks the conversion is one to one:
+  an hour of business time used counts as an hour against a wall-clock
+  target and vice versa. If nothing is left the deadline is ``x``.
+
+``at_risk_at`` follows the same rule with 75 % of the allowed time (for
+``carry_elapsed``: 75 % of ``T_new`` minus the time used, and at the
+earliest ``x``). Changes at or after the first response only change the
+reported ``severity``.
 """
 
 from __future__ import annotations
@@ -94,48 +115,13 @@ def _clock_for_severity(
     return due, risk
 
 
-def ticket_verdict(
-    opened: TicketOpened,
+def _changes_in_effect(
     severity_changes: Iterable[SeverityChange | tuple[datetime, Severity]],
-    responded_at: datetime | Iterable[datetime] | None,
+    opened_at: datetime,
     as_of: datetime,
-    calendar: BusinessCalendar,
-) -> TicketVerdict:
-    """Verdict of one ticket as of ``as_of``.
-
-    ``responded_at`` is the first response, or every response seen (the
-    earliest counts), or None. Changes and responses stamped after ``as_of``
-    are not in effect yet (see the module docstring). A response stamped
-    before ``opened_at`` (producer clock skew) counts as a response at
-    ``opened_at``; a change stamped before ``opened_at`` applies from
-    ``opened_at``. A "change" to the severity already in force is ignored.
-    Changes at the same instant apply in ``event_id`` order.
-
-    Severity changes strictly before the first response move the deadline,
-    following ``calendar.severity_change_policy``; let ``T_new`` be the new
-    target and ``x`` the change instant:
-
-    * ``retroactive``: the deadline is recomputed from ``opened_at`` with
-      ``T_new`` (it may already be past).
-    * ``from_change``: ``T_new`` counts from ``x``, as if the ticket were
-      opened at ``x`` with the new severity.
-    * ``carry_elapsed``: the time already elapsed *on the old target's clock*
-      (wall-clock for ``high``, business time for ``medium``/``low``) from
-      that clock's start to ``x``, plus whatever was carried into it, counts
-      against ``T_new``; the rest, ``T_new - used``, is counted on the new
-      target's clock from ``x``. Between clocks the conversion is one to one:
-      an hour of business time used counts as an hour against a wall-clock
-      target and vice versa. If nothing is left the deadline is ``x``.
-
-    ``at_risk_at`` follows the same rule with 75 % of the allowed time (for
-    ``carry_elapsed``: 75 % of ``T_new`` minus the time used, and at the
-    earliest ``x``). Changes at or after the first response only change the
-    reported ``severity``.
-    """
-    opened_at = to_utc(opened.opened_at)
-    as_of = to_utc(as_of)
+) -> tuple[list[SeverityChange], list[datetime]]:
+    """(changes in effect at ``as_of`` in the order they apply, instants of the later ones)."""
     later: list[datetime] = []
-
     changes: list[SeverityChange] = []
     for raw in severity_changes:
         change = raw if isinstance(raw, SeverityChange) else SeverityChange(raw[0], raw[1])
@@ -145,7 +131,14 @@ def ticket_verdict(
         else:
             changes.append(change)
     changes.sort(key=lambda c: (max(c.changed_at, opened_at), c.event_id, c.severity))
+    return changes, later
 
+
+def _first_response(
+    responded_at: datetime | Iterable[datetime] | None, opened_at: datetime, as_of: datetime
+) -> tuple[datetime | None, list[datetime]]:
+    """(first response in effect at ``as_of``, not before ``opened_at``; instants of later ones)."""
+    later: list[datetime] = []
     responses: list[datetime]
     if responded_at is None:
         responses = []
@@ -161,21 +154,53 @@ def ticket_verdict(
             first = response
     if first is not None:
         first = max(first, opened_at)
+    return first, later
+
+
+def _status(first: datetime | None, due: datetime, risk: datetime, as_of: datetime) -> Status:
+    """The status given the first response, the deadline and the at-risk instant."""
+    if first is not None:
+        return "met" if first <= due else "breached"
+    if as_of >= due:
+        return "breached"
+    if as_of >= risk:
+        return "at_risk"
+    return "open"
+
+
+def ticket_verdict(
+    opened: TicketOpened,
+    severity_changes: Iterable[SeverityChange | tuple[datetime, Severity]],
+    responded_at: datetime | Iterable[datetime] | None,
+    as_of: datetime,
+    calendar: BusinessCalendar,
+) -> TicketVerdict:
+    """Verdict of one ticket as of ``as_of``.
+
+    ``responded_at`` is the first response, or every response seen (the
+    earliest counts), or None. Changes and responses stamped after ``as_of``
+    are not in effect yet (see :mod:`sla.support`). A response stamped
+    before ``opened_at`` (producer clock skew) counts as a response at
+    ``opened_at``; a change stamped before ``opened_at`` applies from
+    ``opened_at``. A "change" to the severity already in force is ignored.
+    Changes at the same instant apply in ``event_id`` order.
+
+    Severity changes strictly before the first response move the deadline
+    and ``at_risk_at`` as ``calendar.severity_change_policy`` says (the
+    three policies are set out in the module docstring); changes at or
+    after the first response only change the reported ``severity``.
+    """
+    opened_at = to_utc(opened.opened_at)
+    as_of = to_utc(as_of)
+    changes, later_changes = _changes_in_effect(severity_changes, opened_at, as_of)
+    first, later_responses = _first_response(responded_at, opened_at, as_of)
+    later = later_changes + later_responses
 
     before_response = [c for c in changes if first is None or c.changed_at < first]
     due, risk = _clock_for_severity(opened_at, opened.severity, before_response, calendar)
-
-    status: Status
-    minutes: Fraction | None = None
-    if first is not None:
-        status = "met" if first <= due else "breached"
-        minutes = Fraction(calendar.elapsed_us(opened_at, first), _US_PER_MINUTE)
-    elif as_of >= due:
-        status = "breached"
-    elif as_of >= risk:
-        status = "at_risk"
-    else:
-        status = "open"
+    minutes = (
+        None if first is None else Fraction(calendar.elapsed_us(opened_at, first), _US_PER_MINUTE)
+    )
 
     return TicketVerdict(
         ticket_id=opened.ticket_id,
@@ -185,7 +210,7 @@ def ticket_verdict(
         deadline=due,
         at_risk_at=risk,
         responded_at=first,
-        status=status,
+        status=_status(first, due, risk, as_of),
         policy=calendar.severity_change_policy,
         response_business_minutes=minutes,
         as_of=as_of,
