@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shutil
 import socket
-import uuid
 from collections.abc import Collection
 from pathlib import Path
 from typing import Final
@@ -87,16 +85,3 @@ def free_port(taken: Collection[int] = ()) -> int:
             port = int(sock.getsockname()[1])
         if port not in taken:
             return port
-
-
-def _new_cluster_id() -> str:
-    """Return a random 16-byte UUID in Kafka's URL-safe base64 form (22 chars).
-
-    Like Kafka's own ``Uuid.randomUuid``, an id that starts with ``-`` is drawn
-    again: the storage tool's argument parser would read it as an option
-    (about one id in 64 did, and formatting failed with "expected one argument").
-    """
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
