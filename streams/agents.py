@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from streams import logfilter, router
-from streams.failures import cancelling, describe_failure
+from streams.probeloop import cancelling, describe_failure
 from streams.webviews import WebViews
 
 #: one logger for every layer of the worker: its log lines are all ``streams.app``'s
