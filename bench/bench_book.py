@@ -320,32 +320,7 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         month = Month(datetime.now(UTC).year, datetime.now(UTC).month)
         book = list(book_contracts(args.live_contracts, names, month, prefix="PO-L"))
         asyncio.run(_send_contracts(bootstrap, book))
-        app_id = f"bench-live-{os.getpid()}"
-        ports: list[int] = []
-        procs: list[subprocess.Popen[bytes]] = []
-        logs: list[Path] = []
-        for i in range(args.live_workers):
-            ports.append(free_port())
-            logs.append(work / f"live-worker-{i}.log")
-            proc = subprocess.Popen(
-                [
-                    str(BIN / "availability"),
-                    "worker",
-                    "--bootstrap",
-                    bootstrap,
-                    "--app-id",
-                    app_id,
-                    "--web-port",
-                    str(ports[-1]),
-                    "--store",
-                    "none",
-                ],
-                stdout=logs[-1].open("wb"),
-                stderr=subprocess.STDOUT,
-                cwd=work,
-            )
-            procs.append(proc)
-            stack.callback(_stop, proc)
+        ports, procs, logs = _start_workers(stack, bootstrap, args.live_workers, work)
         for port in ports:
             _wait_caught_up(port, timeout=600)
         cpu0 = [_cpu_seconds(proc.pid) for proc in procs]
@@ -353,27 +328,7 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         published0 = [_published(port) for port in ports]
         markers: list[Marker] = []
         pollers = [_start_poller(port) for port in ports]
-
-        async def run() -> int:
-            stop = asyncio.Event()
-            watcher = asyncio.create_task(_watch_statements(bootstrap, markers, stop))
-            sent = await _produce_live(
-                bootstrap,
-                names,
-                args.live_rate,
-                args.live_seconds,
-                markers,
-                _affected(book, names),
-                args.live_warmup,
-            )
-            deadline = time.monotonic() + 60
-            while any(m.waiting for m in markers) and time.monotonic() < deadline:
-                await asyncio.sleep(0.5)
-            stop.set()
-            await watcher
-            return sent
-
-        sent = asyncio.run(run())
+        sent = asyncio.run(_live_probes(args, bootstrap, names, book, markers))
         times = [t for poller in pollers for t in _stop_poller(poller)]
         lasts = [_health(port) for port in ports]
         workers = [
@@ -384,23 +339,93 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             }
             for port, proc, before, cpu in zip(ports, procs, published0, cpu0, strict=True)
         ]
-        lats = sorted(v for m in markers for v in m.seen.values())
-        per_marker = [
-            (m.service, sorted(m.seen.values()), len(m.waiting))
-            for m in markers
-            if m.seen or m.waiting
-        ]
-        missing = sum(len(m.waiting) for m in markers)
         # what the workers logged while probes flowed, not while they joined the groups
         logtext = "".join(
             path.read_bytes()[start:].decode(errors="replace")
             for path, start in zip(logs, log0, strict=True)
         )
-        rebalancing = sum(
-            1
-            for line in logtext.splitlines()
-            if "Heartbeat failed" in line and "because it is rebalancing" in line
+    return _live_result(sent, markers, times, lasts, workers, logtext)
+
+
+def _start_workers(
+    stack: ExitStack, bootstrap: str, count: int, work: Path
+) -> tuple[list[int], list[subprocess.Popen[bytes]], list[Path]]:
+    """``count`` workers of one group, stopped when ``stack`` closes: ports, processes, logs."""
+    app_id = f"bench-live-{os.getpid()}"
+    ports: list[int] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[Path] = []
+    for i in range(count):
+        ports.append(free_port())
+        logs.append(work / f"live-worker-{i}.log")
+        proc = subprocess.Popen(
+            [
+                str(BIN / "availability"),
+                "worker",
+                "--bootstrap",
+                bootstrap,
+                "--app-id",
+                app_id,
+                "--web-port",
+                str(ports[-1]),
+                "--store",
+                "none",
+            ],
+            stdout=logs[-1].open("wb"),
+            stderr=subprocess.STDOUT,
+            cwd=work,
         )
+        procs.append(proc)
+        stack.callback(_stop, proc)
+    return ports, procs, logs
+
+
+async def _live_probes(
+    args: argparse.Namespace,
+    bootstrap: str,
+    names: tuple[str, ...],
+    book: list[dict[str, Any]],
+    markers: list[Marker],
+) -> int:
+    """Produce the live probes while watching the statements; how many probes were sent."""
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch_statements(bootstrap, markers, stop))
+    sent = await _produce_live(
+        bootstrap,
+        names,
+        args.live_rate,
+        args.live_seconds,
+        markers,
+        _affected(book, names),
+        args.live_warmup,
+    )
+    deadline = time.monotonic() + 60
+    while any(m.waiting for m in markers) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    stop.set()
+    await watcher
+    return sent
+
+
+def _live_result(
+    sent: int,
+    markers: list[Marker],
+    times: list[float],
+    lasts: list[dict[str, Any]],
+    workers: list[dict[str, Any]],
+    logtext: str,
+) -> dict[str, Any]:
+    """Part (b)'s figures, from what the run measured."""
+    lats = sorted(v for m in markers for v in m.seen.values())
+    per_marker = [
+        (m.service, sorted(m.seen.values()), len(m.waiting)) for m in markers if m.seen or m.waiting
+    ]
+    missing = sum(len(m.waiting) for m in markers)
+    rebalancing = sum(
+        1
+        for line in logtext.splitlines()
+        if "Heartbeat failed" in line and "because it is rebalancing" in line
+    )
     loops = [last.get("event_loop", {}) for last in lasts]
     return {
         "sent": sent,
@@ -475,6 +500,26 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def main() -> int:
+    args = _arguments()
+    if args.poll_health is not None:
+        _poll_health(args.poll_health)
+        return 0
+    if args.memory_probe is not None:
+        print(memory_probe(args.month_file, args.services, args.memory_probe))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        _replays(args, workdir)
+        if args.no_live:
+            return 0
+        # the workers' logs stay in --workdir when one is given
+        res = live(args, workdir)
+    _print_live(args, res)
+    return 0
+
+
+def _arguments() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--services", type=int, default=10)
     p.add_argument(
@@ -499,47 +544,42 @@ def main() -> int:
     p.add_argument("--memory-probe", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--poll-health", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--month-file", type=Path, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.poll_health is not None:
-        _poll_health(args.poll_health)
-        return 0
-    if args.memory_probe is not None:
-        print(memory_probe(args.month_file, args.services, args.memory_probe))
-        return 0
+    return p.parse_args()
+
+
+def _replays(args: argparse.Namespace, workdir: Path) -> None:
+    """Parts (a) and (c): the month replayed beside each book size, and the memory held."""
     sizes = [int(x) for x in args.contracts.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = args.workdir or Path(tmp)
-        workdir.mkdir(parents=True, exist_ok=True)
-        path = month_file(workdir, args.services)
-        month_lines = [raw for _, raw in iter_lines(path.open("rb"))]
-        print(f"month: {len(month_lines):,} events, {args.services} services x 3 regions")
-        base = None
-        worst = 0.0
-        for extra in sizes:
-            seconds, outputs, size = replay_once(month_lines, extra, args.services)
-            base = base or seconds
-            ratio = seconds / base
-            worst = max(worst, ratio)
-            print(
-                f"(a) replay with {extra + 2:>6,} contracts: {seconds:7.2f} s, "
-                f"{outputs:,} outputs ({size / 1e6:.1f} MB), ratio {ratio:.2f}"
-            )
-        largest = max(sizes)
-        if largest > 0:  # (c) needs a book beside the simulator's two contracts
-            rss0 = _fresh_rss(path, args.services, 0)
-            rss1 = _fresh_rss(path, args.services, largest)
-            per = (rss1 - rss0) / largest * 1000
-            print(
-                f"(c) resident memory: {rss0 / 2**20:.0f} MiB with 2 contracts, "
-                f"{rss1 / 2**20:.0f} MiB with {largest + 2:,} (outputs held) "
-                f"= {per / 2**20:.2f} MiB per 1,000 contracts"
-            )
-        verdict = "met" if worst <= GOAL_RATIO else "NOT met"
-        print(f"(a) replay ratio {worst:.2f} (goal <= {GOAL_RATIO}): {verdict}")
-        if args.no_live:
-            return 0
-        # the workers' logs stay in --workdir when one is given
-        res = live(args, workdir)
+    path = month_file(workdir, args.services)
+    month_lines = [raw for _, raw in iter_lines(path.open("rb"))]
+    print(f"month: {len(month_lines):,} events, {args.services} services x 3 regions")
+    base = None
+    worst = 0.0
+    for extra in sizes:
+        seconds, outputs, size = replay_once(month_lines, extra, args.services)
+        base = base or seconds
+        ratio = seconds / base
+        worst = max(worst, ratio)
+        print(
+            f"(a) replay with {extra + 2:>6,} contracts: {seconds:7.2f} s, "
+            f"{outputs:,} outputs ({size / 1e6:.1f} MB), ratio {ratio:.2f}"
+        )
+    largest = max(sizes)
+    if largest > 0:  # (c) needs a book beside the simulator's two contracts
+        rss0 = _fresh_rss(path, args.services, 0)
+        rss1 = _fresh_rss(path, args.services, largest)
+        per = (rss1 - rss0) / largest * 1000
+        print(
+            f"(c) resident memory: {rss0 / 2**20:.0f} MiB with 2 contracts, "
+            f"{rss1 / 2**20:.0f} MiB with {largest + 2:,} (outputs held) "
+            f"= {per / 2**20:.2f} MiB per 1,000 contracts"
+        )
+    verdict = "met" if worst <= GOAL_RATIO else "NOT met"
+    print(f"(a) replay ratio {worst:.2f} (goal <= {GOAL_RATIO}): {verdict}")
+
+
+def _print_live(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    """Part (b)'s report."""
     lats = res["latencies"]
     p99 = _pct(lats, 0.99)
     loop = res["loop"]
@@ -576,7 +616,6 @@ def main() -> int:
             f"{w['published']:,} outputs ({w['published'] / total:.0%}), "
             f"{w['cpu_seconds']:.1f} CPU s during the run"
         )
-    return 0
 
 
 if __name__ == "__main__":

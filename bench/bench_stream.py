@@ -188,10 +188,6 @@ async def latency(bootstrap: str, rate: int, seconds: float) -> list[float]:
     """Produce one-region probes at ``rate``/s; latency to the minute state showing each."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from sla.probes import MinuteStates
-
-    services = 50
-    start = datetime(2026, 4, 1, tzinfo=UTC)
     cons = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await cons.start()
     tps = await _partitions(cons, topics.MINUTE_STATES.name)
@@ -199,14 +195,39 @@ async def latency(bootstrap: str, rate: int, seconds: float) -> list[float]:
     await cons.seek_to_end(*tps)
     prod = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     await prod.start()
-    sent: dict[tuple[str, int], float] = {}
-    waiting: dict[str, dict[int, float]] = {}
-    got: dict[tuple[str, int], float] = {}
-    policy = ProbePolicy()
-    done = asyncio.Event()
+    run = _LatencyRun()
+    reader = asyncio.create_task(run.read(cons))
+    await run.produce(prod, rate, seconds)
+    await prod.flush()
+    await prod.stop()
+    run.done.set()
+    await reader
+    await cons.stop()
+    missing = len(run.sent) - len(run.got)
+    if missing:
+        print(f"latency: {missing} of {len(run.sent)} probes never showed up", file=sys.stderr)
+    return sorted(run.got.values())
 
-    async def read() -> None:
-        while not done.is_set() or len(got) < len(sent):
+
+class _LatencyRun:
+    """:func:`latency`'s probes: when each went out, and how long until a minute state showed it."""
+
+    services = 50
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple[str, int], float] = {}
+        self.waiting: dict[str, dict[int, float]] = {}
+        self.got: dict[tuple[str, int], float] = {}
+        self.policy = ProbePolicy()
+        self.done = asyncio.Event()
+        self.last_send = 0.0
+
+    async def read(self, cons: Any) -> None:
+        """Match the minute states read to the probes sent, until all showed or 30 s passed."""
+        from sla.probes import MinuteStates
+
+        while not self.done.is_set() or len(self.got) < len(self.sent):
             batch = await cons.getmany(timeout_ms=200)
             now = time.monotonic()
             for msgs in batch.values():
@@ -216,50 +237,42 @@ async def latency(bootstrap: str, rate: int, seconds: float) -> list[float]:
                     if not service.startswith("lat-"):
                         continue
                     ms = MinuteStates.from_bytes(body)
-                    states = ms.minute_states(policy)
-                    pending = waiting.get(service, {})
+                    states = ms.minute_states(self.policy)
+                    pending = self.waiting.get(service, {})
                     for minute in list(pending):
                         idx = minute - ms.first_minute
                         if 0 <= idx < states.shape[0] and states[idx] != NO_DATA:
-                            got[(service, minute)] = now - pending.pop(minute)
-            if done.is_set() and time.monotonic() - last_send > 30:
+                            self.got[(service, minute)] = now - pending.pop(minute)
+            if self.done.is_set() and time.monotonic() - self.last_send > 30:
                 return
 
-    reader = asyncio.create_task(read())
-    total = int(rate * seconds)
-    t0 = time.monotonic()
-    last_send = t0
-    for i in range(total):
-        service = f"lat-{i % services:03d}"
-        minute = start + timedelta(minutes=i // services)
-        ev = {
-            "type": "probe",
-            "event_id": f"lat-{i}",
-            "service": service,
-            "region": "eu-west-1",
-            "observed_at": minute.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "ok": True,
-            "latency_ms": 50.0,
-            "status_code": 200,
-        }
-        due = t0 + i / rate
-        pause = due - time.monotonic()
-        if pause > 0:
-            await asyncio.sleep(pause)
-        await prod.send(topics.PROBES.name, value=json.dumps(ev).encode(), key=service.encode())
-        at = time.monotonic()
-        sent[(service, epoch_minute(minute))] = at
-        waiting.setdefault(service, {})[epoch_minute(minute)] = at
-        last_send = time.monotonic()
-    await prod.flush()
-    await prod.stop()
-    done.set()
-    await reader
-    await cons.stop()
-    missing = len(sent) - len(got)
-    if missing:
-        print(f"latency: {missing} of {len(sent)} probes never showed up", file=sys.stderr)
-    return sorted(got.values())
+    async def produce(self, prod: Any, rate: int, seconds: float) -> None:
+        """Send ``rate * seconds`` probes, one every ``1 / rate`` s, each a new service-minute."""
+        total = int(rate * seconds)
+        t0 = time.monotonic()
+        self.last_send = t0
+        for i in range(total):
+            service = f"lat-{i % self.services:03d}"
+            minute = self.start + timedelta(minutes=i // self.services)
+            ev = {
+                "type": "probe",
+                "event_id": f"lat-{i}",
+                "service": service,
+                "region": "eu-west-1",
+                "observed_at": minute.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "ok": True,
+                "latency_ms": 50.0,
+                "status_code": 200,
+            }
+            due = t0 + i / rate
+            pause = due - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            await prod.send(topics.PROBES.name, value=json.dumps(ev).encode(), key=service.encode())
+            at = time.monotonic()
+            self.sent[(service, epoch_minute(minute))] = at
+            self.waiting.setdefault(service, {})[epoch_minute(minute)] = at
+            self.last_send = time.monotonic()
 
 
 def _pct(values: list[float], p: float) -> float:

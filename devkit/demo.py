@@ -105,42 +105,20 @@ def run_live_demo(
     from streams.kafkaconf import KafkaSecurity
     from tools.produce import consume_outputs, latest_outputs, produce_lines
 
-    def say(text: str) -> None:
-        print(f"demo: {text}", file=sys.stderr, flush=True)
-
     client = KafkaSecurity.from_env().kafka_python()
     work_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
-            say("starting a local Kafka broker")
+            _say("starting a local Kafka broker")
             kafka = stack.enter_context(LocalKafka())
             bootstrap = kafka.bootstrap_servers
         topics.ensure_topics(bootstrap, **client)
         port = free_port()
         log = work_dir / "demo-worker.log"
         app_id = f"availability-demo-{uuid.uuid4().hex[:8]}"
-        say(f"starting the worker (group {app_id}, clock {format_instant(as_of)}, log {log})")
-        with log.open("wb") as log_fh:
-            proc = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "availability"),
-                    "worker",
-                    "--bootstrap",
-                    bootstrap,
-                    "--app-id",
-                    app_id,
-                    "--as-of",
-                    format_instant(as_of),
-                    "--web-port",
-                    str(port),
-                    "--store",
-                    store,
-                ],
-                stdout=log_fh,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+        _say(f"starting the worker (group {app_id}, clock {format_instant(as_of)}, log {log})")
+        proc = _start_worker(bootstrap, app_id, as_of, port, store, log)
         # Faust keeps a worker's table state in "<app id>-data" under its
         # working directory; the demo's group is never used again, so it goes
         # once the worker has stopped (callbacks run last-registered first)
@@ -148,28 +126,65 @@ def run_live_demo(
         stack.callback(stop_process, proc)
         with events_path.open("rb") as fh:
             lines = [raw for _, raw in iter_lines(fh)]
-        say(f"producing {len(lines):,} events into Kafka")
+        _say(f"producing {len(lines):,} events into Kafka")
         stats = produce_lines(lines, bootstrap, **client)
-        say(
+        _say(
             "produced: "
             + ", ".join(f"{t} {n:,}" for t, n in sorted(stats.by_topic.items()))
             + "; waiting for the worker"
         )
-        wait_until_settled(port, proc, log, timeout, say)
+        wait_until_settled(port, proc, log, timeout, _say)
         latest = latest_outputs(consume_outputs(bootstrap, OUTPUT_TOPICS, **client))
         outputs = sorted(latest.values(), key=dumps)
-        if fmt == "jsonl":
-            for o in outputs:
-                out.write(dumps(o) + "\n")
-        elif fmt == "json":
-            out.write(
-                "[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n")
-            )
-        else:
-            out.write(render(outputs) + "\n")
-        say(f"{len(outputs)} outputs; stopping the worker")
+        _write_outputs(outputs, out, render, fmt)
+        _say(f"{len(outputs)} outputs; stopping the worker")
         return outputs
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+def _start_worker(
+    bootstrap: str, app_id: str, as_of: datetime, port: int, store: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """An ``availability worker`` process in group ``app_id``, its output going to ``log``."""
+    with log.open("wb") as log_fh:
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "availability"),
+                "worker",
+                "--bootstrap",
+                bootstrap,
+                "--app-id",
+                app_id,
+                "--as-of",
+                format_instant(as_of),
+                "--web-port",
+                str(port),
+                "--store",
+                store,
+            ],
+            stdout=log_fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def _write_outputs(
+    outputs: list[JSON], out: IO[str], render: Callable[[list[JSON]], str], fmt: str
+) -> None:
+    """Print the outputs as JSON Lines, one JSON array, or ``render``'s table."""
+    from schemas.codec import dumps
+
+    if fmt == "jsonl":
+        for o in outputs:
+            out.write(dumps(o) + "\n")
+    elif fmt == "json":
+        out.write("[\n" + ",\n".join(dumps(o) for o in outputs) + ("\n]\n" if outputs else "]\n"))
+    else:
+        out.write(render(outputs) + "\n")
 
 
 def stop_process(

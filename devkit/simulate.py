@@ -95,53 +95,18 @@ def events(sc: Scenario) -> Iterator[JSON | bytes]:
     for _ in range(sc.months):
         first, end = month_bounds(month)
         month_start = minute_start(first)
-        gap = (first + rng.randrange(1440, (end - first) - 1440), 0)
-        gap = (gap[0], gap[0] + rng.randint(20, 50))
-        plans = {s: _outages(gen, s, first, end) for s in sc.services}
-        # an AWS outage on the first service, first reported as internal
-        aws_s = first + rng.randrange(2 * 1440, (end - first) - 2 * 1440)
-        aws_e = aws_s + rng.randint(30, 90)
-        plans[sc.services[0]].append((aws_s, aws_e, "full"))
-        fm_s = first + rng.randrange(2 * 1440, (end - first) - 2 * 1440)
-        fm_e = fm_s + rng.randint(10, 20)
-        plans[sc.services[-1]].append((fm_s, fm_e, "full"))
-
+        plan = _plan(sc, gen, first, end)
         probe_end = end if sc.probe_days is None else min(end, first + sc.probe_days * 1440)
         for minute in range(first, probe_end):
             for service in sc.services:
-                in_gap = service == sc.services[-1] and gap[0] <= minute < gap[1]
+                in_gap = service == sc.services[-1] and plan.gap[0] <= minute < plan.gap[1]
                 if in_gap:
                     continue
-                shapes = [shape for (a, b, shape) in plans[service] if a <= minute < b]
-                for ri, region in enumerate(sc.regions):
-                    for k in range(max(1, 60 // sc.interval_seconds)):
-                        offset = k * sc.interval_seconds + rng.uniform(0, 5)
-                        at = minute_start(minute) + timedelta(seconds=offset)
-                        ok = True
-                        if "full" in shapes or ("regional" in shapes and ri == 0):
-                            ok = False
-                        elif "flap" in shapes:
-                            ok = rng.random() < 0.5
-                        ev: JSON = {
-                            "type": "probe",
-                            "event_id": gen.eid("p"),
-                            "service": service,
-                            "region": region,
-                            "observed_at": _ts(at),
-                            "ok": ok,
-                            "latency_ms": round(rng.uniform(20, 400) if ok else 10000.0, 1),
-                        }
-                        if not ok:
-                            ev["status_code"] = 503
-                        yield ev
-                        r = rng.random()
-                        if r < sc.duplicate_rate:
-                            late.append(ev)
-                        elif r < sc.duplicate_rate + sc.malformed_rate:
-                            yield MALFORMED[rng.randrange(len(MALFORMED))]
+                shapes = [shape for (a, b, shape) in plan.outages[service] if a <= minute < b]
+                yield from _probes(sc, gen, service, minute, shapes, late)
             if minute == first + 5:
                 yield from _incidents_open(sc, month, month_start)
-        yield from _incidents(sc, gen, month, first, end, aws_s, aws_e, fm_s, fm_e, gap)
+        yield from _incidents(sc, gen, month, first, end, plan)
         month = month.next()
     rng.shuffle(late)
     yield from late
@@ -149,6 +114,65 @@ def events(sc: Scenario) -> Iterator[JSON | bytes]:
         yield from _claims(sc, gen)
     if sc.with_tickets:
         yield from _tickets(sc, gen)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One month's trouble, as minutes: outages per service, two incidents, a probe gap."""
+
+    outages: dict[str, list[tuple[int, int, str]]]
+    aws: tuple[int, int]
+    fm: tuple[int, int]
+    gap: tuple[int, int]
+
+
+def _plan(sc: Scenario, gen: _Gen, first: int, end: int) -> _Plan:
+    """Draw the month ``[first, end)``'s trouble (the random draws in the stream's order)."""
+    rng = gen.rng
+    gap = (first + rng.randrange(1440, (end - first) - 1440), 0)
+    gap = (gap[0], gap[0] + rng.randint(20, 50))
+    plans = {s: _outages(gen, s, first, end) for s in sc.services}
+    # an AWS outage on the first service, first reported as internal
+    aws_s = first + rng.randrange(2 * 1440, (end - first) - 2 * 1440)
+    aws_e = aws_s + rng.randint(30, 90)
+    plans[sc.services[0]].append((aws_s, aws_e, "full"))
+    fm_s = first + rng.randrange(2 * 1440, (end - first) - 2 * 1440)
+    fm_e = fm_s + rng.randint(10, 20)
+    plans[sc.services[-1]].append((fm_s, fm_e, "full"))
+    return _Plan(plans, (aws_s, aws_e), (fm_s, fm_e), gap)
+
+
+def _probes(
+    sc: Scenario, gen: _Gen, service: str, minute: int, shapes: list[str], late: list[JSON]
+) -> Iterator[JSON | bytes]:
+    """``service``'s probes of one minute from every region; duplicates to send go to ``late``."""
+    rng = gen.rng
+    for ri, region in enumerate(sc.regions):
+        for k in range(max(1, 60 // sc.interval_seconds)):
+            offset = k * sc.interval_seconds + rng.uniform(0, 5)
+            at = minute_start(minute) + timedelta(seconds=offset)
+            ok = True
+            if "full" in shapes or ("regional" in shapes and ri == 0):
+                ok = False
+            elif "flap" in shapes:
+                ok = rng.random() < 0.5
+            ev: JSON = {
+                "type": "probe",
+                "event_id": gen.eid("p"),
+                "service": service,
+                "region": region,
+                "observed_at": _ts(at),
+                "ok": ok,
+                "latency_ms": round(rng.uniform(20, 400) if ok else 10000.0, 1),
+            }
+            if not ok:
+                ev["status_code"] = 503
+            yield ev
+            r = rng.random()
+            if r < sc.duplicate_rate:
+                late.append(ev)
+            elif r < sc.duplicate_rate + sc.malformed_rate:
+                yield MALFORMED[rng.randrange(len(MALFORMED))]
 
 
 def _incidents_open(sc: Scenario, month: Month, month_start: datetime) -> Iterator[JSON]:
@@ -180,52 +204,13 @@ def _incidents_open(sc: Scenario, month: Month, month_start: datetime) -> Iterat
 
 
 def _incidents(
-    sc: Scenario,
-    gen: _Gen,
-    month: Month,
-    first: int,
-    end: int,
-    aws_s: int,
-    aws_e: int,
-    fm_s: int,
-    fm_e: int,
-    gap: tuple[int, int],
+    sc: Scenario, gen: _Gen, month: Month, first: int, end: int, plan: _Plan
 ) -> Iterator[JSON]:
     tag = str(month)
     base = {"type": "incident", "cause": "internal", "impact": "outage"}
-    aws = {
-        **base,
-        "incident_id": f"INC-{tag}-aws",
-        "services": [sc.services[0]],
-        "started_at": _ts(minute_start(aws_s)),
-        "ended_at": _ts(minute_start(aws_e)),
-        "title": "Elevated error rates",
-    }
-    yield {
-        **aws,
-        "event_id": gen.eid("i"),
-        "revision": 0,
-        "status": "open",
-        "ended_at": None,
-        "recorded_at": _ts(minute_start(aws_s + 4)),
-    }
-    yield {
-        **aws,
-        "event_id": gen.eid("i"),
-        "revision": 1,
-        "status": "resolved",
-        "recorded_at": _ts(minute_start(aws_e + 10)),
-    }
-    # root cause found after the month is final: reclassified to AWS
-    yield {
-        **aws,
-        "event_id": gen.eid("i"),
-        "revision": 2,
-        "status": "resolved",
-        "cause": "aws",
-        "title": "AWS us-east-1 EC2 degradation",
-        "recorded_at": _ts(minute_start(end) + timedelta(days=5)),
-    }
+    yield from _aws_incident(sc, gen, tag, base, plan.aws, end)
+    fm_s, fm_e = plan.fm
+    gap = plan.gap
     yield {
         **base,
         "event_id": gen.eid("i"),
@@ -259,6 +244,46 @@ def _incidents(
     }
     yield {**retracted, "event_id": gen.eid("i"), "revision": 0, "status": "resolved"}
     yield {**retracted, "event_id": gen.eid("i"), "revision": 1, "status": "retracted"}
+
+
+def _aws_incident(
+    sc: Scenario, gen: _Gen, tag: str, base: dict[str, str], span: tuple[int, int], end: int
+) -> Iterator[JSON]:
+    """The AWS outage's three revisions: open, resolved, and reclassified after finality."""
+    aws_s, aws_e = span
+    aws = {
+        **base,
+        "incident_id": f"INC-{tag}-aws",
+        "services": [sc.services[0]],
+        "started_at": _ts(minute_start(aws_s)),
+        "ended_at": _ts(minute_start(aws_e)),
+        "title": "Elevated error rates",
+    }
+    yield {
+        **aws,
+        "event_id": gen.eid("i"),
+        "revision": 0,
+        "status": "open",
+        "ended_at": None,
+        "recorded_at": _ts(minute_start(aws_s + 4)),
+    }
+    yield {
+        **aws,
+        "event_id": gen.eid("i"),
+        "revision": 1,
+        "status": "resolved",
+        "recorded_at": _ts(minute_start(aws_e + 10)),
+    }
+    # root cause found after the month is final: reclassified to AWS
+    yield {
+        **aws,
+        "event_id": gen.eid("i"),
+        "revision": 2,
+        "status": "resolved",
+        "cause": "aws",
+        "title": "AWS us-east-1 EC2 degradation",
+        "recorded_at": _ts(minute_start(end) + timedelta(days=5)),
+    }
 
 
 def _claims(sc: Scenario, gen: _Gen) -> Iterator[JSON]:

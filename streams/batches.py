@@ -16,8 +16,9 @@ from typing import Any
 
 from schemas.codec import Rejected
 from streams import router, topics
+from streams.failures import describe_failure, failure_of
 from streams.messages import Outgoing, dead_letter_message
-from streams.probeloop import Received, describe_failure, failure_of
+from streams.probestate import Received
 from streams.publishing import StatementPublishing
 from streams.workerconfig import WorkerConfig
 

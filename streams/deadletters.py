@@ -17,8 +17,8 @@ import logging
 from typing import Any
 
 from streams import topics
+from streams.failures import describe_failure, failure_of
 from streams.kafkaconf import KafkaSecurity
-from streams.probeloop import describe_failure, failure_of
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from streams import topics
-from streams.probeloop import describe_failure
+from streams.failures import describe_failure
 from streams.wiring import WorkerWiring
 from streams.workerconfig import WorkerConfig
 

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from streams.failures import describe_failure
 from streams.health import WorkerHealth
 from streams.messages import Outgoing
-from streams.probeloop import describe_failure
 from streams.statementstage import StatementStage
 from streams.workerconfig import WorkerConfig
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from schemas.codec import Rejected, decode
 from streams import topics
-from streams.probeloop import service_partition
+from streams.probestate import service_partition
 
 #: partitions of the statement stage: 6 shares out evenly over 1, 2, 3 or 6 workers
 STATEMENT_PARTITIONS = 6

@@ -17,7 +17,7 @@ from typing import Any
 
 from streams import topics
 from streams.messages import Outgoing
-from streams.probeloop import Received
+from streams.probestate import Received
 from streams.workerconfig import WorkerConfig
 
 #: one logger for every layer of the worker: its log lines are all ``streams.app``'s
