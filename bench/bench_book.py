@@ -23,8 +23,10 @@ from the first failing probe of a failing minute to the first published
 statement of a contract using that service that shows the minute as
 counted downtime (p50, p99, max, and per failing minute); the event loop's
 lag from the worker's ``/health`` (p99 and max over the run); the slowest
-of the ``/health`` answers polled every 0.2 s by a process of its own; the Kafka heartbeat sessions
-the workers' logs say expired or failed while probes flowed (a heartbeat
+``/health`` answers, polled every 0.2 s by a process of its own, on the
+workers' ``--health-port`` (the goal's), on their HTTP API, and on a static
+HTTP server of the same machine (what its load allows any server); the Kafka
+heartbeat sessions the workers' logs say expired or failed while probes flowed (a heartbeat
 answered "rebalancing", as when a worker joins the group, is counted
 apart); per worker, its statement partitions, the outputs it published and
 the CPU seconds it used during the run.
@@ -320,16 +322,18 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         month = Month(datetime.now(UTC).year, datetime.now(UTC).month)
         book = list(book_contracts(args.live_contracts, names, month, prefix="PO-L"))
         asyncio.run(_send_contracts(bootstrap, book))
-        ports, procs, logs = _start_workers(stack, bootstrap, args.live_workers, work)
+        ports, hports, procs, logs = _start_workers(stack, bootstrap, args.live_workers, work)
+        control = _start_control(stack, work)
         for port in ports:
             _wait_caught_up(port, timeout=600)
         cpu0 = [_cpu_seconds(proc.pid) for proc in procs]
         log0 = [path.stat().st_size for path in logs]
         published0 = [_published(port) for port in ports]
         markers: list[Marker] = []
-        pollers = [_start_poller(port) for port in ports]
+        # the API's /health, --health-port's, and the static server's (the machine's floor)
+        pollers = [[_start_poller(port) for port in group] for group in (ports, hports, [control])]
         sent = asyncio.run(_live_probes(args, bootstrap, names, book, markers))
-        times = [t for poller in pollers for t in _stop_poller(poller)]
+        times, htimes, ctimes = ([t for p in group for t in _stop_poller(p)] for group in pollers)
         lasts = [_health(port) for port in ports]
         workers = [
             {
@@ -344,19 +348,56 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             path.read_bytes()[start:].decode(errors="replace")
             for path, start in zip(logs, log0, strict=True)
         )
-    return _live_result(sent, markers, times, lasts, workers, logtext)
+    res = _live_result(sent, markers, times, lasts, workers, logtext)
+    for key, polled in (("health_port", htimes), ("control", ctimes)):
+        res[f"{key}_max"] = max(polled) if polled else float("nan")
+        res[f"{key}_polls"] = len(polled)
+    return res
+
+
+def _start_control(stack: ExitStack, work: Path) -> int:
+    """A static HTTP server answering ``/health`` from a file, stopped with ``stack``: its port.
+
+    Polled as the workers are, it gives the slowest answer this machine
+    allows under the run's load, apart from any worker.
+    """
+    root = work / "control"
+    root.mkdir(exist_ok=True)
+    (root / "health").write_text('{"status": "ok"}\n')
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(_stop, proc)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _health_body(port, timeout=5)
+            return port
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _start_workers(
     stack: ExitStack, bootstrap: str, count: int, work: Path
-) -> tuple[list[int], list[subprocess.Popen[bytes]], list[Path]]:
-    """``count`` workers of one group, stopped when ``stack`` closes: ports, processes, logs."""
+) -> tuple[list[int], list[int], list[subprocess.Popen[bytes]], list[Path]]:
+    """``count`` workers of one group, stopped when ``stack`` closes.
+
+    Their API ports, their ``--health-port`` ports, the processes and their logs.
+    """
     app_id = f"bench-live-{os.getpid()}"
     ports: list[int] = []
+    hports: list[int] = []
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
     for i in range(count):
         ports.append(free_port())
+        hports.append(free_port())
         logs.append(work / f"live-worker-{i}.log")
         proc = subprocess.Popen(
             [
@@ -368,6 +409,8 @@ def _start_workers(
                 app_id,
                 "--web-port",
                 str(ports[-1]),
+                "--health-port",
+                str(hports[-1]),
                 "--store",
                 "none",
             ],
@@ -377,7 +420,7 @@ def _start_workers(
         )
         procs.append(proc)
         stack.callback(_stop, proc)
-    return ports, procs, logs
+    return ports, hports, procs, logs
 
 
 async def _live_probes(
@@ -605,8 +648,13 @@ def _print_live(args: argparse.Namespace, res: dict[str, Any]) -> None:
         f"(goals p99 <= {GOAL_LAG_P99} s, max <= {GOAL_LAG_MAX} s)"
     )
     print(
-        f"(b) slowest /health of {res['health_polls']:,}: {res['health_max'] * 1000:.0f} ms "
-        f"(goal <= {GOAL_HEALTH * 1000:.0f} ms); expired heartbeat sessions: {res['expired']} "
+        f"(b) slowest /health: on --health-port {res['health_port_max'] * 1000:.0f} ms of "
+        f"{res['health_port_polls']:,} (goal <= {GOAL_HEALTH * 1000:.0f} ms); on the HTTP API "
+        f"{res['health_max'] * 1000:.0f} ms of {res['health_polls']:,}; a static HTTP server "
+        f"on this machine {res['control_max'] * 1000:.0f} ms of {res['control_polls']:,}"
+    )
+    print(
+        f"(b) expired heartbeat sessions: {res['expired']} "
         f"(and {res['rebalancing']} heartbeats answered 'rebalancing')"
     )
     total = sum(w["published"] for w in res["workers"]) or 1
