@@ -43,6 +43,8 @@ TEXT_MAX_LENGTH: Final = 4096
 LATENCY_MS_MIN: Final = 0
 STATUS_CODE_MIN: Final = 0
 STATUS_CODE_MAX: Final = 999
+#: A probe's ``type`` discriminator.
+ProbeType = Literal["probe"]
 
 #: Ids, services and regions: 1-128 chars of letters, digits and ``._:/-``.
 Ident = Annotated[
@@ -93,7 +95,7 @@ class _Event(BaseModel):
 class ProbeEvent(_Event):
     """One probe result: ``ok`` is whether the check passed."""
 
-    type: Literal["probe"]
+    type: ProbeType
     service: Ident
     region: Ident
     observed_at: Instant
