@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reports.month import (
+from reports.month_data import _instant, _periods
+from reports.month_tables import (
     _CHARGE_COLS,
     _CLAIM_COLS,
     _DOWNTIME_COLS,
@@ -24,8 +25,6 @@ from reports.month import (
     _READING_COLS,
     _TIER_COLS,
     _cell,
-    _instant,
-    _periods,
 )
 from reports.support import BREACH_COLS, MONTH_COLS
 from sla.model import JSON
