@@ -43,6 +43,14 @@ def register(subparsers: Subparsers) -> None:
         help="the address the HTTP API listens on (beyond loopback only with an API token)",
     )
     w.add_argument("--web-port", type=int, default=6066, help="the port of the HTTP API")
+    w.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="also answer /health on this port, from a thread of its own: it answers at "
+        "once under any load, 503 'stalled' when the event loop is held (for liveness "
+        "and readiness probes; default: not served)",
+    )
     add_store(
         w,
         help="the ClickHouse store to write outputs to: chdb:///path, "
@@ -106,6 +114,10 @@ class _StartupCoordinatorFilter(logging.Filter):
         return True
 
 
+def _health_line(host: str, port: int | None) -> str:
+    return "" if port is None else f", /health also on http://{host}:{port}"
+
+
 def _early_logging(app_id: str) -> None:
     """Logging until Faust sets up its own, so a refused connection says why."""
     logging.basicConfig(
@@ -140,8 +152,9 @@ def _announce(cfg: WorkerConfig) -> None:
     host = f"[{cfg.web_host}]" if ":" in cfg.web_host else cfg.web_host
     print(
         f"availability worker {version()}: HTTP API on http://{host}:{cfg.web_port} "
-        f"(/health, /metrics); Kafka {cfg.bootstrap} over {cfg.security.protocol}; consumer "
-        f"groups {cfg.app_id} (statements, claims, tickets) and {cfg.app_id}-probes (probes); "
+        f"(/health, /metrics){_health_line(host, cfg.health_port)}; "
+        f"Kafka {cfg.bootstrap} over {cfg.security.protocol}; consumer groups "
+        f"{cfg.app_id} (statements, claims, tickets) and {cfg.app_id}-probes (probes); "
         f"store {'none' if cfg.store_dsn is None else redact_dsn(cfg.store_dsn)}",
         file=sys.stderr,
         flush=True,
@@ -170,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         app_id=args.app_id,
         web_host=args.web_host,
         web_port=args.web_port,
+        health_port=args.health_port,
         clock=_worker_clock(fixed, args.clock_start),
         store_dsn=None if args.store == "none" else (args.store or default_store()),
         security=kafka_security,

@@ -22,10 +22,10 @@ from sla.credit import (
     round_money,
     uptime,
 )
-from sla.model import JSON, Claim, CreditBasis
+from sla.model import JSON, Claim, Contract, CreditBasis
 from sla.months import months_overlapping
 from sla.statements import contract_windows, in_force
-from sla.summaries import ServiceWindow, overlap, union
+from sla.summaries import Run, ServiceWindow, overlap, union
 from sla.timeutil import format_instant, format_minute, minute_start, round_minute
 
 CLAIM_SUBJECT = "sla credit request"
@@ -65,23 +65,31 @@ def _rejected(claim: Claim, reason: str, as_of: datetime, client_id: str | None)
     }
 
 
-def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -> JSON:
-    """The decision on ``claim`` as of ``as_of``; deterministic for the same book."""
-    contract = book.contract(claim.contract_id)
-    if contract is None:
-        return _rejected(claim, "unknown_contract", as_of, None)
-    if claim.subject.strip().lower() != CLAIM_SUBJECT:
-        return _rejected(claim, "bad_subject", as_of, contract.client_id)
+class _Months:
+    """The contract's month evaluations as of ``as_of``, each computed once, keyed by month.
 
-    evals: dict[str, _MonthEval | None] = {}
+    ``evals[key]`` is None for a month the contract is not in force in or
+    has no windows for.
+    """
 
-    def months_of(a: int, b: int) -> list[_MonthEval]:
+    __slots__ = ("as_of", "book", "contract", "evals")
+
+    def __init__(self, book: Book, contract: Contract, as_of: datetime) -> None:
+        self.book = book
+        self.contract = contract
+        self.as_of = as_of
+        self.evals: dict[str, _MonthEval | None] = {}
+
+    def overlapping(self, a: int, b: int) -> list[_MonthEval]:
+        """The evaluations of the months ``[a, b)`` overlaps, evaluating any not seen yet."""
+        contract = self.contract
+        evals = self.evals
         seen: list[_MonthEval] = []
         for month in months_overlapping(a, b, contract.timezone):
             key = str(month)
             if key not in evals:
                 span = in_force(contract, month)
-                windows = contract_windows(book, contract, month, as_of)
+                windows = contract_windows(self.book, contract, month, self.as_of)
                 evals[key] = (
                     None
                     if span is None or windows is None
@@ -92,6 +100,11 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
                 seen.append(ev)
         return seen
 
+
+def _interval_verdicts(
+    claim: Claim, window: timedelta, months: _Months
+) -> tuple[list[JSON], list[tuple[int, int]]]:
+    """(a verdict per claimed interval, the accepted intervals rounded to minutes)."""
     verdicts = []
     accepted: list[tuple[int, int]] = []
     for iv in claim.intervals:
@@ -108,14 +121,41 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
         if claim.submitted_at > minute_start(b) + window:
             rec["reason"] = "out_of_window"
         else:
-            counted = sum(overlap(ev.counted, [(a, b)]) for ev in months_of(a, b) if b > a)
+            counted = sum(overlap(ev.counted, [(a, b)]) for ev in months.overlapping(a, b) if b > a)
             if counted == 0:
                 rec["reason"] = "no_matching_downtime"
             else:
                 rec.update(verdict="accepted", minutes_accepted=counted)
                 accepted.append((a, b))
         verdicts.append(rec)
+    return verdicts, accepted
 
+
+def _credit_amount(
+    contract: Contract, ev: _MonthEval, mask: tuple[Run, ...], claimed_c: int
+) -> tuple[Decimal, Decimal]:
+    """(credit percent, unrounded amount) of one month for the minutes ``mask`` accepts."""
+    amount = Decimal(0)
+    if contract.credit_basis is CreditBasis.PLATFORM:
+        pct = credit_percent(uptime(ev.minutes, claimed_c), contract.credit_tiers)
+        for s in ev.services:
+            if overlap(s.counted, mask):
+                amount += charge_share(pct, contract.charge(s.service))
+    else:
+        pct = Decimal(0)
+        for s in ev.services:
+            own = credit_percent(
+                uptime(ev.minutes, overlap(s.counted, mask)), contract.credit_tiers
+            )
+            pct = max(pct, own)
+            amount += charge_share(own, contract.charge(s.service))
+    return pct, amount
+
+
+def _credits(
+    contract: Contract, evals: dict[str, _MonthEval | None], accepted: list[tuple[int, int]]
+) -> tuple[list[JSON], int, Decimal]:
+    """(a credit per month with accepted counted minutes, their minutes, their rounded total)."""
     credits = []
     total_minutes = 0
     total = Decimal(0)
@@ -137,20 +177,7 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
         if claimed_c == 0:
             continue
         total_minutes += claimed_c
-        amount = Decimal(0)
-        if contract.credit_basis is CreditBasis.PLATFORM:
-            pct = credit_percent(uptime(ev.minutes, claimed_c), contract.credit_tiers)
-            for s in ev.services:
-                if overlap(s.counted, mask):
-                    amount += charge_share(pct, contract.charge(s.service))
-        else:
-            pct = Decimal(0)
-            for s in ev.services:
-                own = credit_percent(
-                    uptime(ev.minutes, overlap(s.counted, mask)), contract.credit_tiers
-                )
-                pct = max(pct, own)
-                amount += charge_share(own, contract.charge(s.service))
+        pct, amount = _credit_amount(contract, ev, mask, claimed_c)
         rounded = round_money(amount, contract.currency)
         total += rounded
         credits.append(
@@ -162,6 +189,20 @@ def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -
                 "credit_amount": format(rounded, "f"),
             }
         )
+    return credits, total_minutes, total
+
+
+def decide_claim(book: Book, claim: Claim, as_of: datetime, window: timedelta) -> JSON:
+    """The decision on ``claim`` as of ``as_of``; deterministic for the same book."""
+    contract = book.contract(claim.contract_id)
+    if contract is None:
+        return _rejected(claim, "unknown_contract", as_of, None)
+    if claim.subject.strip().lower() != CLAIM_SUBJECT:
+        return _rejected(claim, "bad_subject", as_of, contract.client_id)
+
+    months = _Months(book, contract, as_of)
+    verdicts, accepted = _interval_verdicts(claim, window, months)
+    credits, total_minutes, total = _credits(contract, months.evals, accepted)
 
     any_accepted = bool(accepted)
     return {

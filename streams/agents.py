@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from streams import logfilter, router
+from streams.healthserver import REPORT_INTERVAL, HealthServer
 from streams.probeloop import cancelling, describe_failure
 from streams.webviews import WebViews
 
@@ -40,6 +41,8 @@ class WorkerAgents(WebViews):
         app.task(self._probe_loop)
         app.task(self._count_dead_letters)
         app.task(self._event_loop_lag)
+        if self.cfg.health_port is not None:
+            app.task(self._health_reports)
         app.agent(routed_in, name="router", concurrency=1)(self._route)
         app.agent(stage2_in, name="statements", concurrency=1)(self._statements_agent)
         app.timer(interval=self.cfg.emit_interval)(self._refresh_tick)
@@ -68,6 +71,20 @@ class WorkerAgents(WebViews):
         # py-spy at 10,000 contracts: a fifth of the loop thread's samples).
         sys.setswitchinterval(0.0001)
         await self.loop_lag.run()
+
+    async def _health_reports(self) -> None:
+        """Serve ``/health`` on its own port and thread; hand it a report every 0.2 s."""
+        server = HealthServer(
+            self.cfg.web_host, self.cfg.health_port or 0, self.cfg.health_stall_seconds
+        )
+        server.start()
+        log.info("/health also on http://%s:%d (its own thread)", server.host, server.port)
+        try:
+            while True:
+                server.publish(*self.health_report())
+                await asyncio.sleep(REPORT_INTERVAL)
+        finally:
+            server.stop()
 
     async def _route(self, stream: Any) -> None:
         async for events in stream.take_events(self.cfg.batch_size, self.cfg.batch_wait):

@@ -61,9 +61,18 @@ class WebViews(WorkerReadouts):
 
     async def _health(self, web: Any, request: Any) -> Any:
         del request
+        status, body = self.health_report()
+        return web.json(body, status=status)
+
+    def health_report(self) -> tuple[int, dict[str, Any]]:
+        """What ``/health`` answers now: the HTTP status (503 while degraded) and the body.
+
+        Call on the loop; the body is made new at each call.
+        """
         loop = asyncio.get_running_loop()
         degraded = self.degraded()
-        return web.json(
+        return (
+            503 if degraded else 200,
             {
                 "status": "degraded" if degraded else "ok",
                 "degraded": degraded,
@@ -107,7 +116,6 @@ class WebViews(WorkerReadouts):
                     "gc": self.gc_pauses.recent(),
                 },
             },
-            status=503 if degraded else 200,
         )
 
     async def _statement(self, web: Any, request: Any, contract_id: str, month: str) -> Any:

@@ -31,6 +31,11 @@ class WorkerConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     web_enabled: bool = True
+    #: ``/health`` also on this port, answered on a thread of its own from the
+    #: loop's last report (:mod:`streams.healthserver`); None: not served
+    health_port: int | None = None
+    #: that ``/health`` answers 503 ``stalled`` once the loop has not reported for this long
+    health_stall_seconds: float = 5.0
     #: a probe batch costs about the same to fold into state whatever its size
     #: (every touched service-month's minute states are recomputed and written
     #: once per batch), so batches are large; ``batch_wait`` bounds the latency

@@ -50,8 +50,8 @@ def _run(
     return proc
 
 
-@pytest.mark.slow
-def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
+def _built_wheel(tmp_path: Path, pip: list[str]) -> Path:
+    """The wheel of a copy of ``SOURCES``, checked to carry the packages and not the devkit."""
     src = tmp_path / "src"
     for name in SOURCES:
         if (ROOT / name).is_dir():
@@ -62,14 +62,17 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
     dist = tmp_path / "dist"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
     _run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)], src)
     (wheel,) = dist.glob("availability_pipeline-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         packages = {name.split("/")[0] for name in zf.namelist()}
     assert "devkit" not in packages, sorted(packages)
     assert {"cli", "fold", "streams", "sla", "sinks"} <= packages
+    return wheel
 
+
+def _installed(tmp_path: Path, pip: list[str], wheel: Path) -> tuple[Path, Path]:
+    """(virtualenv, its site-packages) with ``wheel`` installed and the dependencies reachable."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
@@ -84,7 +87,14 @@ def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
         [*pip, "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
         tmp_path,
     )
+    return env_dir, site
 
+
+@pytest.mark.slow
+def test_wheel_install_migrates_and_replays(tmp_path: Path) -> None:
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    env_dir, site = _installed(tmp_path, pip, _built_wheel(tmp_path, pip))
+    python = env_dir / "bin" / "python"
     work = tmp_path / "work"
     work.mkdir()
     where = _run(

@@ -240,10 +240,11 @@ def test_two_workers_with_health_checks_own_volumes_and_one_store(compose: JSON)
     for name in WORKERS:
         service = services[name]
         args = _command(service)
-        port = _flag(args, "--web-port")
+        assert _flag(args, "--web-port") != _flag(args, "--health-port")
         assert _flag(args, "--web-host") == "0.0.0.0"
+        # probed on the port whose /health answers under any load (its own thread)
         check = " ".join(service["healthcheck"]["test"])
-        assert f"127.0.0.1:{port}/health" in check
+        assert f"127.0.0.1:{_flag(args, '--health-port')}/health" in check
         dsn = _flag(args, "--store")
         assert dsn.startswith("http://availability@clickhouse:8123/")
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

@@ -243,12 +243,19 @@ def test_the_worker_statefulset_probes_health_and_keeps_its_table_store(k8s: Doc
     args = container["args"]
     assert args[0] == "worker"
     port = int(_flag(args, "--web-port"))
+    health_port = int(_flag(args, "--health-port"))
     assert _flag(args, "--web-host") == "0.0.0.0"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    # started and ready once the web server answers (after the tables' recovery);
+    # alive while /health on its own thread says so (it answers under any load)
+    for probe, expected in (
+        ("readinessProbe", port),
+        ("livenessProbe", health_port),
+        ("startupProbe", port),
+    ):
         get = container[probe]["httpGet"]
         assert get["path"] == "/health"
-        assert ports[get["port"]] == port
+        assert ports[get["port"]] == expected
     assert container["resources"]["requests"]["cpu"]
     assert container["resources"]["limits"]["memory"]
     # The claim template is mounted at the image's working directory (Faust's data dir).

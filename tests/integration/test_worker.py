@@ -56,9 +56,13 @@ class WorkerProcess:
         store: str = "none",
         env: dict[str, str] | None = None,
         clock_start: str | None = None,
+        health_port: bool = False,
     ) -> None:
         clock = ["--clock-start", clock_start] if clock_start else ["--as-of", as_of]
         self.port = free_port()
+        #: the port of the thread-served ``/health`` (``--health-port``), when asked for
+        self.health_port = free_port() if health_port else None
+        health = [] if self.health_port is None else ["--health-port", str(self.health_port)]
         self.log_path = cwd / f"worker-{self.port}.log"
         self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -72,6 +76,7 @@ class WorkerProcess:
                 *clock,
                 "--web-port",
                 str(self.port),
+                *health,
                 "--store",
                 store,
             ],

@@ -22,6 +22,7 @@ import pytest
 
 from fold.folder import Folder
 from schemas.codec import Rejected, decode
+from sla.book import Book
 from sla.model import JSON
 from sla.statements import all_statements
 from sla.summaries import evaluator
@@ -129,18 +130,8 @@ def _book_events(rng: random.Random) -> list[JSON]:
     return events
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_a_kept_statement_is_what_evaluating_its_windows_again_would_keep(seed: int) -> None:
-    """Statements whose parts said nothing new skip their windows; the result is the same.
-
-    Two books fold the same random minutes (probes up, down or missing, open
-    and closed incidents, a contract revision); in one, every statement
-    evaluates its windows again before deciding to keep its content (as if
-    its parts always had news). Every statement of every minute is equal.
-    """
-    rng = random.Random(seed)
-    events = _book_events(rng)
-    as_of = "2026-03-10T00:00:30Z"
+def _fast_and_slow_books(events: list[JSON], as_of: str) -> tuple[Book, Book]:
+    """Two books of ``events``; the slow one's parts always have news, so it never skips."""
     fast, slow = run(events, as_of).book, run(events, as_of).book
     for book in (fast, slow):
         evaluator(book).coverage_step = STEP
@@ -156,44 +147,66 @@ def test_a_kept_statement_is_what_evaluating_its_windows_again_would_keep(seed: 
             return _window(*args)
 
         ev.window = counted  # type: ignore[method-assign,assignment]
+    return fast, slow
+
+
+def _minute_events(rng: random.Random, i: int, at: datetime, opened: list[JSON]) -> list[JSON]:
+    """Minute ``i``'s random probes, incident or incident revision (``opened`` is updated)."""
+    extra: list[JSON] = []
+    for service in ("api", "web", "db"):
+        roll = rng.random()
+        if roll < 0.85:
+            seen = START + timedelta(minutes=i, seconds=10)
+            extra.append(probe(service, "r1", format_instant(seen), roll < 0.8, f"{service}-{i}"))
+    if rng.random() < 0.1 or i == 3:
+        start = format_instant(START + timedelta(minutes=i - rng.randint(0, 5)))
+        end = None if rng.random() < 0.5 else format_instant(at)
+        opened.append(
+            incident(f"INC-{i}", [rng.choice(["api", "web", "db"])], start, end,
+                     cause=rng.choice(["internal", "aws", "maintenance"]), title="first",
+                     recorded_at=format_instant(at - timedelta(seconds=20)))
+        )  # fmt: skip
+        extra.append(opened[-1])
+    elif opened and rng.random() < 0.15:
+        # a new title alone: the same minutes, only the statement's notes change
+        last = opened[-1]
+        opened[-1] = {**last, "event_id": f"{last['event_id']}-r", "title": f"title {i}",
+                      "revision": last["revision"] + 1,
+                      "recorded_at": format_instant(at - timedelta(seconds=20))}  # fmt: skip
+        extra.append(opened[-1])
+    if i == 20:
+        extra.append(contract("PO-0", services={"api": "5.00"}, revision=1))
+    return extra
+
+
+def _apply(book: Book, events: list[JSON]) -> None:
+    folder = Folder(book)
+    for e in events:
+        decoded = decode(json.dumps(e).encode())
+        assert not isinstance(decoded, Rejected)
+        folder.apply(decoded)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_kept_statement_is_what_evaluating_its_windows_again_would_keep(seed: int) -> None:
+    """Statements whose parts said nothing new skip their windows; the result is the same.
+
+    Two books fold the same random minutes (probes up, down or missing, open
+    and closed incidents, a contract revision); in one, every statement
+    evaluates its windows again before deciding to keep its content (as if
+    its parts always had news). Every statement of every minute is equal.
+    """
+    rng = random.Random(seed)
+    fast, slow = _fast_and_slow_books(_book_events(rng), "2026-03-10T00:00:30Z")
     kept = 0
     previous: dict[tuple[str, str], JSON] = {}
     opened: list[JSON] = []
     for i in range(40):
         at = START + timedelta(minutes=i, seconds=30)
-        extra: list[JSON] = []
-        for service in ("api", "web", "db"):
-            roll = rng.random()
-            if roll < 0.85:
-                seen = START + timedelta(minutes=i, seconds=10)
-                extra.append(
-                    probe(service, "r1", format_instant(seen), roll < 0.8, f"{service}-{i}")
-                )
-        if rng.random() < 0.1 or i == 3:
-            start = format_instant(START + timedelta(minutes=i - rng.randint(0, 5)))
-            end = None if rng.random() < 0.5 else format_instant(at)
-            opened.append(
-                incident(f"INC-{i}", [rng.choice(["api", "web", "db"])], start, end,
-                         cause=rng.choice(["internal", "aws", "maintenance"]), title="first",
-                         recorded_at=format_instant(at - timedelta(seconds=20)))
-            )  # fmt: skip
-            extra.append(opened[-1])
-        elif opened and rng.random() < 0.15:
-            # a new title alone: the same minutes, only the statement's notes change
-            last = opened[-1]
-            opened[-1] = {**last, "event_id": f"{last['event_id']}-r", "title": f"title {i}",
-                          "revision": last["revision"] + 1,
-                          "recorded_at": format_instant(at - timedelta(seconds=20))}  # fmt: skip
-            extra.append(opened[-1])
-        if i == 20:
-            extra.append(contract("PO-0", services={"api": "5.00"}, revision=1))
+        extra = _minute_events(rng, i, at, opened)
         got = []
         for book in (fast, slow):
-            folder = Folder(book)
-            for e in extra:
-                decoded = decode(json.dumps(e).encode())
-                assert not isinstance(decoded, Rejected)
-                folder.apply(decoded)
+            _apply(book, extra)
             got.append(all_statements(book, at))
         assert got[0] == got[1], i
         now = {(o["contract_id"], o["month"]): o for o in got[0] if o["kind"] == "contract_month"}
