@@ -48,11 +48,44 @@ def services(text: str) -> list[str]:
     return names
 
 
-def register(subparsers: Subparsers) -> None:
-    """Add ``incident`` and its actions."""
+def _add_fields(a: argparse.ArgumentParser, declare: bool) -> None:
+    """The incident's fields, for ``declare`` (with its defaults) and ``update``."""
     causes = [c.value for c in Cause]
     impacts = [i.value for i in Impact]
     statuses = [s.value for s in IncidentStatus]
+    a.add_argument(
+        "--services",
+        type=services,
+        required=declare,
+        default=None,
+        help="the affected services, comma-separated, e.g. api,web",
+    )
+    a.add_argument(
+        "--started-at",
+        type=instant,
+        default=None,
+        help=f"when it started, {INSTANT}" + (" (default: now)" if declare else ""),
+    )
+    a.add_argument("--ended-at", type=instant, default=None, help=f"when it ended, {INSTANT}")
+    a.add_argument(
+        "--cause",
+        choices=causes,
+        default="internal" if declare else None,
+        help="what caused it (aws and force_majeure are excluded from downtime)",
+    )
+    a.add_argument(
+        "--impact",
+        choices=impacts,
+        default="outage" if declare else None,
+        help="how much it affected the services",
+    )
+    a.add_argument("--status", choices=statuses, default=None, help="the incident's status")
+    a.add_argument("--title", default=None, help='a short title, e.g. "API 503s"')
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``incident`` and its actions."""
+    causes = [c.value for c in Cause]
     inc = command(
         subparsers,
         "incident",
@@ -80,37 +113,7 @@ def register(subparsers: Subparsers) -> None:
             help=f"when this revision became known, {INSTANT} (default: now)",
         )
         if name in ("declare", "update"):
-            a.add_argument(
-                "--services",
-                type=services,
-                required=name == "declare",
-                default=None,
-                help="the affected services, comma-separated, e.g. api,web",
-            )
-            a.add_argument(
-                "--started-at",
-                type=instant,
-                default=None,
-                help=f"when it started, {INSTANT}"
-                + (" (default: now)" if name == "declare" else ""),
-            )
-            a.add_argument(
-                "--ended-at", type=instant, default=None, help=f"when it ended, {INSTANT}"
-            )
-            a.add_argument(
-                "--cause",
-                choices=causes,
-                default="internal" if name == "declare" else None,
-                help="what caused it (aws and force_majeure are excluded from downtime)",
-            )
-            a.add_argument(
-                "--impact",
-                choices=impacts,
-                default="outage" if name == "declare" else None,
-                help="how much it affected the services",
-            )
-            a.add_argument("--status", choices=statuses, default=None, help="the incident's status")
-            a.add_argument("--title", default=None, help='a short title, e.g. "API 503s"')
+            _add_fields(a, name == "declare")
         if name == "update":
             a.add_argument("--reopen", action="store_true", help="clear ended_at (status open)")
         if name == "reclassify":

@@ -61,103 +61,104 @@ def check_coverage(outputs: list[JSON], minimum: Decimal | None) -> None:
         raise CliError(coverage_failure(low, minimum))
 
 
+_CONTRACT_MONTH_HEAD = (
+    "contract",
+    "month",
+    "tz",
+    "minutes",
+    "counted",
+    "excluded",
+    "no data",
+    "coverage %",
+    "elapsed",
+    "uptime %",
+    "target",
+    "credit %",
+    "credit",
+    "status",
+)
+
+
+def _contract_month_row(o: JSON) -> tuple[str, ...]:
+    return (
+        o["contract_id"],
+        o["month"],
+        o["timezone"],
+        str(o["minutes_in_month"]),
+        str(o["counted_downtime_minutes"]),
+        str(sum(o["excluded_minutes"].values())),
+        str(o["no_data_minutes"]),
+        o["coverage_percent"],
+        f"{o['elapsed_minutes']}/{o['minutes_in_month']}",
+        o["uptime_percent"],
+        # a month in progress has only met (or missed) its target so far
+        ("met" if o["meets_target"] else "MISSED") + (" so far" if o["remaining_minutes"] else ""),
+        o["credit_percent"],
+        f"{o['credit_amount']} {o['currency']}",
+        f"{o['status']} r{o['revision']}",
+    )
+
+
+_SERVICE_MONTH_HEAD = (
+    "service",
+    "month",
+    "minutes",
+    "down",
+    "counted",
+    "excluded",
+    "no data",
+    "coverage %",
+    "uptime %",
+    "status",
+)
+
+
+def _service_month_row(o: JSON) -> tuple[str, ...]:
+    return (
+        o["service"],
+        o["month"],
+        str(o["minutes_in_month"]),
+        str(o["down_minutes"]),
+        str(o["counted_downtime_minutes"]),
+        str(sum(o["excluded_minutes"].values())),
+        str(o["no_data_minutes"]),
+        o["coverage_percent"],
+        o["uptime_percent"],
+        f"{o['status']} r{o['revision']}",
+    )
+
+
+_CLAIM_HEAD = ("claim", "contract", "decision", "reason", "minutes", "credit")
+
+
+def _claim_row(o: JSON) -> tuple[str, ...]:
+    credit = f"{o['credit_total']} {o['currency']}" if o["credit_total"] else "-"
+    return (
+        o["claim_id"],
+        o["contract_id"],
+        o["decision"],
+        o["reason"] or "-",
+        str(o["minutes_accepted"]),
+        credit,
+    )
+
+
+#: The replay tables in order: (output kind, title, header, row of one output).
+_REPLAY_TABLES: tuple[tuple[str, str, tuple[str, ...], Callable[[JSON], tuple[str, ...]]], ...] = (
+    ("contract_month", "Contract-month statements", _CONTRACT_MONTH_HEAD, _contract_month_row),
+    ("service_month", "Service-month records (UTC)", _SERVICE_MONTH_HEAD, _service_month_row),
+    ("claim_decision", "Claim decisions", _CLAIM_HEAD, _claim_row),
+)
+
+
 def replay_table(outputs: list[JSON]) -> str:
     """The tables of replay and demo: contract-months, service-months, claims, support."""
-    lines = []
-    cm = [o for o in outputs if o["kind"] == "contract_month"]
-    if cm:
-        lines.append("Contract-month statements")
-        head: tuple[str, ...] = (
-            "contract",
-            "month",
-            "tz",
-            "minutes",
-            "counted",
-            "excluded",
-            "no data",
-            "coverage %",
-            "elapsed",
-            "uptime %",
-            "target",
-            "credit %",
-            "credit",
-            "status",
-        )
-        rows: list[tuple[str, ...]] = []
-        for o in cm:
-            rows.append(
-                (
-                    o["contract_id"],
-                    o["month"],
-                    o["timezone"],
-                    str(o["minutes_in_month"]),
-                    str(o["counted_downtime_minutes"]),
-                    str(sum(o["excluded_minutes"].values())),
-                    str(o["no_data_minutes"]),
-                    o["coverage_percent"],
-                    f"{o['elapsed_minutes']}/{o['minutes_in_month']}",
-                    o["uptime_percent"],
-                    # a month in progress has only met (or missed) its target so far
-                    ("met" if o["meets_target"] else "MISSED")
-                    + (" so far" if o["remaining_minutes"] else ""),
-                    o["credit_percent"],
-                    f"{o['credit_amount']} {o['currency']}",
-                    f"{o['status']} r{o['revision']}",
-                )
-            )
-        lines.extend(columns(head, rows))
-    sm = [o for o in outputs if o["kind"] == "service_month"]
-    if sm:
-        lines.append("")
-        lines.append("Service-month records (UTC)")
-        head = (
-            "service",
-            "month",
-            "minutes",
-            "down",
-            "counted",
-            "excluded",
-            "no data",
-            "coverage %",
-            "uptime %",
-            "status",
-        )
-        rows = []
-        for o in sm:
-            rows.append(
-                (
-                    o["service"],
-                    o["month"],
-                    str(o["minutes_in_month"]),
-                    str(o["down_minutes"]),
-                    str(o["counted_downtime_minutes"]),
-                    str(sum(o["excluded_minutes"].values())),
-                    str(o["no_data_minutes"]),
-                    o["coverage_percent"],
-                    o["uptime_percent"],
-                    f"{o['status']} r{o['revision']}",
-                )
-            )
-        lines.extend(columns(head, rows))
-    cd = [o for o in outputs if o["kind"] == "claim_decision"]
-    if cd:
-        lines.append("")
-        lines.append("Claim decisions")
-        head = ("claim", "contract", "decision", "reason", "minutes", "credit")
-        rows = []
-        for o in cd:
-            credit = f"{o['credit_total']} {o['currency']}" if o["credit_total"] else "-"
-            rows.append(
-                (
-                    o["claim_id"],
-                    o["contract_id"],
-                    o["decision"],
-                    o["reason"] or "-",
-                    str(o["minutes_accepted"]),
-                    credit,
-                )
-            )
-        lines.extend(columns(head, rows))
+    lines: list[str] = []
+    for k, (kind, title, head, row) in enumerate(_REPLAY_TABLES):
+        records = [o for o in outputs if o["kind"] == kind]
+        if records:
+            # every table but the first follows a blank line, even when the first is absent
+            lines.extend([*([""] if k else []), title, *columns(head, [row(o) for o in records])])
     lines.extend(support_table(outputs))
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cli.args import add_as_of, add_format, add_min_coverage, add_store, count
 from cli.errors import EXIT_USAGE, CliError
@@ -18,7 +18,11 @@ from cli.settings import data_dir
 from cli.store import open_store
 from reports import finance_csv as export_csv
 from schemas.codec import dumps, dumps_output
+from sla.model import JSON
 from sla.timeutil import format_instant
+
+if TYPE_CHECKING:
+    from fold.folder import DeadLetter, Folder
 
 
 def register(subparsers: Subparsers) -> None:
@@ -114,11 +118,87 @@ def _numbered(fh: IO[bytes], progress: _Progress) -> Iterator[tuple[int, bytes]]
     progress.close()
 
 
+def _dead_letter_file(
+    args: argparse.Namespace, store: object, fh: IO[bytes]
+) -> tuple[Path | None, IO[str] | None]:
+    """Where the dead letters are appended, and that file opened (None: nowhere)."""
+    # --store none keeps the run free of side effects unless a file is named
+    dl_path: Path | None = (
+        Path(args.dead_letters)
+        if args.dead_letters
+        else (None if store is None else data_dir() / "dead-letters.jsonl")
+    )
+    if dl_path is None:
+        return None, None
+    try:
+        dl_path.parent.mkdir(parents=True, exist_ok=True)
+        # appended: an earlier run's dead letters are never overwritten
+        return dl_path, dl_path.open("a", encoding="utf-8")
+    except OSError as exc:
+        fh.close()
+        raise CliError(
+            f"cannot write the dead letters to {dl_path}: {exc.strerror or exc} "
+            "(choose another file with --dead-letters)",
+            EXIT_USAGE,
+        ) from None
+
+
+def _ingest(
+    args: argparse.Namespace,
+    fh: IO[bytes],
+    folder: Folder,
+    dl_out: IO[str] | None,
+    progress: _Progress,
+) -> list[DeadLetter]:
+    """Fold every line of ``fh``; report and append each dead letter, stop past the limit."""
+    from fold.replay import BATCH, batched
+
+    dead: list[DeadLetter] = []
+    limit: int | None = args.max_dead_letters
+    for batch in batched(_numbered(fh, progress), BATCH):
+        raws = [raw for _, raw in batch]
+        sources = [{"file": args.events, "line": no} for no, _ in batch]
+        for dl in folder.ingest_batch(raws, sources):
+            dead.append(dl)
+            if not args.quiet:
+                print(f"line {dl.source['line']}: {dl.reason}: {dl.detail}", file=sys.stderr)
+            if dl_out is not None:
+                dl_out.write(dumps(dl.to_json()) + "\n")
+            if limit is not None and len(dead) > limit:
+                progress.close()
+                raise CliError(
+                    f"more than {limit} dead letters (the last at line "
+                    f"{dl.source['line']}: {dl.reason}); stopped before computing "
+                    f"anything: {_reason_counts(dead)}"
+                )
+    return dead
+
+
+def _print_outputs(args: argparse.Namespace, outputs: list[JSON]) -> None:
+    """Print the outputs in ``--format``, and write ``--claims-csv`` when named."""
+    if args.format == "csv":
+        sys.stdout.write(
+            export_csv.to_csv(
+                export_csv.CONTRACT_MONTH_COLUMNS, export_csv.contract_month_rows(outputs)
+            )
+        )
+    else:
+        fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+        print_records(outputs, fmt, encode=dumps_output)  # outputs only: no float
+    sys.stdout.flush()
+    if getattr(args, "claims_csv", None):
+        Path(args.claims_csv).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.claims_csv).write_text(
+            export_csv.to_csv(export_csv.CLAIM_COLUMNS, export_csv.claim_rows(outputs)),
+            encoding="utf-8",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay ``args.events``; print, store and count what it gives."""
     # lazy: the fold (numpy and the rule engine) is only needed when a file is replayed
-    from fold.folder import DeadLetter, Folder
-    from fold.replay import BATCH, batched, compute_outputs
+    from fold.folder import Folder
+    from fold.replay import compute_outputs
     from sla.book import Book
 
     as_of: datetime = args.as_of or datetime.now(UTC)
@@ -133,51 +213,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if store is not None:
             store.migrate()
-        # --store none keeps the run free of side effects unless a file is named
-        dl_path: Path | None = (
-            Path(args.dead_letters)
-            if args.dead_letters
-            else (None if store is None else data_dir() / "dead-letters.jsonl")
-        )
-        dl_out: IO[str] | None = None
-        if dl_path is not None:
-            try:
-                dl_path.parent.mkdir(parents=True, exist_ok=True)
-                # appended: an earlier run's dead letters are never overwritten
-                dl_out = dl_path.open("a", encoding="utf-8")
-            except OSError as exc:
-                fh.close()
-                raise CliError(
-                    f"cannot write the dead letters to {dl_path}: {exc.strerror or exc} "
-                    "(choose another file with --dead-letters)",
-                    EXIT_USAGE,
-                ) from None
+        dl_path, dl_out = _dead_letter_file(args, store, fh)
         total = path.stat().st_size if args.events != "-" else 0
         progress = _Progress(total, sys.stderr)
         book = Book()
         folder = Folder(book, as_of)
-        dead: list[DeadLetter] = []
-        limit: int | None = args.max_dead_letters
         with fh, dl_out if dl_out is not None else contextlib.nullcontext():
-            for batch in batched(_numbered(fh, progress), BATCH):
-                raws = [raw for _, raw in batch]
-                sources = [{"file": args.events, "line": no} for no, _ in batch]
-                for dl in folder.ingest_batch(raws, sources):
-                    dead.append(dl)
-                    if not args.quiet:
-                        print(
-                            f"line {dl.source['line']}: {dl.reason}: {dl.detail}",
-                            file=sys.stderr,
-                        )
-                    if dl_out is not None:
-                        dl_out.write(dumps(dl.to_json()) + "\n")
-                    if limit is not None and len(dead) > limit:
-                        progress.close()
-                        raise CliError(
-                            f"more than {limit} dead letters (the last at line "
-                            f"{dl.source['line']}: {dl.reason}); stopped before computing "
-                            f"anything: {_reason_counts(dead)}"
-                        )
+            dead = _ingest(args, fh, folder, dl_out, progress)
         n_events = sum(folder.stats.events.values())
         if dead:
             print(f"dead letters by reason: {_reason_counts(dead)}", file=sys.stderr)
@@ -186,22 +228,7 @@ def run(args: argparse.Namespace) -> int:
                 f"no valid event in {args.events} ({len(dead)} bad lines); nothing computed"
             )
         outputs = compute_outputs(book, as_of, folder.tickets)
-        if args.format == "csv":
-            sys.stdout.write(
-                export_csv.to_csv(
-                    export_csv.CONTRACT_MONTH_COLUMNS, export_csv.contract_month_rows(outputs)
-                )
-            )
-        else:
-            fmt = args.format or ("table" if sys.stdout.isatty() else "jsonl")
-            print_records(outputs, fmt, encode=dumps_output)  # outputs only: no float
-        sys.stdout.flush()
-        if getattr(args, "claims_csv", None):
-            Path(args.claims_csv).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.claims_csv).write_text(
-                export_csv.to_csv(export_csv.CLAIM_COLUMNS, export_csv.claim_rows(outputs)),
-                encoding="utf-8",
-            )
+        _print_outputs(args, outputs)
         if store is not None:
             store.write_outputs(outputs)
             store.write_dead_letters([d.to_json() for d in dead])

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from cli.args import add_as_of, add_bootstrap, add_store, instant
 from cli.broker import bootstrap, security
@@ -17,6 +18,10 @@ from cli.help import Subparsers, command, version
 from cli.settings import default_store
 from streams.logfilter import TransientTopicFilter
 from streams.topics import ensure_topics
+
+if TYPE_CHECKING:
+    from streams.kafkaconf import KafkaSecurity
+    from streams.workerconfig import WorkerConfig
 
 
 def register(subparsers: Subparsers) -> None:
@@ -113,14 +118,55 @@ def _health_line(host: str, port: int | None) -> str:
     return "" if port is None else f", /health also on http://{host}:{port}"
 
 
+def _early_logging(app_id: str) -> None:
+    """Logging until Faust sets up its own, so a refused connection says why."""
+    logging.basicConfig(
+        level=logging.WARNING, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
+    )
+    logging.getLogger("aiokafka.cluster").addFilter(TransientTopicFilter(f"{app_id}-"))
+    # the admin client's own poller timing its tasks on a busy machine, not a fault
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
+
+
+def _ensure_worker_topics(servers: str, kafka_security: KafkaSecurity, app_id: str) -> None:
+    """The pipeline's topics and the statement stage's own input topic, or a CliError."""
+    from kafka.errors import KafkaError
+
+    from streams.router import statement_inputs_topic
+
+    try:
+        ensure_topics(servers, **kafka_security.kafka_python())
+        # the statement stage's own input topic, shared out by partition
+        ensure_topics(
+            servers, specs=[statement_inputs_topic(app_id)], **kafka_security.kafka_python()
+        )
+    except KafkaError as exc:
+        raise CliError(
+            f"cannot use Kafka at {servers} over {kafka_security.protocol}: "
+            f"{exc} (see the connection errors above; check the KAFKA_* settings)"
+        ) from None
+
+
+def _announce(cfg: WorkerConfig) -> None:
+    """Said before Faust takes over the output: where to look and what to expect."""
+    host = f"[{cfg.web_host}]" if ":" in cfg.web_host else cfg.web_host
+    print(
+        f"availability worker {version()}: HTTP API on http://{host}:{cfg.web_port} "
+        f"(/health, /metrics){_health_line(host, cfg.health_port)}; "
+        f"Kafka {cfg.bootstrap} over {cfg.security.protocol}; consumer groups "
+        f"{cfg.app_id} (statements, claims, tickets) and {cfg.app_id}-probes (probes); "
+        f"store {'none' if cfg.store_dsn is None else redact_dsn(cfg.store_dsn)}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the worker until it is stopped."""
     # lazy: Faust, aiokafka and the Kafka client load only for the worker
     from faust.worker import Worker as FaustWorker
-    from kafka.errors import KafkaError
 
     from streams.app import WorkerConfig, api_token_from_env, check_api_exposure, create_app
-    from streams.router import statement_inputs_topic
 
     # the worker waits for its broker like any long-running service
     servers = bootstrap(args, check=False)
@@ -129,25 +175,8 @@ def run(args: argparse.Namespace) -> int:
         check_api_exposure(args.web_host, api_token_from_env(os.environ))
     except ValueError as exc:  # refused before anything connects anywhere
         raise CliError(str(exc), EXIT_USAGE) from None
-    # until Faust sets up its own logging, so a refused connection says why
-    logging.basicConfig(
-        level=logging.WARNING, format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
-    )
-    logging.getLogger("aiokafka.cluster").addFilter(TransientTopicFilter(f"{args.app_id}-"))
-    # the admin client's own poller timing its tasks on a busy machine, not a fault
-    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
-
-    try:
-        ensure_topics(servers, **kafka_security.kafka_python())
-        # the statement stage's own input topic, shared out by partition
-        ensure_topics(
-            servers, specs=[statement_inputs_topic(args.app_id)], **kafka_security.kafka_python()
-        )
-    except KafkaError as exc:
-        raise CliError(
-            f"cannot use Kafka at {servers} over {kafka_security.protocol}: "
-            f"{exc} (see the connection errors above; check the KAFKA_* settings)"
-        ) from None
+    _early_logging(args.app_id)
+    _ensure_worker_topics(servers, kafka_security, args.app_id)
     fixed: datetime | None = args.as_of
     cfg = WorkerConfig(
         bootstrap=servers,
@@ -161,17 +190,7 @@ def run(args: argparse.Namespace) -> int:
     )
     app = create_app(cfg)
     logging.getLogger("faust").setLevel(logging.WARNING)
-    host = f"[{args.web_host}]" if ":" in args.web_host else args.web_host
-    # said before Faust takes over the output: where to look and what to expect
-    print(
-        f"availability worker {version()}: HTTP API on http://{host}:{args.web_port} "
-        f"(/health, /metrics){_health_line(host, args.health_port)}; "
-        f"Kafka {servers} over {kafka_security.protocol}; consumer groups "
-        f"{args.app_id} (statements, claims, tickets) and {args.app_id}-probes (probes); "
-        f"store {'none' if cfg.store_dsn is None else redact_dsn(cfg.store_dsn)}",
-        file=sys.stderr,
-        flush=True,
-    )
+    _announce(cfg)
     logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_StartupCoordinatorFilter())
     worker = FaustWorker(app, loglevel=args.loglevel, quiet=True)
     if not worker.stdout.isatty():

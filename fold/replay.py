@@ -128,6 +128,56 @@ def _ticket_events(tickets: Iterable[Any]) -> list[support.TicketEvent]:
     return [t if isinstance(t, support.TicketEvent) else domain.ticket_event(t) for t in tickets]
 
 
+def _verdict_line(v: support.TicketVerdict, as_of: datetime) -> JSON:
+    return {
+        "kind": "ticket_verdict",
+        "ticket_id": v.ticket_id,
+        "client_id": v.client_id,
+        "severity": v.severity,
+        "opened_at": format_instant(v.opened_at),
+        "deadline": format_instant(v.deadline),
+        "at_risk_at": format_instant(v.at_risk_at),
+        "responded_at": format_instant(v.responded_at) if v.responded_at else None,
+        "status": v.status,
+        "policy": v.policy,
+        "response_business_minutes": _minutes_text(v.response_business_minutes),
+        "computed_at": format_instant(as_of),
+    }
+
+
+def _alert_line(alert: support.TicketAlert, as_of: datetime) -> JSON:
+    return {
+        "kind": "ticket_alert",
+        "alert": alert.alert,
+        "ticket_id": alert.ticket_id,
+        "client_id": alert.client_id,
+        "severity": alert.severity,
+        "policy": alert.policy,
+        "opened_at": format_instant(alert.opened_at),
+        "deadline": format_instant(alert.deadline),
+        "at": format_instant(alert.at),
+        "computed_at": format_instant(as_of),
+    }
+
+
+def _support_month_line(row: support.ComplianceRow, as_of: datetime) -> JSON:
+    return {
+        "kind": "support_month",
+        "client_id": row.client_id,
+        "month": row.month,
+        "severity": row.severity,
+        "met": row.met,
+        "breached": row.breached,
+        "open": row.open,
+        "at_risk": row.at_risk,
+        "responded": row.responded,
+        "p50_business_minutes": _minutes_text(row.p50_business_minutes),
+        "p90_business_minutes": _minutes_text(row.p90_business_minutes),
+        "p95_business_minutes": _minutes_text(row.p95_business_minutes),
+        "computed_at": format_instant(as_of),
+    }
+
+
 def support_outputs(tickets: list[Any], as_of: datetime, calendar: BusinessCalendar) -> list[JSON]:
     """``ticket_verdict``, then ``ticket_alert``, then ``support_month`` lines (SPEC section 8).
 
@@ -138,59 +188,14 @@ def support_outputs(tickets: list[Any], as_of: datetime, calendar: BusinessCalen
     if not tickets:
         return []
     verdicts = support.fold_ticket_events(_ticket_events(tickets), as_of, calendar)
-    out: list[JSON] = []
-    for v in verdicts.values():
-        out.append(
-            {
-                "kind": "ticket_verdict",
-                "ticket_id": v.ticket_id,
-                "client_id": v.client_id,
-                "severity": v.severity,
-                "opened_at": format_instant(v.opened_at),
-                "deadline": format_instant(v.deadline),
-                "at_risk_at": format_instant(v.at_risk_at),
-                "responded_at": format_instant(v.responded_at) if v.responded_at else None,
-                "status": v.status,
-                "policy": v.policy,
-                "response_business_minutes": _minutes_text(v.response_business_minutes),
-                "computed_at": format_instant(as_of),
-            }
-        )
-    for v in verdicts.values():
-        for alert in support.ticket_alerts(v):
-            out.append(
-                {
-                    "kind": "ticket_alert",
-                    "alert": alert.alert,
-                    "ticket_id": alert.ticket_id,
-                    "client_id": alert.client_id,
-                    "severity": alert.severity,
-                    "policy": alert.policy,
-                    "opened_at": format_instant(alert.opened_at),
-                    "deadline": format_instant(alert.deadline),
-                    "at": format_instant(alert.at),
-                    "computed_at": format_instant(as_of),
-                }
-            )
-    for row in support.monthly_compliance(verdicts.values(), calendar):
-        out.append(
-            {
-                "kind": "support_month",
-                "client_id": row.client_id,
-                "month": row.month,
-                "severity": row.severity,
-                "met": row.met,
-                "breached": row.breached,
-                "open": row.open,
-                "at_risk": row.at_risk,
-                "responded": row.responded,
-                "p50_business_minutes": _minutes_text(row.p50_business_minutes),
-                "p90_business_minutes": _minutes_text(row.p90_business_minutes),
-                "p95_business_minutes": _minutes_text(row.p95_business_minutes),
-                "computed_at": format_instant(as_of),
-            }
-        )
-    return out
+    return [
+        *(_verdict_line(v, as_of) for v in verdicts.values()),
+        *(_alert_line(a, as_of) for v in verdicts.values() for a in support.ticket_alerts(v)),
+        *(
+            _support_month_line(row, as_of)
+            for row in support.monthly_compliance(verdicts.values(), calendar)
+        ),
+    ]
 
 
 def next_support_moment(

@@ -9,12 +9,13 @@ come hatched), then every section of the report data.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reports.month import (
+from reports.month_data import _instant, _periods
+from reports.month_tables import (
     _CHARGE_COLS,
     _CLAIM_COLS,
     _DOWNTIME_COLS,
@@ -24,8 +25,6 @@ from reports.month import (
     _READING_COLS,
     _TIER_COLS,
     _cell,
-    _instant,
-    _periods,
 )
 from reports.support import BREACH_COLS, MONTH_COLS
 from sla.model import JSON
@@ -93,8 +92,32 @@ def _svg_timeline(statement: JSON) -> str:
         _HATCH,
     ]
     now = start + timedelta(minutes=int(statement.get("elapsed_minutes", total)))
-    # Day ticks at local midnights, labelled every few days to stay legible.
-    day = start.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    out += _day_ticks(x, start.astimezone(tz), end, top, height)
+    periods = _periods(statement)
+    for i, svc in enumerate(services):
+        y = top + i * lane
+        counts = statement["services"][svc]
+        out.append(
+            f'<text x="4" y="{y + 16}" font-size="12" fill="#1d232a">{html.escape(svc)}</text>'
+        )
+        out.append(_lane_background(x, y, start, now, end, counts))
+        out += _lane_periods(x, y, svc, periods)
+        out.append(_lane_counts(left + width, y, counts))
+    out.append(
+        f'<text x="{left}" y="{height - 6}" font-size="10" fill="#5b6470">'
+        f"{html.escape(statement['period_start'])} to {html.escape(statement['period_end'])} "
+        f"(days in {html.escape(statement.get('timezone', 'UTC'))})</text>"
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _day_ticks(
+    x: Callable[[datetime], float], local_start: datetime, end: datetime, top: int, height: int
+) -> list[str]:
+    """Day ticks at local midnights, labelled every few days to stay legible."""
+    out = []
+    day = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
     n = 0
     while day.astimezone(UTC) < end:
         px = x(day.astimezone(UTC))
@@ -109,40 +132,38 @@ def _svg_timeline(statement: JSON) -> str:
             )
         n += 1
         day = day + timedelta(days=1)  # wall-clock arithmetic: stays at local midnight
-    periods = _periods(statement)
-    for i, svc in enumerate(services):
-        y = top + i * lane
-        counts = statement["services"][svc]
-        excluded = sum((counts.get("excluded_minutes") or {}).values())
+    return out
+
+
+def _lane_periods(
+    x: Callable[[datetime], float], y: int, svc: str, periods: Sequence[JSON]
+) -> list[str]:
+    """The counted and excluded periods of one service's lane."""
+    out = []
+    for p in periods:
+        if p["service"] != svc:
+            continue
+        kind = "counted" if p["treatment"] == "counted" else "excluded"
+        x0, x1 = x(_instant(p["start_utc"])), x(_instant(p["end_utc"]))
+        # A minute is 0.02 px wide at this scale: keep every period visible.
+        w = max(2.0, x1 - x0)
         out.append(
-            f'<text x="4" y="{y + 16}" font-size="12" fill="#1d232a">{html.escape(svc)}</text>'
+            f'<rect x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="22" '
+            f'fill="{_COLOURS[kind]}"><title>{html.escape(svc)} {p["start_utc"]} - '
+            f"{p['end_utc']} {kind}</title></rect>"
         )
-        out.append(_lane_background(x, y, start, now, end, counts))
-        for p in periods:
-            if p["service"] != svc:
-                continue
-            kind = "counted" if p["treatment"] == "counted" else "excluded"
-            x0, x1 = x(_instant(p["start_utc"])), x(_instant(p["end_utc"]))
-            # A minute is 0.02 px wide at this scale: keep every period visible.
-            w = max(2.0, x1 - x0)
-            out.append(
-                f'<rect x="{x0:.1f}" y="{y + 2}" width="{w:.1f}" height="22" '
-                f'fill="{_COLOURS[kind]}"><title>{html.escape(svc)} {p["start_utc"]} - '
-                f"{p['end_utc']} {kind}</title></rect>"
-            )
-        out.append(
-            f'<text x="{left + width}" y="{y + 33}" font-size="10" text-anchor="end" '
-            f'fill="#5b6470">counted {counts.get("counted_downtime_minutes", 0)} min · '
-            f"excluded {excluded} min · no data {counts.get('no_data_minutes', 0)} min · "
-            f"coverage {counts.get('coverage_percent', '-')} %</text>"
-        )
-    out.append(
-        f'<text x="{left}" y="{height - 6}" font-size="10" fill="#5b6470">'
-        f"{html.escape(statement['period_start'])} to {html.escape(statement['period_end'])} "
-        f"(days in {html.escape(statement.get('timezone', 'UTC'))})</text>"
+    return out
+
+
+def _lane_counts(right: int, y: int, counts: JSON) -> str:
+    """The label under a lane: its counted, excluded and no-data minutes, and coverage."""
+    excluded = sum((counts.get("excluded_minutes") or {}).values())
+    return (
+        f'<text x="{right}" y="{y + 33}" font-size="10" text-anchor="end" '
+        f'fill="#5b6470">counted {counts.get("counted_downtime_minutes", 0)} min · '
+        f"excluded {excluded} min · no data {counts.get('no_data_minutes', 0)} min · "
+        f"coverage {counts.get('coverage_percent', '-')} %</text>"
     )
-    out.append("</svg>")
-    return "".join(out)
 
 
 def _lane_background(
@@ -214,25 +235,16 @@ def _services(d: JSON) -> str:
     return _html_table(tuple(svc_rows[0].keys()) if svc_rows else ("service",), svc_rows)
 
 
-def render_html(d: JSON, statement: JSON) -> str:
-    """The report data ``d`` of ``statement`` as one HTML page."""
-    st = d["statement"]
-    ev = d["claim_evidence"]
-    pg = d["progress"]
+def _head(d: JSON) -> list[str]:
+    """The page's head, then its title, banners and headline figures."""
+    st, pg = d["statement"], d["progress"]
     e = html.escape
     excl = ", ".join(f"{k}: {v}" for k, v in st["excluded_minutes"].items()) or "none"
-    legend = "".join(
-        f'<span><i class="sw" style="background:{_SWATCH.get(k, _COLOURS[k])}"></i>'
-        f"{e(k.replace('_', ' '))}</span>"
-        for k in ("counted", "excluded", "no_data", "up", "not_yet_elapsed")
-    )
     banners = "".join(
         f'<div class="banner {e(b["kind"])}" role="alert">{e(b["text"])}</div>'
         for b in pg["banners"]
     )
-    working = "\n".join(e(line) for line in d["working"])
-    deadline = ev["earliest_deadline_utc"] or "no counted incident"
-    parts = [
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>SLA statement {e(st['contract_id'])} {e(st['month'])}</title>",
@@ -246,8 +258,36 @@ def render_html(d: JSON, statement: JSON) -> str:
         f"<p>Minutes in month {st['minutes_in_month']}; down {st['down_minutes']}; "
         f"excluded {e(excl)}; affected services "
         f"{e(', '.join(st['affected_services']) or 'none')}.</p>",
+    ]
+
+
+def _legend() -> str:
+    return "".join(
+        f'<span><i class="sw" style="background:{_SWATCH.get(k, _COLOURS[k])}"></i>'
+        f"{html.escape(k.replace('_', ' '))}</span>"
+        for k in ("counted", "excluded", "no_data", "up", "not_yet_elapsed")
+    )
+
+
+def _evidence(ev: JSON) -> str:
+    """What the claim evidence pack is for: where to email it, and by when."""
+    e = html.escape
+    deadline = ev["earliest_deadline_utc"] or "no counted incident"
+    return (
+        f"<p>Email <b>{e(ev['email_to'])}</b> ({e(ev['vendor'])}) with the subject "
+        f"<b>&ldquo;{e(ev['subject'])}&rdquo;</b>, listing the dates and times below, "
+        f"within 60 days of each incident (earliest deadline {e(deadline)}).</p>"
+    )
+
+
+def render_html(d: JSON, statement: JSON) -> str:
+    """The report data ``d`` of ``statement`` as one HTML page."""
+    ev = d["claim_evidence"]
+    working = "\n".join(html.escape(line) for line in d["working"])
+    parts = [
+        *_head(d),
         "<h2>Timeline</h2>",
-        f'<div class="legend">{legend}</div>',
+        f'<div class="legend">{_legend()}</div>',
         _svg_timeline(statement),
         "<h2>Services</h2>",
         _services(d),
@@ -258,16 +298,14 @@ def render_html(d: JSON, statement: JSON) -> str:
         "<h3>Working</h3>",
         f'<div class="working">{working}</div>',
         "<h2>Downtime incidents and excluded periods</h2>",
-        f'<p class="muted">Times in {e(st["timezone"])}; the UTC instants are in the claim '
-        "evidence below.</p>",
+        f'<p class="muted">Times in {html.escape(d["statement"]["timezone"])}; the UTC '
+        "instants are in the claim evidence below.</p>",
         _html_table(_DOWNTIME_COLS, d["periods"], cls_key="treatment"),
         "<h3>Incidents</h3>",
         _html_table(_INCIDENT_COLS, d["incidents"]),
         *_html_readings(d),
         "<h2>Claim evidence pack</h2>",
-        f"<p>Email <b>{e(ev['email_to'])}</b> ({e(ev['vendor'])}) with the subject "
-        f"<b>&ldquo;{e(ev['subject'])}&rdquo;</b>, listing the dates and times below, "
-        f"within 60 days of each incident (earliest deadline {e(deadline)}).</p>",
+        _evidence(ev),
         _html_table(_EVIDENCE_COLS, ev["incidents"]),
         "<h2>Claims</h2>",
         _html_table(_CLAIM_COLS, d["claims"]),

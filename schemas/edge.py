@@ -44,11 +44,14 @@ from sla.timeutil import END_MINUTE, FIRST_MINUTE
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
+#: Most digits of a second's fraction an instant may carry (microseconds).
+INSTANT_FRACTION_DIGITS: Final = 6
 #: RFC 3339 with an explicit offset, microsecond precision at most. ASCII
 #: digits only: the pattern engine's ``\d`` is Unicode-aware (it would pass
 #: ``"\u0664"``, Arabic-Indic four) where the canonical datetime parser is not.
 INSTANT_PATTERN: Final = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    rf"(\.[0-9]{{1,{INSTANT_FRACTION_DIGITS}}})?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 InstantText = Annotated[str, StringConstraints(pattern=INSTANT_PATTERN)]

@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from sla.model import Cause, CreditBasis, Impact, IncidentStatus, NoDataPolicy
-from sla.timeutil import in_range
+from sla.timeutil import END_INSTANT, FIRST_INSTANT, format_instant, in_range
 
 # The bounds of the wire model, written once: the pydantic types below, the
 # edge's ProbeRecord and the bulk probe decoder (schemas.fastprobe) are built
@@ -43,6 +43,8 @@ TEXT_MAX_LENGTH: Final = 4096
 LATENCY_MS_MIN: Final = 0
 STATUS_CODE_MIN: Final = 0
 STATUS_CODE_MAX: Final = 999
+#: A probe's ``type`` discriminator.
+ProbeType = Literal["probe"]
 
 #: Ids, services and regions: 1-128 chars of letters, digits and ``._:/-``.
 Ident = Annotated[
@@ -56,12 +58,17 @@ LatencyMs = Annotated[float, Field(ge=LATENCY_MS_MIN)]
 StatusCode = Annotated[int, Field(ge=STATUS_CODE_MIN, le=STATUS_CODE_MAX)]
 
 
+#: the accepted range's bounds, as its error and description name them
+_FIRST_TEXT: Final = format_instant(FIRST_INSTANT)
+_END_TEXT: Final = format_instant(END_INSTANT)
+
+
 def _in_range(dt: datetime) -> datetime:
     if not in_range(dt):
         raise PydanticCustomError(
             "out_of_range",
             "instant is outside the accepted range [{first}, {end})",
-            {"first": "1970-01-01T00:00:00Z", "end": "2200-01-01T00:00:00Z"},
+            {"first": _FIRST_TEXT, "end": _END_TEXT},
         )
     return dt
 
@@ -73,8 +80,8 @@ Instant = Annotated[
     AfterValidator(_in_range),
     Field(
         description=(
-            "RFC 3339 with an explicit offset; from 1970-01-01T00:00:00Z (inclusive) "
-            "to 2200-01-01T00:00:00Z (exclusive) once converted to UTC"
+            f"RFC 3339 with an explicit offset; from {_FIRST_TEXT} (inclusive) "
+            f"to {_END_TEXT} (exclusive) once converted to UTC"
         )
     ),
 ]
@@ -93,7 +100,7 @@ class _Event(BaseModel):
 class ProbeEvent(_Event):
     """One probe result: ``ok`` is whether the check passed."""
 
-    type: Literal["probe"]
+    type: ProbeType
     service: Ident
     region: Ident
     observed_at: Instant

@@ -141,16 +141,31 @@ def render_statement(stmt: str, settings: StoreSettings) -> list[str]:
 
     body = _DIRECTIVE.sub(sub, stmt)
     body = "\n".join(ln.rstrip() for ln in body.splitlines() if ln.strip())
+    if not cluster:
+        return [body]
+    return _on_cluster(stmt, body, table if distributed else None, shard_by, settings, cluster)
+
+
+def _on_cluster(
+    stmt: str,
+    body: str,
+    table: str | None,
+    shard_by: list[str],
+    settings: StoreSettings,
+    cluster: str,
+) -> list[str]:
+    """A rendered statement on a cluster: an ALTER or DROP of both tables, a CREATE of a
+    sharded ``table`` (None: not sharded) as ``<table>_local`` behind a Distributed table."""
     altered = _ALTER_TABLE.search(stmt)
-    if cluster and altered is not None:
+    if altered is not None:
         name = f"{settings.database}.{altered.group(1)}"
         return [body.replace(f"ALTER TABLE {name} ", f"ALTER TABLE {name}_local ", 1), body]
     dropped = _DROP_TABLE.search(stmt)
-    if cluster and dropped is not None:
+    if dropped is not None:
         # the Distributed table first, so nothing writes through it to a dropped table
         name = f"{settings.database}.{dropped.group(1)}"
         return [body, body.replace(f"EXISTS {name} ", f"EXISTS {name}_local ", 1)]
-    if not (cluster and table and distributed):
+    if not table:
         return [body]
     db = settings.database
     local = f"{table}_local"

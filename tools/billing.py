@@ -344,18 +344,7 @@ def run(
         **client,
     )
     try:
-        tps = [
-            TopicPartition(t, p)
-            for t in BILLING_TOPICS
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        consumer.assign(tps)
-        for tp in tps:
-            pos = book.position(tp.topic, tp.partition)
-            if pos is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, pos)
+        tps = _assign(consumer, book, TopicPartition)
         end: dict[Any, int] = consumer.end_offsets(tps) if once else {}
         while not stop.is_set():
             if once and all(consumer.position(tp) >= end[tp] for tp in tps):
@@ -363,12 +352,12 @@ def run(
             batch = consumer.poll(timeout_ms=poll_ms)
             if not batch:
                 continue
-            changed = []
-            for records in batch.values():
-                for m in records:
-                    row = book.apply(m.topic, m.partition, m.offset, m.value)
-                    if row is not None:
-                        changed.append(row)
+            changed = [
+                row
+                for records in batch.values()
+                for m in records
+                if (row := book.apply(m.topic, m.partition, m.offset, m.value)) is not None
+            ]
             book.save(state_path)
             _commit(consumer, book, tps, OffsetAndMetadata)
             if changed:
@@ -376,6 +365,23 @@ def run(
     finally:
         consumer.close()
     return book
+
+
+def _assign(consumer: Any, book: CreditBook, partition_type: Any) -> list[Any]:
+    """Assign every partition of the billing topics, each at the state's position."""
+    tps = [
+        partition_type(t, p)
+        for t in BILLING_TOPICS
+        for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
+    consumer.assign(tps)
+    for tp in tps:
+        pos = book.position(tp.topic, tp.partition)
+        if pos is None:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, pos)
+    return tps
 
 
 def _commit(consumer: Any, book: CreditBook, tps: list[Any], offset_type: Any) -> None:
