@@ -1,10 +1,10 @@
-"""The contract-month statement: its content, its readings and its incidents (SPEC sections 6, 9).
+"""The contract-month statement: its windows, its content and its incidents (SPEC section 6).
 
 A contract's services over its in-force minutes, shared with every contract
 over the same window and terms; the statement's content assembled from
-them; the same under each alternative reading; and the statement as of an
-instant, with its status and revision, kept while what it depends on is
-unchanged. Re-exported by :mod:`sla.statements`.
+them, with its readings (:func:`sla.statement_terms.compute_readings`); and
+the statement as of an instant, with its status and revision, kept while
+what it depends on is unchanged. Re-exported by :mod:`sla.statements`.
 """
 
 from __future__ import annotations
@@ -20,18 +20,30 @@ from sla.credit import error_budget, format_decimal, format_money, round_money
 from sla.model import CAUSE_PRECEDENCE, JSON, Contract
 from sla.months import Month
 from sla.statement_terms import (
+    Reading,
+    _Credit,
     _credit,
     _minute_figures,
     _minutes_runs,
     _percent_text,
+    _Terms,
     _terms_of,
+    compute_readings,
     coverage_text,
     elapsed_minutes,
     in_force,
     terms_of,
 )
-from sla.statement_versions import _change_instants, _contents, _memo_key, _versioned
+from sla.statement_versions import (
+    _change_instants,
+    _Contents,
+    _contents,
+    _memo_key,
+    _versioned,
+)
 from sla.summaries import (
+    ContractFigures,
+    Evaluator,
     ServiceWindow,
     contract_figures,
     evaluator,
@@ -41,8 +53,6 @@ from sla.summaries import (
     union,
 )
 from sla.timeutil import epoch_minute_ceil, format_instant, minute_start
-
-Reading = tuple[str, str, Contract, tuple[int, int], tuple[ServiceWindow, ...]]
 
 
 def contract_windows(
@@ -96,11 +106,28 @@ def compute_contract_month(
     m = end - first
     elapsed = elapsed_minutes(first, end, now)
     with_data = elapsed - length(union([w.no_data for w in windows])) if windows else 0
-    causes = c.excluded_causes
     figs = contract_figures(first, end, windows)
-    d = figs.counted
     t = _terms_of(c)
-    credit = _credit(c, t, m, d, windows)
+    credit = _credit(c, t, m, figs.counted, windows)
+    services = _service_entries(c, t, m, elapsed, windows, credit)
+    budget = error_budget(m, c.uptime_target)
+    return {
+        **_period_fields(c, month, first, end),
+        **_minute_fields(c, figs, m, elapsed, with_data),
+        **_credit_fields(c, t, m, figs.counted, budget, credit, windows),
+        "services": services,
+    }
+
+
+def _service_entries(
+    c: Contract,
+    t: _Terms,
+    m: int,
+    elapsed: int,
+    windows: Sequence[ServiceWindow],
+    credit: _Credit,
+) -> JSON:
+    """The statement's ``services``: each service's charge, minutes and credit."""
     services: JSON = {}
     for w, (pct, amount) in zip(windows, credit.per_service, strict=True):
         services[w.service] = {
@@ -112,7 +139,11 @@ def compute_contract_month(
             # where the silence was, so a report can draw it instead of drawing it as up
             "no_data_periods": _minutes_runs(w.no_data),
         }
-    budget = error_budget(m, c.uptime_target)
+    return services
+
+
+def _period_fields(c: Contract, month: Month, first: int, end: int) -> JSON:
+    """Which contract, revision and month the statement is of, and its period."""
     return {
         "kind": "contract_month",
         "contract_id": c.contract_id,
@@ -122,17 +153,40 @@ def compute_contract_month(
         "timezone": c.timezone,
         "period_start": format_minute(first),
         "period_end": format_minute(end),
-        "minutes_in_month": m,
+        "minutes_in_month": end - first,
+    }
+
+
+def _minute_fields(
+    c: Contract, figs: ContractFigures, m: int, elapsed: int, with_data: int
+) -> JSON:
+    """The contract's minute counts, how far the month has gone, coverage and uptime."""
+    return {
         "up_minutes": figs.up,
         "down_minutes": figs.down,
-        "counted_downtime_minutes": d,
-        "excluded_minutes": excluded_by_cause(figs.excluded_by_code, causes),
+        "counted_downtime_minutes": figs.counted,
+        "excluded_minutes": excluded_by_cause(figs.excluded_by_code, c.excluded_causes),
         "no_data_minutes": figs.no_data,
         "elapsed_minutes": elapsed,
         "remaining_minutes": m - elapsed,
         "data_minutes": with_data,
         "coverage_percent": coverage_text(elapsed, with_data),
-        "uptime_percent": _percent_text(m, d),
+        "uptime_percent": _percent_text(m, figs.counted),
+    }
+
+
+def _credit_fields(
+    c: Contract,
+    t: _Terms,
+    m: int,
+    d: int,
+    budget: int,
+    credit: _Credit,
+    windows: Sequence[ServiceWindow],
+) -> JSON:
+    """The terms applied, the target, error budget and credit, and the periods behind them."""
+    causes = c.excluded_causes
+    return {
         "uptime_target": t.target_text,
         "credit_tiers": [dict(tier) for tier in t.tiers_json],
         "meets_target": t.meets(m, d),
@@ -148,35 +202,7 @@ def compute_contract_month(
         "currency": c.currency,
         "downtime_incidents": [rec for w in windows for rec in w.downtime_incidents()],
         "excluded_periods": [rec for w in windows for rec in w.excluded_periods()],
-        "services": services,
     }
-
-
-def compute_readings(own_amount: Decimal, alternatives: Sequence[Reading]) -> list[JSON]:
-    """The statement under each alternative reading, with the credit difference.
-
-    ``alternatives`` are :func:`readings_of` with each reading's windows
-    (readings that put the contract out of force in the month are left out).
-    """
-    out = []
-    for name, text, alt, (first, end), windows in alternatives:
-        m = end - first
-        d = contract_figures(first, end, windows).counted
-        credit = _credit(alt, _terms_of(alt), m, d, windows)
-        amount = round_money(credit.total, alt.currency)
-        out.append(
-            {
-                "reading": name,
-                "description": text,
-                "uptime_percent": _percent_text(m, d),
-                "counted_downtime_minutes": d,
-                "credit_percent": format_decimal(credit.top_percent),
-                "credit_amount": format(amount, "f"),
-                "difference": format(amount - own_amount, "f"),
-                "differs": amount != own_amount,
-            }
-        )
-    return out
 
 
 def contract_month_statement(
@@ -212,21 +238,70 @@ def contract_month_statement(
             tuple(i.stamp for i in key),
             ev.generations(contents.plan(book, contract, month, alts), as_of),
         )
-        ours = held if held is not None and held[0] == memo and held[4] is not None else None
-        if ours is not None and ours[4] == fp:
-            contents.outputs[("contract", contract.contract_id, month)] = (
-                memo,
-                key,
-                canon,
-                ours[3],
-                fp,
-            )
-            return {**ours[3], "computed_at": format_instant(as_of)}
-        if ours is not None and ev.defer_coverage and ours[4][1:] == fp[1:]:
-            # only its coverage tick moved: left as it was, for a pass that does not
-            # defer (which finds it out of date), after the real changes
-            ev.deferred += 1
-            return {**ours[3], "computed_at": format_instant(as_of)}
+        kept = _kept_in_tick(ev, contents, contract, month, as_of, held, (memo, key, canon, fp))
+        if kept is not None:
+            return kept
+    compute = _content_at(
+        book, contents, contract, month, span, alts, with_readings, (step, phase, final_at)
+    )
+    out = _versioned(compute, end, as_of, changes, book.settings.finalize_after)
+    out["incidents"] = incident_notes(book, out, as_of)
+    contents.outputs[("contract", contract.contract_id, month)] = (memo, key, canon, out, fp)
+    return dict(out)
+
+
+def _kept_in_tick(
+    ev: Evaluator,
+    contents: _Contents,
+    contract: Contract,
+    month: Month,
+    as_of: datetime,
+    held: tuple[Any, Any, Any, JSON, Any] | None,
+    asked: tuple[Any, Any, Any, Any],
+) -> JSON | None:
+    """The output last held for a month in progress, if its coverage tick lets it stand.
+
+    ``asked`` is what the output asked for depends on (memo, inputs, instant,
+    fingerprint); None: it must be evaluated.
+    """
+    memo, key, canon, fp = asked
+    ours = held if held is not None and held[0] == memo and held[4] is not None else None
+    if ours is not None and ours[4] == fp:
+        contents.outputs[("contract", contract.contract_id, month)] = (
+            memo,
+            key,
+            canon,
+            ours[3],
+            fp,
+        )
+        return {**ours[3], "computed_at": format_instant(as_of)}
+    if ours is not None and ev.defer_coverage and ours[4][1:] == fp[1:]:
+        # only its coverage tick moved: left as it was, for a pass that does not
+        # defer (which finds it out of date), after the real changes
+        ev.deferred += 1
+        return {**ours[3], "computed_at": format_instant(as_of)}
+    return None
+
+
+def _content_at(
+    book: Book,
+    contents: _Contents,
+    contract: Contract,
+    month: Month,
+    span: tuple[int, int],
+    alts: list[tuple[str, str, Contract]],
+    with_readings: bool,
+    ticks: tuple[int, int, datetime],
+) -> Callable[[datetime], tuple[Any, Callable[[], JSON]]]:
+    """The ``compute`` of :func:`_versioned` for a contract-month in force over ``span``.
+
+    At an instant: its windows and its readings' as the signature, and the
+    builder of its content, which reuses a content built from the same
+    windows. ``ticks`` is the coverage step, this contract's phase in it and
+    when the month becomes final.
+    """
+    first, end = span
+    step, phase, final_at = ticks
 
     def compute(at: datetime) -> tuple[Any, Callable[[], JSON]]:
         own = contract_windows(book, contract, month, at)
@@ -266,10 +341,7 @@ def contract_month_statement(
 
         return sig, build
 
-    out = _versioned(compute, end, as_of, changes, book.settings.finalize_after)
-    out["incidents"] = incident_notes(book, out, as_of)
-    contents.outputs[("contract", contract.contract_id, month)] = (memo, key, canon, out, fp)
-    return dict(out)
+    return compute
 
 
 def incident_notes(book: Book, statement: JSON, as_of: datetime) -> list[JSON]:

@@ -3,8 +3,8 @@
 The terms a window is evaluated under, the minutes a contract is in force,
 its credit tiers and target worked out once per window length, the credit of
 a contract-month, the text of its percentages and coverage, and the
-alternative readings of an ambiguous contract. Re-exported by
-:mod:`sla.statements`.
+alternative readings of an ambiguous contract with what each gives.
+Re-exported by :mod:`sla.statements`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sla.credit import (
     format_decimal,
     format_percent,
     minutes_until_tier,
+    round_money,
     uptime,
 )
 from sla.evaluate import Terms
@@ -33,7 +34,7 @@ from sla.model import (
     NoDataPolicy,
 )
 from sla.months import Month, month_bounds
-from sla.summaries import Bounded, ServiceWindow, format_minute
+from sla.summaries import Bounded, ServiceWindow, contract_figures, format_minute
 from sla.timeutil import epoch_minute_ceil
 
 DEFAULT_TERMS = Terms(DEFAULT_EXCLUDED, NoDataPolicy.UP, True)
@@ -245,3 +246,33 @@ def readings_of(contract: Contract) -> list[tuple[str, str, Contract]]:
             rep(contract, no_data_policy=other_nd),
         ),
     ]
+
+
+Reading = tuple[str, str, Contract, tuple[int, int], tuple[ServiceWindow, ...]]
+
+
+def compute_readings(own_amount: Decimal, alternatives: Sequence[Reading]) -> list[JSON]:
+    """The statement under each alternative reading, with the credit difference.
+
+    ``alternatives`` are :func:`readings_of` with each reading's windows
+    (readings that put the contract out of force in the month are left out).
+    """
+    out = []
+    for name, text, alt, (first, end), windows in alternatives:
+        m = end - first
+        d = contract_figures(first, end, windows).counted
+        credit = _credit(alt, _terms_of(alt), m, d, windows)
+        amount = round_money(credit.total, alt.currency)
+        out.append(
+            {
+                "reading": name,
+                "description": text,
+                "uptime_percent": _percent_text(m, d),
+                "counted_downtime_minutes": d,
+                "credit_percent": format_decimal(credit.top_percent),
+                "credit_amount": format(amount, "f"),
+                "difference": format(amount - own_amount, "f"),
+                "differs": amount != own_amount,
+            }
+        )
+    return out

@@ -25,9 +25,7 @@ from typing import Any
 
 from sla.book import Book
 from sla.contract_month import (
-    Reading,
     compute_contract_month,
-    compute_readings,
     contract_month_statement,
     contract_windows,
     incident_notes,
@@ -38,8 +36,10 @@ from sla.months import Month, month_bounds, months_overlapping
 from sla.statement_terms import (
     DEFAULT_TARGET,
     DEFAULT_TERMS,
+    Reading,
     _minute_figures,
     _minutes_runs,
+    compute_readings,
     coverage_text,
     elapsed_minutes,
     in_force,
