@@ -47,7 +47,7 @@ def register(subparsers: Subparsers) -> None:
         "--health-port",
         type=int,
         default=None,
-        help="also answer /health on this port, from a thread of its own: it answers at "
+        help="also answer /health on this port, from a process of its own: it answers at "
         "once under any load, 503 'stalled' when the event loop is held (for liveness "
         "and readiness probes; default: not served)",
     )

@@ -73,14 +73,17 @@ class WorkerAgents(WebViews):
         await self.loop_lag.run()
 
     async def _health_reports(self) -> None:
-        """Serve ``/health`` on its own port and thread; hand it a report every 0.2 s."""
+        """Serve ``/health`` on its own port and process; hand it a report every 0.2 s."""
         server = HealthServer(
             self.cfg.web_host, self.cfg.health_port or 0, self.cfg.health_stall_seconds
         )
-        server.start()
-        log.info("/health also on http://%s:%d (its own thread)", server.host, server.port)
+        await asyncio.to_thread(server.start)
+        log.info("/health also on http://%s:%d (its own process)", server.host, server.port)
         try:
             while True:
+                if not server.alive():
+                    log.warning("the /health process has exited; starting it again")
+                    await asyncio.to_thread(server.start)
                 server.publish(*self.health_report())
                 await asyncio.sleep(REPORT_INTERVAL)
         finally:

@@ -45,7 +45,7 @@ module named for what it holds (every layer may use the ones below it):
 * :mod:`streams.batches`: the router's and the statements agent's batches;
 * :mod:`streams.readouts`: the latest outputs and the stats the metrics read;
 * :mod:`streams.webviews`: the HTTP pages (the token: :mod:`streams.apiauth`;
-  ``/health`` on a thread of its own: :mod:`streams.healthserver`);
+  ``/health`` from a process of its own: :mod:`streams.healthserver`);
 * :mod:`streams.agents`: the tasks, agents and timers registered with Faust.
 """
 

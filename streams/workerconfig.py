@@ -31,7 +31,7 @@ class WorkerConfig:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     web_enabled: bool = True
-    #: ``/health`` also on this port, answered on a thread of its own from the
+    #: ``/health`` also on this port, answered by a process of its own from the
     #: loop's last report (:mod:`streams.healthserver`); None: not served
     health_port: int | None = None
     #: that ``/health`` answers 503 ``stalled`` once the loop has not reported for this long

@@ -242,7 +242,7 @@ def test_two_workers_with_health_checks_own_volumes_and_one_store(compose: JSON)
         args = _command(service)
         assert _flag(args, "--web-port") != _flag(args, "--health-port")
         assert _flag(args, "--web-host") == "0.0.0.0"
-        # probed on the port whose /health answers under any load (its own thread)
+        # probed on the port whose /health answers under any load (its own process)
         check = " ".join(service["healthcheck"]["test"])
         assert f"127.0.0.1:{_flag(args, '--health-port')}/health" in check
         dsn = _flag(args, "--store")

@@ -247,7 +247,7 @@ def test_the_worker_statefulset_probes_health_and_keeps_its_table_store(k8s: Doc
     assert _flag(args, "--web-host") == "0.0.0.0"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     # started and ready once the web server answers (after the tables' recovery);
-    # alive while /health on its own thread says so (it answers under any load)
+    # alive while /health in its own process says so (it answers under any load)
     for probe, expected in (
         ("readinessProbe", port),
         ("livenessProbe", health_port),
