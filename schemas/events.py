@@ -32,7 +32,8 @@ from sla.timeutil import END_INSTANT, FIRST_INSTANT, format_instant, in_range
 
 # The bounds of the wire model, written once: the pydantic types below, the
 # edge's ProbeRecord and the bulk probe decoder (schemas.fastprobe) are built
-# from them, and tests/unit/schemas/test_fastprobe.py holds the decoders to the model.
+# from them, and tests/unit/schemas/test_fastprobe_bounds.py holds the decoders to
+# the model.
 
 #: The characters of an id, service or region (a regex character class).
 IDENT_CHARS: Final = "A-Za-z0-9._:/-"

@@ -8,7 +8,7 @@ canonical path (:func:`schemas.edge.validate_batch`, deferring to
 is one :data:`schemas.events.EVENT_ADAPTER` accepts as the same probe; a line
 it is unsure of, for any reason, it leaves to the canonical models, so every
 verdict and dead-letter reason is theirs by construction. Property tests in
-``tests/unit/schemas/test_fastprobe.py`` hold it to that.
+``tests/unit/schemas/test_fastprobe_*.py`` hold it to that.
 
 How it stays cheap (a few C or numpy passes per batch, not per field):
 

@@ -27,6 +27,15 @@ TYPED_LIMIT: Final = 4096
 #: Distinct services and regions remembered between batches (codes stay < 2**20).
 NAME_LIMIT: Final = 1 << 16
 
+
+def pack_where(service: int, region: int, ok: int) -> int:
+    """``service << 21 | region << 1 | ok``: a probe's name codes and ``ok`` in one integer.
+
+    Codes are below 2**20, so the region's 20 bits never reach the service's.
+    """
+    return service << 21 | region << 1 | ok
+
+
 _IDENT = re.compile(f"[{IDENT_CHARS}]{{{IDENT_MIN_LENGTH},{IDENT_MAX_LENGTH}}}")
 #: the bytes an id may hold, and the newline that joins a column of them
 _ID_BYTES = bytes(b for b in range(128) if re.fullmatch(f"[{IDENT_CHARS}]", chr(b))) + b"\n"
@@ -38,10 +47,9 @@ class FastProbes:
 
     ``index[k]`` is the line position of probe ``k`` (``None``: probe ``k`` is
     line ``k``, every line was taken). ``where`` packs each probe's service
-    and region (codes into ``names``) and ``ok``: ``service << 21 | region << 1
-    | ok``. ``digest`` is :func:`~sla.probes.probe_digest` of its
-    ``event_id``. ``slow`` lists, in order, the lines left to the canonical
-    path.
+    and region (codes into ``names``) and ``ok`` (:func:`pack_where`).
+    ``digest`` is :func:`~sla.probes.probe_digest` of its ``event_id``.
+    ``slow`` lists, in order, the lines left to the canonical path.
     """
 
     index: list[int] | None
@@ -90,7 +98,7 @@ class ProbeDecoder:
 
     def _reset(self) -> None:
         self._codes: dict[str, int] = {}
-        # the codes shifted into place: ``service << 21 | region << 1``
+        # the codes shifted into place (:func:`pack_where`)
         self._high: dict[str, int] = {}
         self._low: dict[str, int] = {}
         self._names: list[str] = []
@@ -103,12 +111,12 @@ class ProbeDecoder:
                 break  # codes must fit 20 bits; unknown names take the canonical path
             if name not in codes and _IDENT.fullmatch(name):
                 code = codes[name] = len(self._names)
-                self._high[name] = code << 21
-                self._low[name] = code << 1
+                self._high[name] = pack_where(code, 0, 0)
+                self._low[name] = pack_where(0, code, 0)
                 self._names.append(name)
 
     def _where(self, recs: list[_Probe]) -> tuple[I64, npt.NDArray[np.bool_]]:
-        """Per probe ``service << 21 | region << 1 | ok`` (name codes); which names are valid."""
+        """Per probe :func:`pack_where` of its name codes and ``ok``; which names are valid."""
         high, low = self._high, self._low
         try:
             packed = [high[r.service] | low[r.region] | r.ok for r in recs]
@@ -123,8 +131,7 @@ class ProbeDecoder:
         reg = [get(r.region, -1) for r in recs]
         valid = (np.array(svc, dtype=np.int64) >= 0) & (np.array(reg, dtype=np.int64) >= 0)
         packed = [
-            (max(s, 0) << 21) | (max(g, 0) << 1) | r.ok
-            for s, g, r in zip(svc, reg, recs, strict=True)
+            pack_where(max(s, 0), max(g, 0), r.ok) for s, g, r in zip(svc, reg, recs, strict=True)
         ]
         return np.array(packed, dtype=np.int64), valid
 
