@@ -4,7 +4,8 @@
 partitions (:meth:`_route_batch`) and folds, delivers, audits and emits the
 statements agent's (:meth:`_statements_batch`). Neither raises: a batch that
 fails is tried again with a growing pause (:meth:`_until_done`) until it goes
-through or its partitions move to another worker.
+through or its partitions move to another worker; a batch given up that way
+is never acknowledged (:func:`_give_back`), so no offset is committed past it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from schemas.codec import Rejected
 from streams import router, topics
 from streams.failures import describe_failure, failure_of
+from streams.fetchguard import read_again
 from streams.messages import Outgoing, dead_letter_message
 from streams.probestate import Received
 from streams.publishing import StatementPublishing
@@ -73,12 +75,14 @@ class BatchHandling(StatementPublishing):
                 await fut
 
         try:
-            await self._until_done(
+            done = await self._until_done(
                 "router",
                 forward,
                 lambda why: f"a batch of {len(events)} inputs could not be forwarded: {why}",
                 self._owns_router,
             )
+            if not done:
+                _give_back(self.app.consumer, events)
         finally:
             self._busy.pop("router", None)
 
@@ -122,12 +126,14 @@ class BatchHandling(StatementPublishing):
                 await self._emit(force=False)
 
         try:
-            await self._until_done(
+            done = await self._until_done(
                 "statement stage",
                 attempt,
                 lambda why: f"a batch of {len(events)} events failed at {busy[1]}: {why}",
                 self._owns_stage2,
             )
+            if not done:
+                _give_back(self.app.consumer, events)
         finally:
             self._busy.pop("statements", None)
 
@@ -153,14 +159,15 @@ class BatchHandling(StatementPublishing):
         attempt: Callable[[], Awaitable[None]],
         failed: Callable[[str], str],
         owns: Callable[[], bool],
-    ) -> None:
-        """Run ``attempt`` until it goes through, or until ``owns()`` says the batch moved away.
+    ) -> bool:
+        """Run ``attempt`` until it goes through (True), or until ``owns()`` says it moved (False).
 
         Never raises but for this task's own cancellation. A failure is
         counted, shown as the reason the statement stage is down
         (``failed(why)``), logged, and tried again after a pause growing from
         0.5 s to 10 s; a batch whose partitions moved to another worker is
-        left to it (it reads them again from the committed offsets).
+        left to it (it reads them again from the committed offsets), and the
+        caller gives its events back (:func:`_give_back`).
         """
         delay = 0.5
         while True:
@@ -169,7 +176,7 @@ class BatchHandling(StatementPublishing):
                 if self._batch_errors.get(who) is not None:
                     log.info("%s: the batch went through after all", who)
                 self._batch_errors[who] = None
-                return
+                return True
             self.stage2_failures += 1
             error = self._batch_errors[who] = failed(describe_failure(failure))
             log.error("%s: %s; trying it again in %.1f s", who, error, delay)
@@ -178,7 +185,34 @@ class BatchHandling(StatementPublishing):
             if not owns():
                 log.warning("%s: its partitions moved away; the batch is theirs", who)
                 self._batch_errors[who] = None
-                return
+                return False
+
+
+def _give_back(consumer: Any, events: list[Any]) -> None:
+    """Leave a batch that was given up unacknowledged, and read again where it is still ours.
+
+    Faust acknowledges every event of a batch once the agent takes the next
+    one, done or not; an acknowledged event's offset may be committed, and
+    an event given up during a rebalance was then lost for good if this
+    worker kept its partition (the commit of the new assignment passed it).
+    Each event is marked as acknowledged already, so Faust does not count it
+    and the commit stops before it; a partition still assigned here is
+    fetched again from the batch's first offset in it
+    (:func:`streams.fetchguard.read_again`), and the owner of one that moved
+    reads it from the committed offset.
+    """
+    first: dict[Any, int] = {}
+    for e in events:
+        msg = e.message
+        msg.acked = True
+        first[msg.tp] = min(first.get(msg.tp, msg.offset), msg.offset)
+    try:
+        assigned = consumer.assignment()
+    except Exception:
+        return  # none to seek: the stall heal finds a partition stuck behind the batch
+    for tp, offset in first.items():
+        if tp in assigned and read_again(consumer, tp, offset):
+            log.warning("%s:%d: a batch given back from offset %d", tp.topic, tp.partition, offset)
 
 
 def _sort_events(events: list[Any]) -> tuple[Items, Tombstones, list[Received]]:

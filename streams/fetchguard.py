@@ -26,6 +26,11 @@ after each fetched batch it seeks every partition whose records were not all
 delivered back to the first one left, unless a rebalance began meanwhile
 (Faust then seeks every partition itself). The stages are idempotent, so a
 record delivered twice is folded once.
+
+The same seek serves a batch an agent gave up (:func:`read_again`): it is
+made once the fetch being handed on is done, as a seek made meanwhile would
+be undone by the rest of that fetch (Faust drops a record below the highest
+offset it delivered).
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ def refetch_dropped(consumer: Any) -> None:
     fetch = consumer._wait_next_records
     deliver = consumer.getmany
     fetched: dict[Any, Sequence[Any]] = {}
+    requested: dict[Any, int] = {}
+    consumer._availability_read_again = requested
 
     async def wait_next_records(timeout: float) -> tuple[Any, Any]:
         records, active = await fetch(timeout)
@@ -78,9 +85,13 @@ def refetch_dropped(consumer: Any) -> None:
             delivered.setdefault(tp, set()).add(message.offset)
             yield tp, message
         if not consumer.flow_active or consumer.app.consumer_generation_id != generation:
+            requested.clear()
             return  # a rebalance: Faust seeks every partition to its committed offset
         left = first_undelivered(fetched, delivered)
         fetched.clear()
+        for tp, offset in requested.items():
+            left[tp] = min(offset, left.get(tp, offset))
+        requested.clear()
         if not left:
             return
         assigned = consumer.assignment()
@@ -88,7 +99,7 @@ def refetch_dropped(consumer: Any) -> None:
             if tp not in assigned:
                 continue
             log.info(
-                "%s:%d: records from offset %d were fetched while the partition was paused; "
+                "%s:%d: records from offset %d were not delivered or were given back; "
                 "fetching them again",
                 tp.topic,
                 tp.partition,
@@ -100,4 +111,17 @@ def refetch_dropped(consumer: Any) -> None:
     consumer.getmany = getmany
 
 
-__all__ = ["first_undelivered", "refetch_dropped"]
+def read_again(consumer: Any, tp: Any, offset: int) -> bool:
+    """Have ``consumer`` fetch ``tp`` again from ``offset`` once its current fetch is handed on.
+
+    False when the consumer has no :func:`refetch_dropped` guard (nothing is
+    sought then: the stall heal finds the partition stuck behind ``offset``).
+    """
+    requested: dict[Any, int] | None = getattr(consumer, "_availability_read_again", None)
+    if requested is None:
+        return False
+    requested[tp] = min(offset, requested.get(tp, offset))
+    return True
+
+
+__all__ = ["first_undelivered", "read_again", "refetch_dropped"]
