@@ -48,6 +48,7 @@ class WorkerAgents(WebViews):
         app.timer(interval=self.cfg.emit_interval)(self._refresh_tick)
         app.timer(interval=2.0)(self._measure_lag_tick)
         app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self._register_pages()
 
     async def _probe_loop(self) -> None:
@@ -99,7 +100,7 @@ class WorkerAgents(WebViews):
 
     async def _refresh_tick(self) -> None:
         """The emit cycle, forced every ``refresh_interval`` or when a ticket falls due."""
-        if not self._owns_stage2() or self.app.in_recovery:
+        if not self._owns_stage2() or self.app.in_recovery or self.app.rebalancing:
             return
         if self._emit_lock.locked():
             return  # a recomputation is running on its thread: the next tick looks again
@@ -133,7 +134,12 @@ class WorkerAgents(WebViews):
         except Exception as exc:  # a timer that raises stops the whole worker
             log.warning("consumer lag check failed: %s", describe_failure(exc))
 
-    def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         del sender, args, signal, kwargs
-        for stage in self.stages.values():
-            stage.reset()
+        await self._revoked()
+
+    async def _on_rebalance_complete(
+        self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any
+    ) -> None:
+        del sender, args, signal, kwargs
+        self._rebalanced()

@@ -4,6 +4,13 @@
 statements agent after a batch and from the ``refresh`` timer: each statement
 partition is recomputed on the stage's own thread while the one before it
 publishes, and its outputs are sent, stored and then confirmed in groups.
+
+A rebalance ends the cycle (:meth:`_revoked`): the stages are dropped and
+nothing computed before it is published or confirmed after it, and what was
+being sent reaches the broker before the worker rejoins the group, so a
+partition's new owner always publishes after its old one. No cycle runs
+until the tables are recovered, and the stages are then made anew from them
+(:meth:`_rebalanced`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ log = logging.getLogger("streams.app")
 PUBLISH_GROUP = 500
 #: outputs sent or confirmed between two returns to the event loop
 PUBLISH_SLICE = 100
+#: seconds a revocation waits for the group of outputs being sent (Faust's own
+#: revocation warns at 95 % of the 15 s session timeout)
+REVOKE_WAIT = 10.0
 
 
 class StatementPublishing(WorkerHealth):
@@ -59,6 +69,42 @@ class StatementPublishing(WorkerHealth):
         self._last_refresh = 0.0
         #: per statement partition, when its outputs next change with no new event
         self._due: dict[int, datetime | None] = {}
+        #: the assignment's number, one up at every revocation: a cycle started
+        #: under an older one publishes and confirms nothing more
+        self._epoch = 0
+        #: held while a group of outputs is sent: a revocation waits for it
+        self._publish_gate = asyncio.Lock()
+
+    async def _revoked(self) -> None:
+        """The partitions are revoked: end the cycle, drop the stages, let the sends land.
+
+        The stages are dropped, not reset: the one being recomputed on the
+        stage thread is not changed under it, and each partition's next stage
+        is rebuilt from the tables once assigned. A group of outputs being sent
+        is waited for (at most :data:`REVOKE_WAIT`), so every output this
+        worker sent under the old assignment is in Kafka before it rejoins
+        the group, ahead of anything the partition's next owner publishes.
+        """
+        self._epoch += 1
+        self.stages.clear()
+        try:
+            async with asyncio.timeout(REVOKE_WAIT):
+                async with self._publish_gate:
+                    pass
+        except TimeoutError:
+            log.warning("partitions revoked while outputs were still being sent")
+
+    def _rebalanced(self) -> None:
+        """The tables are recovered: drop the stages made during the rebalance.
+
+        A batch taken before the revocation is still folded while the tables
+        are being recovered, and its stage is built from what they held then:
+        kept, it would miss every event recovered after it (a contract, a
+        ticket) for as long as the assignment lasts. The next use rebuilds
+        each stage from the recovered tables.
+        """
+        self._epoch += 1
+        self.stages.clear()
 
     async def _send(self, msgs: list[Outgoing]) -> list[Any]:
         """Enqueue ``msgs``; the futures of their delivery.
@@ -82,6 +128,8 @@ class StatementPublishing(WorkerHealth):
         # the agent and the timer both emit; one at a time, so the record of
         # what was published is confirmed in the order it was published
         async with self._emit_lock:
+            if self.app.rebalancing:
+                return  # the stages are rebuilt once the tables are recovered
             loop = asyncio.get_running_loop()
             now = loop.time()
             if not force and now - self._last_emit < self.cfg.emit_interval:
@@ -97,22 +145,25 @@ class StatementPublishing(WorkerHealth):
             self._dirty_since = None
             self._last_emit = start = loop.time()
             stages = self._sync_stages()
+            epoch = self._epoch
             cycle: dict[str, Any] = {"pass1": [], "pass2": []}
             # the real changes of every partition first, then what only its coverage
             # tick moved: a failing minute's statements never queue behind the
             # coverage of another partition's fifth of the book
             first = [(p, st, force or st.dirty or not st.ready, True) for p, st in stages]
-            recomputed = await self._pass(first, force, cycle["pass1"])
+            recomputed = await self._pass(first, force, cycle["pass1"], epoch)
             # Inputs folded meanwhile (a partition recomputed early in the pass missed
             # the states that arrived after it: a failing service's, a minute begun)
             # go before the coverage too, for at most two more rounds.
             for _ in range(2):
                 again = [(p, st, True, True) for p, st in stages if st.dirty]
-                if not again:
+                if not again or self._epoch != epoch:
                     break
-                recomputed |= await self._pass(again, False, cycle["pass1"])
+                recomputed |= await self._pass(again, False, cycle["pass1"], epoch)
             second = [(p, st, True, False) for p, st in stages if p in recomputed and st.deferred]
-            await self._pass(second, True, cycle["pass2"])
+            await self._pass(second, True, cycle["pass2"], epoch)
+            if self._epoch != epoch:
+                return  # a rebalance: the next cycle runs on the new assignment's stages
             if recomputed:
                 cycle["seconds"] = round(loop.time() - start, 3)
                 cycle["forced"] = force
@@ -127,6 +178,7 @@ class StatementPublishing(WorkerHealth):
         steps: list[tuple[int, StatementStage, bool, bool]],
         force: bool,
         timings: list[dict[str, Any]],
+        epoch: int,
     ) -> set[int]:
         """Recompute and publish each partition in turn; the partitions recomputed.
 
@@ -136,13 +188,14 @@ class StatementPublishing(WorkerHealth):
         every partition. A partition's outputs are published after its own
         recomputation, and meanwhile the next partition recomputes on the stage
         thread: the publication waits on the broker, the recomputation on the
-        CPU, and neither waits for the other.
+        CPU, and neither waits for the other. Once the partitions are revoked
+        (``epoch`` is not the current one) nothing more is done.
         """
         loop = asyncio.get_running_loop()
         recomputed: set[int] = set()
 
         def start(i: int) -> asyncio.Future[float] | None:
-            if i >= len(steps) or not steps[i][2]:
+            if i >= len(steps) or not steps[i][2] or self._epoch != epoch:
                 return None
             _, stage, _, defer = steps[i]
             if not stage.ready:
@@ -152,6 +205,8 @@ class StatementPublishing(WorkerHealth):
         ahead = start(0)
         try:
             for i, (partition, stage, recompute, defer) in enumerate(steps):
+                if self._epoch != epoch:
+                    break
                 current, ahead = ahead, None
                 took = 0.0
                 if current is not None:
@@ -161,7 +216,7 @@ class StatementPublishing(WorkerHealth):
                         self._due[partition] = stage.next_due(self.cfg.clock())
                 ahead = start(i + 1)
                 t0 = loop.time()
-                n = await self._publish_ready(partition, stage)
+                n = await self._publish_ready(partition, stage, epoch)
                 if recompute:
                     timings.append(_timing(partition, took, loop.time() - t0, n))
         finally:
@@ -183,38 +238,47 @@ class StatementPublishing(WorkerHealth):
             )
             return loop.time() - t0
 
-    async def _publish_ready(self, partition: int, stage: StatementStage) -> int:
+    async def _publish_ready(self, partition: int, stage: StatementStage, epoch: int) -> int:
         """Publish what waits, in groups sent and confirmed in slices; how many were published.
 
         A book whose every statement changed (a new minute of the month) never
         holds the loop for the whole book, and waits for the broker, the store
-        and the changelog once per group of :data:`PUBLISH_GROUP`.
+        and the changelog once per group of :data:`PUBLISH_GROUP`. Nothing is
+        sent or confirmed once the partitions were revoked (``epoch`` moved on):
+        the record of what was published belongs to the partition's next owner.
         """
         loop = asyncio.get_running_loop()
         published = 0
         while True:
-            changed = stage.ready_outputs(
-                loop.time(),
-                settle=self.cfg.settle_seconds,
-                hold_final=not self.caught_up,
-                limit=PUBLISH_GROUP,
-            )
-            if not changed:
-                return published
-            t_start = loop.time()
-            slices = [changed[i : i + PUBLISH_SLICE] for i in range(0, len(changed), PUBLISH_SLICE)]
-            futures: list[Any] = []
-            for part in slices:
-                futures.extend(await self._send([m for m, _ in part]))
-                await asyncio.sleep(0)
-            await self.app.producer.flush()
-            for fut in futures:
-                await fut
+            async with self._publish_gate:
+                if self._epoch != epoch:
+                    return published
+                changed = stage.ready_outputs(
+                    loop.time(),
+                    settle=self.cfg.settle_seconds,
+                    hold_final=not self.caught_up,
+                    limit=PUBLISH_GROUP,
+                )
+                if not changed:
+                    return published
+                t_start = loop.time()
+                slices = [
+                    changed[i : i + PUBLISH_SLICE] for i in range(0, len(changed), PUBLISH_SLICE)
+                ]
+                futures: list[Any] = []
+                for part in slices:
+                    futures.extend(await self._send([m for m, _ in part]))
+                    await asyncio.sleep(0)
+                await self.app.producer.flush()
+                for fut in futures:
+                    await fut
             t_sent = loop.time()
             # stored before they are recorded as published, so a crash while the
             # store is down publishes and stores them again, never leaves them unstored
             await self._store([o for _, o in changed])
             t_stored = loop.time()
+            if self._epoch != epoch:
+                return published  # sent and stored: the next owner confirms its own
             # only now that billing can read them: a crash before this line
             # publishes them again (same revision), never skips them
             for part in slices:
