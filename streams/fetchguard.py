@@ -27,6 +27,15 @@ delivered back to the first one left, unless a rebalance began meanwhile
 (Faust then seeks every partition itself). The stages are idempotent, so a
 record delivered twice is folded once.
 
+Faust's own seek is not enough either: once the flow stops (at the start of
+a rebalance) a fetch is dropped whole, and the seek to committed offsets
+that Faust makes then and after recovery skips a partition with no
+committed offset (or 0), as the client seeks only to one above 0. Records
+produced after a worker died (tickets, claims, on partitions never
+committed) were read once, dropped, and not read again until the stall heal
+found them 30 s later. :func:`seek_uncommitted` completes that seek: such a
+partition goes back to its start.
+
 The same seek serves a batch an agent gave up (:func:`read_again`): it is
 made once the fetch being handed on is done, as a seek made meanwhile would
 be undone by the rest of that fetch (Faust drops a record below the highest
@@ -111,6 +120,33 @@ def refetch_dropped(consumer: Any) -> None:
     consumer.getmany = getmany
 
 
+def seek_uncommitted(consumer: Any) -> None:
+    """Make Faust's seek to committed offsets also seek partitions that have none.
+
+    Wraps ``seek_to_committed`` of ``consumer`` (a Faust consumer, before it
+    starts; its ``perform_seek`` looks it up on the instance). After the
+    client's own seek, every stream partition whose committed offset is
+    unset or 0 is sought to offset 0, which the client turns into the start
+    of the log (``auto_offset_reset="earliest"``) when older records were
+    deleted. Table changelogs are left alone: recovery positions them.
+    """
+    seek_committed = consumer.seek_to_committed
+
+    async def seek_to_committed() -> Any:
+        committed = await seek_committed()
+        changelogs = consumer.app.tables.changelog_topics
+        for tp, offset in committed.items():
+            if offset or tp.topic in changelogs:
+                continue
+            log.info(
+                "%s:%d: no committed offset; reading it from its start", tp.topic, tp.partition
+            )
+            await consumer.seek(TP(tp.topic, tp.partition), 0)
+        return committed
+
+    consumer.seek_to_committed = seek_to_committed
+
+
 def read_again(consumer: Any, tp: Any, offset: int) -> bool:
     """Have ``consumer`` fetch ``tp`` again from ``offset`` once its current fetch is handed on.
 
@@ -124,4 +160,4 @@ def read_again(consumer: Any, tp: Any, offset: int) -> bool:
     return True
 
 
-__all__ = ["first_undelivered", "read_again", "refetch_dropped"]
+__all__ = ["first_undelivered", "read_again", "refetch_dropped", "seek_uncommitted"]

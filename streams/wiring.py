@@ -17,7 +17,7 @@ import faust
 from streams import router, topics
 from streams.apiauth import check_api_exposure
 from streams.deadletters import DeadLetterTally
-from streams.fetchguard import refetch_dropped
+from streams.fetchguard import refetch_dropped, seek_uncommitted
 from streams.looplag import GcPauses, LoopLag
 from streams.probeloop import ProbeLoop
 from streams.sinkwrites import SinkWriting
@@ -79,6 +79,8 @@ class WorkerWiring(SinkWriting):
         app = self.app
         # what Faust fetches for a partition paused meanwhile is fetched again, not lost
         refetch_dropped(app.consumer)
+        # and Faust's seek to committed offsets also seeks partitions that have none
+        seek_uncommitted(app.consumer)
         self.topics = {spec.name: raw_topic(app, spec.name, spec.partitions) for spec in topics.ALL}
         #: the statement stage's input topic: one partition per share of the contracts
         self.statement_inputs = router.statement_inputs_topic(cfg.app_id)

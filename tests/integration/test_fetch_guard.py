@@ -8,6 +8,12 @@ the first fetch returns its records (what recovery does at start-up) and
 resumed a second later. Without :func:`streams.fetchguard.refetch_dropped`
 the records of that fetch never reach the agent (the first test shows the
 fault is real); with it, every record does.
+
+The second fault is the flow stopping instead of a pause, as at the start of
+every rebalance: the fetch is dropped whole, and Faust's seek to committed
+offsets (made while the flow is stopped and again once recovery ends) skips
+a partition never committed. Without :func:`streams.fetchguard.seek_uncommitted`
+that fetch is lost; with it, it is read again.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from faust.types import TP
 from kafka import KafkaProducer
 
 from streams import topics
-from streams.fetchguard import refetch_dropped
+from streams.fetchguard import refetch_dropped, seek_uncommitted
 
 pytestmark = [pytest.mark.kafka]
 
@@ -68,7 +74,35 @@ def _pause_after_first_fetch(app: faust.App) -> None:
     consumer._wait_next_records = wait_next_records
 
 
-async def _offsets_read(bootstrap: str, name: str, guarded: bool) -> set[int]:
+def _stop_flow_after_first_fetch(app: faust.App) -> None:
+    """Stop the flow once the first fetch returns records, as a revocation does.
+
+    One second later the flow resumes and the consumer seeks its partitions
+    to their committed offsets, as Faust's recovery does once the tables are
+    restored (``Recovery._resume_streams``).
+    """
+    consumer: Any = app.consumer
+    fetch = consumer._wait_next_records
+    done = False
+
+    async def resume() -> None:
+        await asyncio.sleep(1.0)
+        consumer.resume_flow()
+        await consumer.perform_seek()
+
+    async def wait_next_records(timeout: float) -> tuple[Any, Any]:
+        nonlocal done
+        records, active = await fetch(timeout)
+        if records and not done:
+            done = True
+            consumer.stop_flow()
+            app._availability_resume = asyncio.ensure_future(resume())  # type: ignore[attr-defined]
+        return records, active
+
+    consumer._wait_next_records = wait_next_records
+
+
+async def _offsets_read(bootstrap: str, name: str, guarded: bool, fault: str = "pause") -> set[int]:
     """The offsets the agent of a fresh app received within 20 s (or once it had them all).
 
     ``LATER`` more records are produced 3 s after the app started.
@@ -97,7 +131,12 @@ async def _offsets_read(bootstrap: str, name: str, guarded: bool) -> set[int]:
     app.agent(topic, name="reader")(read)
     if guarded:
         refetch_dropped(app.consumer)
-    _pause_after_first_fetch(app)  # outermost: the fault comes after the guard saw the fetch
+        seek_uncommitted(app.consumer)
+    # outermost: the fault comes after the guard saw the fetch
+    if fault == "pause":
+        _pause_after_first_fetch(app)
+    else:
+        _stop_flow_after_first_fetch(app)
     await app.start()
     try:
         await asyncio.sleep(3)  # the app has fetched, paused and resumed by now
@@ -120,4 +159,18 @@ def test_without_the_guard_the_paused_fetch_is_lost(kafka_bootstrap: str) -> Non
 def test_with_the_guard_every_record_arrives(kafka_bootstrap: str) -> None:
     name = _topic(kafka_bootstrap)
     seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=True))
+    assert seen == set(range(RECORDS))
+
+
+def test_without_the_guard_a_fetch_dropped_by_a_stopped_flow_is_lost(kafka_bootstrap: str) -> None:
+    name = _topic(kafka_bootstrap)
+    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=False, fault="flow"))
+    # the later records arrived; the first fetch was dropped and never sought back
+    assert set(range(BEFORE, RECORDS)) <= seen
+    assert 0 not in seen
+
+
+def test_with_the_guard_a_stopped_flow_loses_nothing(kafka_bootstrap: str) -> None:
+    name = _topic(kafka_bootstrap)
+    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=True, fault="flow"))
     assert seen == set(range(RECORDS))
