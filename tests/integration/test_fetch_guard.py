@@ -102,23 +102,30 @@ def _stop_flow_after_first_fetch(app: faust.App) -> None:
     consumer._wait_next_records = wait_next_records
 
 
-async def _offsets_read(bootstrap: str, name: str, guarded: bool, fault: str = "pause") -> set[int]:
-    """The offsets the agent of a fresh app received within 20 s (or once it had them all).
-
-    ``LATER`` more records are produced 3 s after the app started.
-    """
+def raw_app(bootstrap: str, app_id: str, name: str, **conf: Any) -> tuple[faust.App, Any]:
+    """A bare Faust app of ``app_id`` on ``bootstrap`` and its topic ``name`` of raw bytes."""
     app = faust.App(
-        f"fetch-guard-{uuid.uuid4().hex[:8]}",
+        app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         topic_replication_factor=1,
+        **conf,
     )
     topic = app.topic(
         name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+    return app, topic
+
+
+async def _offsets_read(bootstrap: str, name: str, guarded: bool, fault: str = "pause") -> set[int]:
+    """The offsets the agent of a fresh app received within 20 s (or once it had them all).
+
+    ``LATER`` more records are produced 3 s after the app started.
+    """
+    app, topic = raw_app(bootstrap, f"fetch-guard-{uuid.uuid4().hex[:8]}", name)
     seen: set[int] = set()
     everything = asyncio.Event()
 

@@ -18,13 +18,12 @@ import contextlib
 import uuid
 from typing import Any
 
-import faust
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from streams.batches import _give_back
 from streams.fetchguard import refetch_dropped
-from tests.integration.test_fetch_guard import _topic
+from tests.integration.test_fetch_guard import _topic, raw_app
 
 pytestmark = [pytest.mark.kafka]
 
@@ -34,19 +33,8 @@ RECORDS, BATCH = 200, 50
 
 async def _read(bootstrap: str, name: str, group: str, give_back: bool) -> set[int]:
     """Offsets a fresh app folded within 20 s; its first batch is given up."""
-    app = faust.App(
-        group,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        web_enabled=False,
-        autodiscover=False,
-        consumer_auto_offset_reset="earliest",
-        topic_replication_factor=1,
-        broker_commit_interval=0.5,
-        stream_wait_empty=False,
-    )
-    topic = app.topic(
-        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    app, topic = raw_app(
+        bootstrap, group, name, broker_commit_interval=0.5, stream_wait_empty=False
     )
     folded: set[int] = set()
     everything = asyncio.Event()
