@@ -87,6 +87,8 @@ class StatementPublishing(WorkerHealth):
         """
         self._epoch += 1
         self.stages.clear()
+        if self._emit_lock.locked():
+            log.info("partitions revoked during an emit cycle: it ends here")
         try:
             async with asyncio.timeout(REVOKE_WAIT):
                 async with self._publish_gate:

@@ -9,6 +9,7 @@ gives, and each worker publishes the statements of its own partitions.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from devkit.localkafka import LocalKafka
+from devkit.simulate import book_contracts
+from sla.months import Month
 from streams.router import STATEMENT_PARTITIONS
 from tests.integration.test_worker import (
     WorkerProcess,
@@ -95,6 +98,36 @@ def test_three_workers_one_killed_mid_stream_survivors_give_the_same_statements(
         victim.kill9()
         victim.stop()
         produce_lines(lines[2 * third :], broker)
+        assert _wait_for(broker, expected, timeout=300) == expected
+        _split_evenly(workers)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_a_worker_joining_while_statements_are_published_changes_no_output(
+    broker: str, tmp_path: Path
+) -> None:
+    # a book large enough that the first worker publishes in several groups
+    lines, as_of = _scenario_lines(tmp_path)
+    book = book_contracts(3000, ("api", "web"), Month(2026, 3), prefix="PO-J")
+    lines += [json.dumps(ev).encode() for ev in book]
+    expected = _expected(lines, as_of)
+    produce_lines(lines, broker)
+    workers = [WorkerProcess(broker, tmp_path, as_of)]
+    try:
+        # the second joins as soon as the first has published anything: the
+        # rebalance lands in the middle of its publication (the first worker's
+        # cycle is fenced, the partitions it gives up are published by the other)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if _published(workers[0]) > 0:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        workers.append(WorkerProcess(broker, tmp_path, as_of))
         assert _wait_for(broker, expected, timeout=300) == expected
         _split_evenly(workers)
     finally:
