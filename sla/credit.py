@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from sla.model import CreditTier
 
@@ -66,6 +67,7 @@ def meets_target(minutes: int, counted_down: int, target: Decimal) -> bool:
     return uptime(minutes, counted_down) >= Fraction(target)
 
 
+@lru_cache(maxsize=4096)
 def error_budget(minutes: int, target: Decimal) -> int:
     """Whole minutes of allowed downtime: ``floor(M * (1 - target/100))``."""
     return math.floor(minutes * (1 - Fraction(target) / 100))
@@ -106,12 +108,15 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
 
 
+# Equal decimals (10 and 10.0) have one text here, so the text of one serves both.
+@lru_cache(maxsize=65_536)
 def format_decimal(value: Decimal) -> str:
     """Plain decimal text without exponent or trailing zeros (``"10"``, ``"99.9"``)."""
     text = format(value.normalize(), "f")
     return text if text != "-0" else "0"
 
 
+@lru_cache(maxsize=65_536)
 def format_money(amount: Decimal, currency: str) -> str:
     """Money as text: at least the currency's minor digits, never rounded away."""
     minor = Decimal(1).scaleb(-minor_unit(currency))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -107,14 +108,31 @@ def to_utc(dt: datetime) -> datetime:
     return require_aware(dt).astimezone(UTC)
 
 
+#: the text of instants already formatted: a statement pass formats the same few
+#: (its instant, each month's finality) for every contract
+_FORMATTED: dict[datetime, str] = {}
+
+
 def format_instant(dt: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``; microseconds only when present."""
+    held = _FORMATTED.get(dt)  # equal instants (whatever their offsets) have one text
+    if held is not None:
+        return held
+    text = _format_instant(dt)
+    if len(_FORMATTED) >= 4096:
+        _FORMATTED.clear()
+    _FORMATTED[dt] = text
+    return text
+
+
+def _format_instant(dt: datetime) -> str:
     u = to_utc(dt)
     if u.microsecond:
         return u.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return u.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@lru_cache(maxsize=65_536)
 def format_minute(minute: int) -> str:
     """The start of epoch minute ``minute`` as RFC 3339 UTC text."""
     return format_instant(minute_start(minute))
