@@ -33,7 +33,8 @@ from schemas.events import (
 from schemas.fastprobe import I64, FastProbes, ProbeDecoder
 from sla.book import Book
 from sla.model import JSON
-from sla.probes import U64, ProbeLedger, probe_digests, probe_keys
+from sla.probe_digest import U64, probe_digests, probe_keys
+from sla.probes import ProbeLedger
 from sla.timeutil import epoch_minute, format_instant, parse_instant
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from schemas.fastprobe.lines import (
     _typed_decoders,
     _UnknownNameError,
 )
-from sla.probes import probe_digests_and_lengths
+from sla.probe_digest import probe_digests_and_lengths
 
 #: Most names the decoders list as known (see :func:`_typed_decoders`).
 TYPED_LIMIT: Final = 4096
@@ -48,7 +48,7 @@ class FastProbes:
     ``index[k]`` is the line position of probe ``k`` (``None``: probe ``k`` is
     line ``k``, every line was taken). ``where`` packs each probe's service
     and region (codes into ``names``) and ``ok`` (:func:`pack_where`).
-    ``digest`` is :func:`~sla.probes.probe_digest` of its ``event_id``.
+    ``digest`` is :func:`~sla.probe_digest.probe_digest` of its ``event_id``.
     ``slow`` lists, in order, the lines left to the canonical path.
     """
 
@@ -169,7 +169,7 @@ class ProbeDecoder:
 
 
 def _id_digests(ids: list[str]) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
-    """:func:`~sla.probes.probe_digest` of each id, and which ids match ``Ident``."""
+    """:func:`~sla.probe_digest.probe_digest` of each id, and which ids match ``Ident``."""
     n = len(ids)
     joined = "\n".join(ids)
     if (

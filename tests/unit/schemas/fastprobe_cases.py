@@ -19,7 +19,8 @@ from schemas.codec import Rejected, decode
 from schemas.events import ProbeEvent
 from schemas.fastprobe import LINE_LIMIT, ProbeDecoder
 from sla.book import Book
-from sla.probes import ProbeLedger, ProbePolicy, probe_digest
+from sla.probe_digest import probe_digest
+from sla.probes import ProbeLedger, ProbePolicy
 from sla.timeutil import epoch_minute
 from tests.helpers import probe
 

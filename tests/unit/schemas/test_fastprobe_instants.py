@@ -16,7 +16,7 @@ from fold.folder import Folder
 from schemas.edge import probe_minute
 from schemas.fastprobe import ProbeDecoder, instant_minutes
 from sla.book import Book
-from sla.probes import probe_digest, probe_digests
+from sla.probe_digest import probe_digest, probe_digests
 from tests.helpers import probe
 from tests.unit.schemas.fastprobe_cases import (
     IDENT_CHARS,
