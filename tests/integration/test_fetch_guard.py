@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -102,12 +103,18 @@ def _stop_flow_after_first_fetch(app: faust.App) -> None:
     consumer._wait_next_records = wait_next_records
 
 
-def raw_app(bootstrap: str, app_id: str, name: str, **conf: Any) -> tuple[faust.App, Any]:
-    """A bare Faust app of ``app_id`` on ``bootstrap`` and its topic ``name`` of raw bytes."""
+def raw_app(
+    bootstrap: str, app_id: str, name: str, datadir: Path, **conf: Any
+) -> tuple[faust.App, Any]:
+    """A bare Faust app of ``app_id`` on ``bootstrap`` and its topic ``name`` of raw bytes.
+
+    Its data directory (Faust makes one, even for in-memory tables) is in ``datadir``.
+    """
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=str(datadir / app_id),
         web_enabled=False,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
@@ -120,12 +127,14 @@ def raw_app(bootstrap: str, app_id: str, name: str, **conf: Any) -> tuple[faust.
     return app, topic
 
 
-async def _offsets_read(bootstrap: str, name: str, guarded: bool, fault: str = "pause") -> set[int]:
+async def _offsets_read(
+    bootstrap: str, name: str, datadir: Path, guarded: bool, fault: str = "pause"
+) -> set[int]:
     """The offsets the agent of a fresh app received within 20 s (or once it had them all).
 
     ``LATER`` more records are produced 3 s after the app started.
     """
-    app, topic = raw_app(bootstrap, f"fetch-guard-{uuid.uuid4().hex[:8]}", name)
+    app, topic = raw_app(bootstrap, f"fetch-guard-{uuid.uuid4().hex[:8]}", name, datadir)
     seen: set[int] = set()
     everything = asyncio.Event()
 
@@ -155,29 +164,31 @@ async def _offsets_read(bootstrap: str, name: str, guarded: bool, fault: str = "
     return seen
 
 
-def test_without_the_guard_the_paused_fetch_is_lost(kafka_bootstrap: str) -> None:
+def test_without_the_guard_the_paused_fetch_is_lost(kafka_bootstrap: str, tmp_path: Path) -> None:
     name = _topic(kafka_bootstrap)
-    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=False))
+    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, tmp_path, guarded=False))
     # the later records arrived, the first fetch (from offset 0) was dropped whole
     assert set(range(BEFORE, RECORDS)) <= seen
     assert 0 not in seen
 
 
-def test_with_the_guard_every_record_arrives(kafka_bootstrap: str) -> None:
+def test_with_the_guard_every_record_arrives(kafka_bootstrap: str, tmp_path: Path) -> None:
     name = _topic(kafka_bootstrap)
-    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=True))
+    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, tmp_path, guarded=True))
     assert seen == set(range(RECORDS))
 
 
-def test_without_the_guard_a_fetch_dropped_by_a_stopped_flow_is_lost(kafka_bootstrap: str) -> None:
+def test_without_the_guard_a_fetch_dropped_by_a_stopped_flow_is_lost(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     name = _topic(kafka_bootstrap)
-    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=False, fault="flow"))
+    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, tmp_path, guarded=False, fault="flow"))
     # the later records arrived; the first fetch was dropped and never sought back
     assert set(range(BEFORE, RECORDS)) <= seen
     assert 0 not in seen
 
 
-def test_with_the_guard_a_stopped_flow_loses_nothing(kafka_bootstrap: str) -> None:
+def test_with_the_guard_a_stopped_flow_loses_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:
     name = _topic(kafka_bootstrap)
-    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, guarded=True, fault="flow"))
+    seen = asyncio.run(_offsets_read(kafka_bootstrap, name, tmp_path, guarded=True, fault="flow"))
     assert seen == set(range(RECORDS))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +32,10 @@ pytestmark = [pytest.mark.kafka]
 RECORDS, BATCH = 200, 50
 
 
-async def _read(bootstrap: str, name: str, group: str, give_back: bool) -> set[int]:
+async def _read(bootstrap: str, name: str, group: str, datadir: Path, give_back: bool) -> set[int]:
     """Offsets a fresh app folded within 20 s; its first batch is given up."""
     app, topic = raw_app(
-        bootstrap, group, name, broker_commit_interval=0.5, stream_wait_empty=False
+        bootstrap, group, name, datadir, broker_commit_interval=0.5, stream_wait_empty=False
     )
     folded: set[int] = set()
     everything = asyncio.Event()
@@ -74,19 +75,19 @@ def _committed(bootstrap: str, group: str, name: str) -> int | None:
     return None if found is None else int(found)
 
 
-def test_a_batch_given_up_and_acknowledged_is_lost(kafka_bootstrap: str) -> None:
+def test_a_batch_given_up_and_acknowledged_is_lost(kafka_bootstrap: str, tmp_path: Path) -> None:
     name = _topic(kafka_bootstrap)
     group = f"given-back-{uuid.uuid4().hex[:8]}"
-    folded = asyncio.run(_read(kafka_bootstrap, name, group, give_back=False))
+    folded = asyncio.run(_read(kafka_bootstrap, name, group, tmp_path, give_back=False))
     # the rest was folded and committed, the first batch never
     assert set(range(BATCH, RECORDS)) <= folded
     assert not folded & set(range(BATCH))
     assert _committed(kafka_bootstrap, group, name) == RECORDS
 
 
-def test_a_batch_given_back_is_read_again(kafka_bootstrap: str) -> None:
+def test_a_batch_given_back_is_read_again(kafka_bootstrap: str, tmp_path: Path) -> None:
     name = _topic(kafka_bootstrap)
     group = f"given-back-{uuid.uuid4().hex[:8]}"
-    folded = asyncio.run(_read(kafka_bootstrap, name, group, give_back=True))
+    folded = asyncio.run(_read(kafka_bootstrap, name, group, tmp_path, give_back=True))
     assert folded == set(range(RECORDS))
     assert _committed(kafka_bootstrap, group, name) == RECORDS
