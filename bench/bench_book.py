@@ -8,7 +8,7 @@ Usage::
 probe a minute, with the simulator's outages, incidents, a reclassification
 after finality, claims and tickets) with the simulator's two contracts, then
 with that many more contracts over the same services under varied terms
-(:func:`devkit.simulate.book_contracts`). Each run is a whole replay as
+(:func:`devkit.book_of_business.book_contracts`). Each run is a whole replay as
 ``availability replay --store none`` does it: decode, fold, every output
 computed and serialised. Reported: seconds, and the ratio to the first run.
 
@@ -54,7 +54,8 @@ from pathlib import Path
 
 from book_live import live, print_live
 
-from devkit.simulate import Scenario, book_contracts, write_jsonl
+from devkit.book_of_business import book_contracts
+from devkit.simulate import Scenario, write_jsonl
 from fold.replay import iter_lines, replay_lines
 from schemas.codec import dumps_output
 from sla.months import Month

@@ -9,7 +9,7 @@ Usage::
 worker's own, with plain dicts for their tables; one per statement partition
 a worker owns, each with the contracts routed to it and every service's
 minute states) hold ``--contracts`` contracts over ``--services``
-services (:func:`devkit.simulate.book_contracts`) and their minute states
+services (:func:`devkit.book_of_business.book_contracts`) and their minute states
 from the month's start to the 10th at noon, every minute up. Then, for each
 of ``--minutes`` minutes, as the worker sees them: the new minute's states
 arrive for every service (one service down for the whole minute, a different
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from devkit.simulate import book_contracts
+from devkit.book_of_business import book_contracts
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute

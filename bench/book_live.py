@@ -34,8 +34,8 @@ from book_workers import (
     wait_caught_up,
 )
 
+from devkit.book_of_business import book_contracts
 from devkit.localkafka import LocalKafka
-from devkit.simulate import book_contracts
 from sla.months import Month
 from sla.timeutil import epoch_minute, parse_instant
 from streams import topics

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from devkit.book_of_business import book_contracts
 from devkit.localkafka import LocalKafka
-from devkit.simulate import Scenario, book_contracts, default_as_of, write_jsonl
+from devkit.simulate import Scenario, default_as_of, write_jsonl
 from fold.replay import iter_lines
 from sla.months import Month
 from tests.integration.test_worker import WorkerProcess, _expected, _wait_for

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.book_of_business import book_contracts
 from devkit.localkafka import LocalKafka
-from devkit.simulate import book_contracts
 from sla.months import Month
 from streams.router import STATEMENT_PARTITIONS
 from tests.integration.test_worker import (

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from devkit.simulate import book_contracts
+from devkit.book_of_business import book_contracts
 from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, NO_DATA, UP, MinuteStates
