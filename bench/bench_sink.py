@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from sinks import rows as rw
+from sinks import tables
 from sinks.store import ClickHouseStore, connect
 
 MONTH = "2026-03"
@@ -74,12 +75,12 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def plain_insert(store: ClickHouseStore, rows: list[rw.Row], cols: list[str]) -> None:
     """The baseline: one clickhouse-connect insert, no buffer, no token."""
-    store.client.insert(f"{store.db}.{rw.MINUTE_STATES}", rows, column_names=cols)
+    store.client.insert(f"{store.db}.{tables.MINUTE_STATES}", rows, column_names=cols)
 
 
 def sink_insert(store: ClickHouseStore, rows: list[rw.Row]) -> None:
     """The sink path: buffer, encode once, token, insert, stats."""
-    buf = store.buffer(rw.MINUTE_STATES)
+    buf = store.buffer(tables.MINUTE_STATES)
     buf.add(rows)
     buf.flush()
 
@@ -90,7 +91,7 @@ def run(services: int, minutes: int, repeats: int, path: str) -> None:
     plain = connect(dsn, database="bench_plain")
     sink.migrate()
     plain.migrate()
-    cols = list(rw.COLUMNS[rw.MINUTE_STATES])
+    cols = list(tables.COLUMNS[tables.MINUTE_STATES])
     n = services * minutes
     sink_rates, plain_rates = [], []
     for rep in range(repeats):

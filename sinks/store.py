@@ -19,6 +19,7 @@ from clickhouse_connect.driver.transform import NativeTransform
 from sinks import lineage as ln
 from sinks import migrate as mg
 from sinks import rows as rw
+from sinks import tables
 from sinks.buffer import Clock, RetryPolicy, SinkStats, TableBuffer
 from sinks.dsn import StoreSettings, open_client, store_settings
 from sinks.reads import StoreReads
@@ -109,7 +110,7 @@ class ClickHouseStore(StoreReads):
             cfg = self.settings
             buf = TableBuffer(
                 table,
-                rw.COLUMNS[table],
+                tables.COLUMNS[table],
                 self,
                 clock=self._clock,
                 max_rows=cfg.batch_rows,
@@ -132,11 +133,11 @@ class ClickHouseStore(StoreReads):
 
     def stage_dead_letters(self, dead: Iterable[Mapping[str, Any] | Any]) -> None:
         """Make dead letters pending for the next :meth:`flush` (no I/O)."""
-        self.buffer(rw.DEAD_LETTERS).append(_dead_letter_rows(dead))
+        self.buffer(tables.DEAD_LETTERS).append(_dead_letter_rows(dead))
 
     def stage_raw_events(self, rows: Iterable[ln.RawEvent]) -> None:
         """Make received events pending for the next :meth:`flush` (no I/O)."""
-        self.buffer(rw.RAW_EVENTS).append([ln.raw_event_row(ev) for ev in rows])
+        self.buffer(tables.RAW_EVENTS).append([ln.raw_event_row(ev) for ev in rows])
 
     def add_outputs(self, outputs: Iterable[Mapping[str, Any]]) -> int:
         """Buffer the rows of ``outputs``; writes only batches that are due."""
@@ -147,7 +148,7 @@ class ClickHouseStore(StoreReads):
 
     def flush(self) -> int:
         """Write every pending row of every table, detail tables first."""
-        order = [*rw.WRITE_ORDER, *(t for t in self._buffers if t not in rw.WRITE_ORDER)]
+        order = [*tables.WRITE_ORDER, *(t for t in self._buffers if t not in tables.WRITE_ORDER)]
         return sum(self._buffers[t].flush() for t in order if t in self._buffers)
 
     def write_outputs(self, outputs: Iterable[Mapping[str, Any]]) -> int:
@@ -160,12 +161,12 @@ class ClickHouseStore(StoreReads):
 
     def write_dead_letters(self, dead: Iterable[Mapping[str, Any] | Any]) -> int:
         """Write dead letters (``DeadLetter`` objects or their ``to_json()`` dicts)."""
-        buf = self.buffer(rw.DEAD_LETTERS)
+        buf = self.buffer(tables.DEAD_LETTERS)
         return buf.add(_dead_letter_rows(dead)) + buf.flush()
 
     def write_raw_events(self, rows: Iterable[ln.RawEvent]) -> int:
         """Write received events to the ``raw_events`` audit trail."""
-        buf = self.buffer(rw.RAW_EVENTS)
+        buf = self.buffer(tables.RAW_EVENTS)
         return buf.add([ln.raw_event_row(ev) for ev in rows]) + buf.flush()
 
     def close(self) -> None:

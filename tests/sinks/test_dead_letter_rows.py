@@ -16,7 +16,7 @@ import pytest
 
 from fold.folder import RAW_KEEP, DeadLetter
 from sinks import lineage as ln
-from sinks import rows as rw
+from sinks import tables
 from sinks.dsn import StoreSettings
 from sinks.migrate import load_migrations, render_migration
 from sinks.store import connect
@@ -36,11 +36,15 @@ def _letters() -> tuple[bytes, DeadLetter, DeadLetter]:
 
 def test_a_truncated_dead_letter_row_describes_the_whole_input() -> None:
     big, letter, small = _letters()
-    row = dict(zip(rw.COLUMNS[rw.DEAD_LETTERS], ln.dead_letter_row(letter.to_json()), strict=True))
+    row = dict(
+        zip(tables.COLUMNS[tables.DEAD_LETTERS], ln.dead_letter_row(letter.to_json()), strict=True)
+    )
     assert row["raw"] == big[:RAW_KEEP]
     assert (row["raw_size"], row["raw_truncated"]) == (len(big), True)
     assert row["raw_sha256"] == hashlib.sha256(big).hexdigest()
-    plain = dict(zip(rw.COLUMNS[rw.DEAD_LETTERS], ln.dead_letter_row(small.to_json()), strict=True))
+    plain = dict(
+        zip(tables.COLUMNS[tables.DEAD_LETTERS], ln.dead_letter_row(small.to_json()), strict=True)
+    )
     assert (plain["raw"], plain["raw_size"], plain["raw_truncated"]) == (b"{oops", 5, False)
     # a record written before dead letters carried sizes: derived from its raw copy
     old = {k: v for k, v in small.to_json().items() if not k.startswith("raw_s")}

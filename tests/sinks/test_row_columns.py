@@ -18,6 +18,7 @@ import pytest
 from fold.replay import ReplayResult
 from sinks import lineage as ln
 from sinks import rows as rw
+from sinks import tables
 from sinks.store import ClickHouseStore
 
 pytestmark = pytest.mark.clickhouse
@@ -121,11 +122,11 @@ def sample_rows(replay: ReplayResult) -> Iterator[tuple[str, rw.Row]]:
         (b"not json", {"other": "where"}),
     ]
     for raw, source in sources:
-        yield rw.RAW_EVENTS, ln.raw_event_row(ln.RawEvent(raw, at, source))
+        yield tables.RAW_EVENTS, ln.raw_event_row(ln.RawEvent(raw, at, source))
     for dead in replay.dead_letters:
-        yield rw.DEAD_LETTERS, ln.dead_letter_row(dead.to_json())
+        yield tables.DEAD_LETTERS, ln.dead_letter_row(dead.to_json())
     from_kafka = {**replay.dead_letters[0].to_json(), "source": {"topic": "t", "partition": 0}}
-    yield rw.DEAD_LETTERS, ln.dead_letter_row(from_kafka)
+    yield tables.DEAD_LETTERS, ln.dead_letter_row(from_kafka)
 
 
 def describe(store: ClickHouseStore, table: str) -> dict[str, tuple[str, str]]:
@@ -138,7 +139,7 @@ def describe(store: ClickHouseStore, table: str) -> dict[str, tuple[str, str]]:
 def test_every_mapping_fits_the_migrated_tables(
     store: ClickHouseStore, replay: ReplayResult
 ) -> None:
-    tables = {
+    migrated = {
         str(n)
         for (n,) in store.client.query(
             "SELECT name FROM system.tables WHERE database = {d:String} "
@@ -146,19 +147,19 @@ def test_every_mapping_fits_the_migrated_tables(
             parameters={"d": store.db},
         ).result_rows
     }
-    assert tables == set(rw.COLUMNS), "every table has one mapping, every mapping a table"
-    described = {t: describe(store, t) for t in tables}
-    for table, columns in rw.COLUMNS.items():
+    assert migrated == set(tables.COLUMNS), "every table has one mapping, every mapping a table"
+    described = {t: describe(store, t) for t in migrated}
+    for table, columns in tables.COLUMNS.items():
         have = described[table]
         assert set(columns) <= set(have), f"{table}: no such column"
         unwritten = {c for c, (_, default) in have.items() if not default} - set(columns)
         assert not unwritten, f"{table}: columns without a default that no mapping writes"
     mapped: dict[str, int] = {}
     for table, row in sample_rows(replay):
-        columns = rw.COLUMNS[table]
+        columns = tables.COLUMNS[table]
         assert len(row) == len(columns), table
         for column, value in zip(columns, row, strict=True):
             ch_type = described[table][column][0]
             assert fits(value, ch_type), f"{table}.{column} {ch_type}: {value!r}"
         mapped[table] = mapped.get(table, 0) + 1
-    assert set(mapped) == set(rw.COLUMNS), "every mapping was exercised"
+    assert set(mapped) == set(tables.COLUMNS), "every mapping was exercised"

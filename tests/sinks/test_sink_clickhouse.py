@@ -16,6 +16,7 @@ from fold.replay import ReplayResult
 from reports.month import fetch_report_inputs, render_report
 from sinks import lineage as ln
 from sinks import rows as rw
+from sinks import tables
 from sinks.dsn import StoreSettings, check_dsn, store_settings
 from sinks.migrate import MigrationError, load_migrations
 from sinks.store import ClickHouseStore
@@ -93,13 +94,13 @@ def test_replay_round_trip(store: ClickHouseStore, replay: ReplayResult) -> None
 
 def test_retried_batch_does_not_duplicate(store: ClickHouseStore, replay: ReplayResult) -> None:
     store.write_outputs(replay.outputs)
-    before = {t: count(store, t) for t in rw.WRITE_ORDER}
+    before = {t: count(store, t) for t in tables.WRITE_ORDER}
     store.write_outputs(copy.deepcopy(replay.outputs))  # same rows, same tokens
-    assert {t: count(store, t) for t in rw.WRITE_ORDER} == before  # no FINAL needed
+    assert {t: count(store, t) for t in tables.WRITE_ORDER} == before  # no FINAL needed
     dead = [d.to_json() for d in replay.dead_letters]
     store.write_dead_letters(dead)
     store.write_dead_letters(dead)
-    assert count(store, rw.DEAD_LETTERS) == len(dead)
+    assert count(store, tables.DEAD_LETTERS) == len(dead)
     assert sum(store.dead_letter_counts().values()) == len(dead)
 
 
@@ -177,10 +178,10 @@ def test_every_report_query_runs(store: ClickHouseStore, replay: ReplayResult) -
 
 
 def test_encoding_is_deterministic(store: ClickHouseStore, replay: ReplayResult) -> None:
-    tables = rw.rows_for_outputs(replay.outputs)
+    first = rw.rows_for_outputs(replay.outputs)
     again = rw.rows_for_outputs(copy.deepcopy(replay.outputs))
-    for table, rows in tables.items():
-        cols = rw.COLUMNS[table]
+    for table, rows in first.items():
+        cols = tables.COLUMNS[table]
         assert store.encode(table, cols, rows) == store.encode(table, cols, again[table])
 
 
@@ -221,15 +222,15 @@ def test_support_rewrite_is_idempotent_and_later_evaluation_wins(
 ) -> None:
     support = [o for o in replay.outputs if o["kind"] in SUPPORT_KINDS]
     store.write_outputs(support)
-    tables = (rw.TICKET_VERDICTS, rw.TICKET_ALERTS, rw.SUPPORT_MONTHS)
-    before = {t: count(store, t) for t in tables}
+    support_tables = (tables.TICKET_VERDICTS, tables.TICKET_ALERTS, tables.SUPPORT_MONTHS)
+    before = {t: count(store, t) for t in support_tables}
     assert before == {
-        rw.TICKET_VERDICTS: len(of_kind(support, "ticket_verdict")),
-        rw.TICKET_ALERTS: len(of_kind(support, "ticket_alert")),
-        rw.SUPPORT_MONTHS: len(of_kind(support, "support_month")),
+        tables.TICKET_VERDICTS: len(of_kind(support, "ticket_verdict")),
+        tables.TICKET_ALERTS: len(of_kind(support, "ticket_alert")),
+        tables.SUPPORT_MONTHS: len(of_kind(support, "support_month")),
     }
     store.write_outputs(copy.deepcopy(support))  # same rows, same tokens
-    assert {t: count(store, t) for t in tables} == before  # no FINAL needed
+    assert {t: count(store, t) for t in support_tables} == before  # no FINAL needed
     # A later evaluation of one ticket replaces it; an earlier one does not.
     verdict = of_kind(support, "ticket_verdict")[0]
     later = {**verdict, "severity": "high", "computed_at": "2026-05-01T00:00:00Z"}

@@ -10,6 +10,7 @@ from decimal import Decimal
 from fold.replay import ReplayResult
 from sinks import lineage as ln
 from sinks import rows as rw
+from sinks import tables
 from sinks.buffer import batch_token
 from sinks.dsn import StoreSettings
 from sinks.migrate import load_migrations, render_migration
@@ -21,17 +22,17 @@ def test_same_output_twice_gives_the_same_rows(replay: ReplayResult) -> None:
     again = rw.rows_for_outputs(copy.deepcopy(replay.outputs))
     assert first == again
     assert set(first) == {
-        rw.MINUTE_STATES,
-        rw.SERVICE_MONTHS,
-        rw.CONTRACT_MONTHS,
-        rw.CLAIM_DECISIONS,
-        rw.TICKET_VERDICTS,
-        rw.TICKET_ALERTS,
-        rw.SUPPORT_MONTHS,
+        tables.MINUTE_STATES,
+        tables.SERVICE_MONTHS,
+        tables.CONTRACT_MONTHS,
+        tables.CLAIM_DECISIONS,
+        tables.TICKET_VERDICTS,
+        tables.TICKET_ALERTS,
+        tables.SUPPORT_MONTHS,
     }
-    assert list(first) == [t for t in rw.WRITE_ORDER if t in first]
+    assert list(first) == [t for t in tables.WRITE_ORDER if t in first]
     for table, rows in first.items():
-        assert all(len(r) == len(rw.COLUMNS[table]) for r in rows)
+        assert all(len(r) == len(tables.COLUMNS[table]) for r in rows)
 
 
 def test_statement_json_column_is_the_output(replay: ReplayResult) -> None:
