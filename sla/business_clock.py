@@ -14,6 +14,10 @@ is two table look-ups plus the partial first and last day; ``add`` is a
 bisection in that table. Neither walks minutes, and only ``business_intervals``
 and ``next_open`` walk days (and only days with something to yield / until the
 next open day).
+
+One module over 400 lines, for one reason: the calendar's methods share its
+cached year tables and the microsecond arithmetic on them; the response
+targets they count are the few dataclasses before it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
+
+from sla.timeutil import require_aware
 
 Severity = Literal["low", "medium", "high"]
 SeverityChangePolicy = Literal["retroactive", "from_change", "carry_elapsed"]
@@ -412,20 +418,8 @@ def risk_us(allowed_us: int) -> int:
     return -(-3 * allowed_us // 4)
 
 
-def to_utc(instant: datetime) -> datetime:
-    """``instant`` converted to UTC; ValueError when it is naive."""
-    _require_aware(instant)
-    return instant.astimezone(UTC)
-
-
-def _require_aware(instant: datetime) -> None:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError(f"naive datetime {instant!r}: an explicit offset or zone is required")
-
-
 def _to_us(instant: datetime) -> int:
-    _require_aware(instant)
-    return (instant - _EPOCH) // _ONE_US
+    return (require_aware(instant) - _EPOCH) // _ONE_US
 
 
 def _from_us(us: int) -> datetime:

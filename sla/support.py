@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sla.business_clock import BusinessCalendar, Severity, SeverityChangePolicy, to_utc
+from sla.business_clock import BusinessCalendar, Severity, SeverityChangePolicy
 from sla.support_compliance import PERCENTILES, ComplianceRow, monthly_compliance, nearest_rank
 from sla.support_events import (
     SeverityChange,
@@ -35,6 +35,7 @@ from sla.support_events import (
     TicketSeverityChanged,
 )
 from sla.support_verdict import Status, TicketVerdict, next_timer, ticket_verdict
+from sla.timeutil import to_utc
 
 __all__ = [
     "PERCENTILES",

@@ -39,9 +39,9 @@ from sla.business_clock import (
     Severity,
     SeverityChangePolicy,
     risk_us,
-    to_utc,
 )
 from sla.support_events import SeverityChange, TicketOpened
+from sla.timeutil import to_utc
 
 Status = Literal["open", "at_risk", "met", "breached"]
 

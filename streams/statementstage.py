@@ -5,6 +5,11 @@ statements, records, claim decisions and support verdicts; its durable state
 is the raw events and the latest minute states, and what it emitted is kept
 so revisions only ever go up. A fold over sets: a message delivered twice
 (a redelivery after a crash, a producer retry) changes nothing.
+
+One module over 400 lines, for one reason: the stage is one state machine.
+What it folds, what it emitted and what waits to be published are read and
+written together by every step (fold, emit, confirm); the rules that decide
+what is due are apart, in :mod:`streams.emitrules`.
 """
 
 from __future__ import annotations
