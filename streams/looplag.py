@@ -5,7 +5,8 @@ loop: anything that holds it (a long computation, blocking I/O) delays every
 one of them. :class:`LoopLag` wakes every ``interval`` seconds and records
 how late it woke; the worker exports the samples as a histogram
 (``availability_event_loop_lag_seconds``) and shows the recent p99 and
-maximum in ``/health``.
+maximum in ``/health``. :class:`Samples` is its histogram, also kept of the
+statement stage's delay (``availability_statement_delay_seconds``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable
 
 #: histogram bucket upper bounds, seconds (Prometheus ``le``)
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: bucket upper bounds of the statement delay, seconds
+DELAY_BUCKETS: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0, 120.0)
 
 
 class Recent:
@@ -38,7 +41,52 @@ class Recent:
         return [v for _, v in self._held]
 
 
-class LoopLag:
+class Samples:
+    """Durations in seconds: counts per histogram bucket and the values of a recent window."""
+
+    def __init__(self, bounds: tuple[float, ...] = BUCKETS, window: float = 60.0) -> None:
+        #: bucket upper bounds, seconds (Prometheus ``le``), ascending
+        self.bounds = bounds
+        self.window = window
+        #: counts per bucket of :attr:`bounds` and ``+Inf`` (not cumulative across buckets)
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.total = 0.0
+        self.max_ever = 0.0
+        self._recent = Recent(window)
+
+    def record(self, value: float, now: float) -> None:
+        """Count one sample of ``value`` seconds taken at monotonic ``now``."""
+        value = max(0.0, value)
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.total += value
+        self.max_ever = max(self.max_ever, value)
+        self._recent.add(now, value)
+
+    def buckets(self) -> list[tuple[float, int]]:
+        """``(le, cumulative count)`` pairs, ending with ``+Inf``."""
+        out = []
+        running = 0
+        for le, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += n
+            out.append((le, running))
+        return out
+
+    def recent(self) -> dict[str, float | int]:
+        """p50, p99 and maximum over the last ``window`` seconds, and how many samples."""
+        values = sorted(self._recent.values())
+        if not values:
+            return {"samples": 0, "p50_seconds": 0.0, "p99_seconds": 0.0, "max_seconds": 0.0}
+        return {
+            "samples": len(values),
+            "p50_seconds": round(values[(len(values) - 1) // 2], 4),
+            "p99_seconds": round(values[min(len(values) - 1, (len(values) * 99) // 100)], 4),
+            "max_seconds": round(values[-1], 4),
+        }
+
+
+class LoopLag(Samples):
     """Samples of the event loop's lag; cumulative buckets and a recent window.
 
     ``clock`` is a monotonic clock (seconds). Not thread-safe: call from the
@@ -51,45 +99,9 @@ class LoopLag:
         window: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(BUCKETS, window)
         self.interval = interval
-        self.window = window
         self.clock = clock
-        #: cumulative counts per bucket of :data:`BUCKETS` (not cumulative across buckets)
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.count = 0
-        self.total = 0.0
-        self.max_ever = 0.0
-        self._recent = Recent(window)
-
-    def record(self, lag: float, now: float) -> None:
-        """Count one sample of ``lag`` seconds taken at monotonic ``now``."""
-        lag = max(0.0, lag)
-        self.counts[bisect.bisect_left(BUCKETS, lag)] += 1
-        self.count += 1
-        self.total += lag
-        self.max_ever = max(self.max_ever, lag)
-        self._recent.add(now, lag)
-
-    def buckets(self) -> list[tuple[float, int]]:
-        """``(le, cumulative count)`` pairs, ending with ``+Inf``."""
-        out = []
-        running = 0
-        for le, n in zip((*BUCKETS, float("inf")), self.counts, strict=True):
-            running += n
-            out.append((le, running))
-        return out
-
-    def recent(self) -> dict[str, float | int]:
-        """p50, p99 and maximum lag over the last ``window`` seconds, and how many samples."""
-        lags = sorted(self._recent.values())
-        if not lags:
-            return {"samples": 0, "p50_seconds": 0.0, "p99_seconds": 0.0, "max_seconds": 0.0}
-        return {
-            "samples": len(lags),
-            "p50_seconds": round(lags[(len(lags) - 1) // 2], 4),
-            "p99_seconds": round(lags[min(len(lags) - 1, (len(lags) * 99) // 100)], 4),
-            "max_seconds": round(lags[-1], 4),
-        }
 
     async def run(self) -> None:
         """Sample for ever (a task of the worker)."""

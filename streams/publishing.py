@@ -24,6 +24,7 @@ from typing import Any
 
 from streams.failures import describe_failure
 from streams.health import WorkerHealth
+from streams.looplag import DELAY_BUCKETS, Samples
 from streams.messages import Outgoing
 from streams.statementstage import StatementStage
 from streams.workerconfig import WorkerConfig
@@ -57,6 +58,10 @@ class StatementPublishing(WorkerHealth):
         self._next_due: datetime | None = None
         #: how the last emit cycle that recomputed went (see ``_emit``), for /health
         self.last_cycle: dict[str, Any] = {}
+        #: per emit cycle that took in new inputs: seconds from the first of them
+        #: being folded to the publication of the last real change they made
+        #: (``availability_statement_delay_seconds``)
+        self.statement_delay = Samples(DELAY_BUCKETS)
         #: wall seconds spent publishing outputs since start, by step: sending them
         #: and waiting for the broker, storing them, confirming them (the record of
         #: what was published, in the changelog)
@@ -162,6 +167,10 @@ class StatementPublishing(WorkerHealth):
                 if not again or self._epoch != epoch:
                     break
                 recomputed |= await self._pass(again, False, cycle["pass1"], epoch)
+            if since is not None and recomputed and self._epoch == epoch:
+                # every real change the inputs made is published: coverage comes second
+                end = loop.time()
+                self.statement_delay.record(end - since, end)
             second = [(p, st, True, False) for p, st in stages if p in recomputed and st.deferred]
             await self._pass(second, True, cycle["pass2"], epoch)
             if self._epoch != epoch:

@@ -70,6 +70,10 @@ class WorkerReadouts(BatchHandling):
             degraded=frozenset(self.degraded()),
             loop_lag_buckets=self.loop_lag.buckets() if self.loop_lag.count else (),
             loop_lag_sum=self.loop_lag.total,
+            statement_delay_buckets=(
+                self.statement_delay.buckets() if self.statement_delay.count else ()
+            ),
+            statement_delay_sum=self.statement_delay.total,
             unreadable_state=(
                 self.stage1.stats.unreadable_state
                 + self.stage1.store.unreadable

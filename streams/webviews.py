@@ -104,6 +104,11 @@ class WebViews(WorkerReadouts):
                     "failures": self.stage2_failures,
                     # wall seconds per partition: recompute (on its thread), then publish
                     "last_cycle": self.last_cycle,
+                    # inputs folded -> their statements published, per cycle, recent window
+                    "delay": {
+                        **self.statement_delay.recent(),
+                        "max_since_start_seconds": round(self.statement_delay.max_ever, 4),
+                    },
                     "publish_seconds": {k: round(v, 3) for k, v in self.publish_phases.items()},
                     "published_by_partition": {
                         str(p): n for p, n in sorted(self.published.items())

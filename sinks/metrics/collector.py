@@ -6,7 +6,7 @@ serves; :func:`render` turns any state into the text exposition format.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -74,6 +74,7 @@ from sinks.metrics.names import (
     SINK_INSERT_SECONDS_TOTAL,
     SINK_RETRIES_TOTAL,
     SINK_ROWS_WRITTEN_TOTAL,
+    STATEMENT_DELAY_SECONDS,
     STATUSES,
     SUPPORT_BREACHES_TOTAL,
     SUPPORT_FIRST_RESPONSE_SECONDS,
@@ -272,14 +273,16 @@ class AvailabilityCollector(Collector):
         for reason in DEGRADED_REASONS:
             _add(fam[WORKER_DEGRADED], [reason], 1 if reason in p.degraded else 0)
         _add(fam[UNREADABLE_STATE_TOTAL], [], p.unreadable_state)
-        loop_lag = fam[EVENT_LOOP_LAG_SECONDS]
-        if p.loop_lag_buckets and isinstance(loop_lag, HistogramMetricFamily):
-            bounds = [
-                ("+Inf" if le == float("inf") else repr(le), float(n))
-                for le, n in p.loop_lag_buckets
-            ]
-            loop_lag.add_metric([], bounds, p.loop_lag_sum)
+        _seconds(fam[EVENT_LOOP_LAG_SECONDS], p.loop_lag_buckets, p.loop_lag_sum)
+        _seconds(fam[STATEMENT_DELAY_SECONDS], p.statement_delay_buckets, p.statement_delay_sum)
         yield from fam.values()
+
+
+def _seconds(family: Metric, buckets: Sequence[tuple[float, int]], total: float) -> None:
+    """A histogram of seconds without labels from ``(le, cumulative count)`` pairs, if any."""
+    if buckets and isinstance(family, HistogramMetricFamily):
+        bounds = [("+Inf" if le == float("inf") else repr(le), float(n)) for le, n in buckets]
+        family.add_metric([], bounds, total)
 
 
 def render(state: PipelineState, clock: WallClock, *, count_history: bool = True) -> bytes:

@@ -52,6 +52,7 @@ from sinks.metrics.names import (
     SINK_INSERT_SECONDS_TOTAL,
     SINK_RETRIES_TOTAL,
     SINK_ROWS_WRITTEN_TOTAL,
+    STATEMENT_DELAY_SECONDS,
     SUPPORT_BREACHES_TOTAL,
     SUPPORT_FIRST_RESPONSE_SECONDS,
     SUPPORT_TICKETS_AT_RISK,
@@ -121,6 +122,10 @@ _HELP: dict[str, str] = {
         "How late the worker's event loop ran a callback due every 50 ms (heartbeats, timers "
         "and the HTTP API wait as long)."
     ),
+    STATEMENT_DELAY_SECONDS: (
+        "Per statement-stage cycle that took in new inputs: seconds from the first of them "
+        "being folded to the publication of the last statement change they made."
+    ),
 }
 
 _LABELS: dict[str, tuple[str, ...]] = {
@@ -165,6 +170,7 @@ _LABELS: dict[str, tuple[str, ...]] = {
     LAST_EVENT_TIMESTAMP: (),
     WORKER_DEGRADED: ("reason",),
     EVENT_LOOP_LAG_SECONDS: (),
+    STATEMENT_DELAY_SECONDS: (),
     UNREADABLE_STATE_TOTAL: (),
 }
 

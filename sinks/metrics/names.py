@@ -61,6 +61,7 @@ CONSUMER_LAG_MESSAGES = "availability_consumer_lag_messages"  # topic, partition
 LAST_EVENT_TIMESTAMP = "availability_last_event_timestamp_seconds"
 WORKER_DEGRADED = "availability_worker_degraded"  # reason
 EVENT_LOOP_LAG_SECONDS = "availability_event_loop_lag_seconds"  # histogram
+STATEMENT_DELAY_SECONDS = "availability_statement_delay_seconds"  # histogram
 UNREADABLE_STATE_TOTAL = "availability_unreadable_state_total"
 
 #: Every name above, as exposed (counters with their ``_total`` suffix).
@@ -107,7 +108,9 @@ RESPONSE_BUCKETS: tuple[int, ...] = (
     153000,
 )
 #: Families exported as histograms (``_bucket``, ``_sum`` and ``_count`` series).
-HISTOGRAMS: frozenset[str] = frozenset({SUPPORT_FIRST_RESPONSE_SECONDS, EVENT_LOOP_LAG_SECONDS})
+HISTOGRAMS: frozenset[str] = frozenset(
+    {SUPPORT_FIRST_RESPONSE_SECONDS, EVENT_LOOP_LAG_SECONDS, STATEMENT_DELAY_SECONDS}
+)
 #: The names of the series a scrape holds: the metric names, with each
 #: histogram's ``_bucket``, ``_sum`` and ``_count`` in place of its own name.
 #: Rules and dashboards select these.
@@ -159,6 +162,7 @@ __all__ = [
     "SINK_INSERT_SECONDS_TOTAL",
     "SINK_RETRIES_TOTAL",
     "SINK_ROWS_WRITTEN_TOTAL",
+    "STATEMENT_DELAY_SECONDS",
     "STATUSES",
     "SUPPORT_BREACHES_TOTAL",
     "SUPPORT_FIRST_RESPONSE_SECONDS",

@@ -42,6 +42,10 @@ class PipelineStats:
     - ``loop_lag_buckets``, ``loop_lag_sum``: the event loop's lag samples as
       ``(upper bound, cumulative count)`` pairs ending with ``+Inf``, and
       their sum in seconds (a histogram; none before the first sample).
+    - ``statement_delay_buckets``, ``statement_delay_sum``: the same, of the
+      statement stage's delay: per emit cycle that took in new inputs, the
+      seconds from the first of them being folded to the publication of the
+      last real change they made.
     """
 
     events_by_type: Mapping[str, int] = field(default_factory=dict)
@@ -57,6 +61,8 @@ class PipelineStats:
     degraded: frozenset[str] = frozenset()
     loop_lag_buckets: Sequence[tuple[float, int]] = ()
     loop_lag_sum: float = 0.0
+    statement_delay_buckets: Sequence[tuple[float, int]] = ()
+    statement_delay_sum: float = 0.0
     unreadable_state: int = 0
 
 

@@ -106,6 +106,8 @@ def test_pipeline_stats(small_replay: ReplayResult) -> None:
         last_event_unixtime=1_773_000_000.5,
         loop_lag_buckets=((0.005, 90), (0.05, 99), (float("inf"), 100)),
         loop_lag_sum=1.25,
+        statement_delay_buckets=((1.0, 2), (5.0, 6), (float("inf"), 7)),
+        statement_delay_sum=21.5,
         unreadable_state=2,
     )
     reg, _ = registry_for(ReplayState(small_replay, pipeline=stats))
@@ -113,6 +115,9 @@ def test_pipeline_stats(small_replay: ReplayResult) -> None:
     assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_bucket", le="+Inf") == 100
     assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_count") == 100
     assert value(reg, m.EVENT_LOOP_LAG_SECONDS + "_sum") == 1.25
+    assert value(reg, m.STATEMENT_DELAY_SECONDS + "_bucket", le="5.0") == 6
+    assert value(reg, m.STATEMENT_DELAY_SECONDS + "_count") == 7
+    assert value(reg, m.STATEMENT_DELAY_SECONDS + "_sum") == 21.5
     assert value(reg, m.UNREADABLE_STATE_TOTAL) == 2
     assert value(reg, m.EVENTS_TOTAL, type="incident") == 2
     assert value(reg, m.DEAD_LETTERS_TOTAL, reason="invalid_json") == 1
@@ -265,6 +270,8 @@ def test_metric_names_are_the_closed_set(small_replay: ReplayResult) -> None:
         last_event_unixtime=1.0,
         loop_lag_buckets=((0.005, 3), (0.01, 4), (float("inf"), 5)),
         loop_lag_sum=0.5,
+        statement_delay_buckets=((1.0, 1), (float("inf"), 1)),
+        statement_delay_sum=0.5,
     )
     text = render(ReplayState(small_replay, pipeline=stats), lambda: NOW).decode()
     assert exposed_families(text) == m.METRIC_NAMES
