@@ -22,7 +22,9 @@ made to fail for each whole minute (a failing minute). Reported: the time
 from the first failing probe of a failing minute to the first published
 statement of a contract using that service that shows the minute as
 counted downtime (p50, p99, max, and per failing minute); the event loop's
-lag from the worker's ``/health`` (p99 and max over the run); the slowest
+lag from the worker's ``/health`` (p99 and max over the run); the workers'
+own statement delay (``/health`` ``statements.delay``, the histogram
+``availability_statement_delay_seconds``); the slowest
 ``/health`` answers, polled every 0.2 s by a process of its own, on the
 workers' ``--health-port`` (the goal's), on their HTTP API, and on a static
 HTTP server of the same machine (what its load allows any server); the Kafka

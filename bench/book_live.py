@@ -268,6 +268,7 @@ def _live_result(
         if "Heartbeat failed" in line and "because it is rebalancing" in line
     )
     loops = [last.get("event_loop", {}) for last in lasts]
+    delays = [last.get("statements", {}).get("delay", {}) for last in lasts]
     return {
         "sent": sent,
         "markers": len(markers),
@@ -278,6 +279,12 @@ def _live_result(
         "health_polls": len(times),
         "loop": {
             k: max((lp.get(k, float("nan")) for lp in loops), default=float("nan"))
+            for k in ("p99_seconds", "max_seconds", "max_since_start_seconds")
+        },
+        # the workers' own measure (availability_statement_delay_seconds), to set
+        # beside the latency seen from outside
+        "delay": {
+            k: max((d.get(k, float("nan")) for d in delays), default=float("nan"))
             for k in ("p99_seconds", "max_seconds", "max_since_start_seconds")
         },
         "expired": logtext.count("Heartbeat session expired")
@@ -332,6 +339,12 @@ def print_live(args: argparse.Namespace, res: dict[str, Any]) -> None:
         f"max {loop.get('max_seconds', float('nan'))} s; max since start "
         f"{loop.get('max_since_start_seconds', float('nan'))} s "
         f"(goals p99 <= {GOAL_LAG_P99} s, max <= {GOAL_LAG_MAX} s)"
+    )
+    delay = res["delay"]
+    print(
+        f"(b) the workers' statement delay (inputs folded -> statements published, "
+        f"/health statements.delay): p99 over the last minute {delay.get('p99_seconds')} s, "
+        f"max since start {delay.get('max_since_start_seconds')} s"
     )
     print(
         f"(b) slowest /health: on --health-port {res['health_port_max'] * 1000:.0f} ms of "
