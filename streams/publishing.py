@@ -60,7 +60,8 @@ class StatementPublishing(WorkerHealth):
         self.last_cycle: dict[str, Any] = {}
         #: per emit cycle that took in new inputs: seconds from the first of them
         #: being folded to the publication of the last real change they made
-        #: (``availability_statement_delay_seconds``)
+        #: (``availability_statement_delay_seconds``); not a cycle that made a stage
+        #: anew (a start or a rebalance: a recovery, which the lag shows)
         self.statement_delay = Samples(DELAY_BUCKETS)
         #: wall seconds spent publishing outputs since start, by step: sending them
         #: and waiting for the broker, storing them, confirming them (the record of
@@ -153,6 +154,9 @@ class StatementPublishing(WorkerHealth):
             self._last_emit = start = loop.time()
             stages = self._sync_stages()
             epoch = self._epoch
+            # a stage made anew (start, rebalance) reads its tables and recomputes its
+            # whole book: a recovery, not the delay the book's inputs see
+            rebuilt = any(not st.ready for _, st in stages)
             cycle: dict[str, Any] = {"pass1": [], "pass2": []}
             # the real changes of every partition first, then what only its coverage
             # tick moved: a failing minute's statements never queue behind the
@@ -167,7 +171,7 @@ class StatementPublishing(WorkerHealth):
                 if not again or self._epoch != epoch:
                     break
                 recomputed |= await self._pass(again, False, cycle["pass1"], epoch)
-            if since is not None and recomputed and self._epoch == epoch:
+            if since is not None and recomputed and not rebuilt and self._epoch == epoch:
                 # every real change the inputs made is published: coverage comes second
                 end = loop.time()
                 self.statement_delay.record(end - since, end)

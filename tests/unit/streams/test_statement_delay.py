@@ -4,7 +4,9 @@
 statements trail the inputs, the figure that grows with the book and falls
 with more workers. One sample per emit cycle that took in new inputs: from
 the first of them being folded to the publication of the last real change
-they made; a cycle with nothing new (the refresh timer) adds none.
+they made; a cycle with nothing new (the refresh timer) adds none, nor does
+one that made a stage anew from its tables (a start or a rebalance: a
+recovery, which the consumer lag shows).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 FOLDED_AGO = 2.0
 
 
-def _folded_stage(contracts: int) -> StatementStage:
-    """A stage that folded ``contracts`` contracts and a month of minute states, not recomputed."""
-    stage = StatementStage({}, {})
+def _folded_stage(contracts: int, events: dict[str, bytes] | None = None) -> StatementStage:
+    """A stage that folded ``contracts`` contracts and a month of minute states, not recomputed.
+
+    ``events`` is its table of events (a dict), kept for a stage made anew from it.
+    """
+    stage = StatementStage({} if events is None else events, {})
     first, end = month_bounds(MONTH)
     api = np.full(end - first, NO_DATA, np.int8)
     api[: epoch_minute(NOW) - first] = UP
@@ -100,5 +105,24 @@ def test_a_cycle_with_no_new_input_records_nothing() -> None:
         assert sent  # it publishes what waited
         assert worker.statement_delay.count == 0
         assert worker.pipeline().statement_delay_buckets == ()
+
+    asyncio.run(scenario())
+
+
+def test_a_cycle_that_makes_a_stage_anew_records_nothing() -> None:
+    async def scenario() -> None:
+        sent: list[Outgoing] = []
+        worker = _worker(sent)
+        events: dict[str, bytes] = {}
+        _folded_stage(5, events)
+        # the partition's stage as a worker that took it over makes it: from the table
+        worker.stages[0] = anew = StatementStage(events, {})
+        assert not anew.ready
+        loop = asyncio.get_running_loop()
+        worker._dirty_since = worker._last_fold = loop.time() - FOLDED_AGO
+        await worker._emit(force=False)
+        assert anew.ready
+        assert sent  # the recovered statements went out
+        assert worker.statement_delay.count == 0
 
     asyncio.run(scenario())
