@@ -108,24 +108,11 @@ def to_utc(dt: datetime) -> datetime:
     return require_aware(dt).astimezone(UTC)
 
 
-#: the text of instants already formatted: a statement pass formats the same few
-#: (its instant, each month's finality) for every contract
-_FORMATTED: dict[datetime, str] = {}
-
-
+# Equal instants (whatever their offsets) have one text: a statement pass formats
+# the same few (its instant, each month's finality) for every contract.
+@lru_cache(maxsize=4096)
 def format_instant(dt: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``; microseconds only when present."""
-    held = _FORMATTED.get(dt)  # equal instants (whatever their offsets) have one text
-    if held is not None:
-        return held
-    text = _format_instant(dt)
-    if len(_FORMATTED) >= 4096:
-        _FORMATTED.clear()
-    _FORMATTED[dt] = text
-    return text
-
-
-def _format_instant(dt: datetime) -> str:
     u = to_utc(dt)
     if u.microsecond:
         return u.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -64,14 +64,16 @@ class Samples:
         self.max_ever = max(self.max_ever, value)
         self._recent.add(now, value)
 
-    def buckets(self) -> list[tuple[float, int]]:
-        """``(le, cumulative count)`` pairs, ending with ``+Inf``."""
+    def buckets(self) -> tuple[tuple[float, int], ...]:
+        """``(le, cumulative count)`` pairs, ending with ``+Inf`` (none before the first sample)."""
+        if not self.count:
+            return ()
         out = []
         running = 0
         for le, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += n
             out.append((le, running))
-        return out
+        return tuple(out)
 
     def recent(self) -> dict[str, float | int]:
         """p50, p99 and maximum over the last ``window`` seconds, and how many samples."""
@@ -84,6 +86,10 @@ class Samples:
             "p99_seconds": round(values[min(len(values) - 1, (len(values) * 99) // 100)], 4),
             "max_seconds": round(values[-1], 4),
         }
+
+    def health(self) -> dict[str, float | int]:
+        """:meth:`recent`, and the maximum since start (what ``/health`` shows)."""
+        return {**self.recent(), "max_since_start_seconds": round(self.max_ever, 4)}
 
 
 class LoopLag(Samples):

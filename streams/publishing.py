@@ -91,8 +91,7 @@ class StatementPublishing(WorkerHealth):
         worker sent under the old assignment is in Kafka before it rejoins
         the group, ahead of anything the partition's next owner publishes.
         """
-        self._epoch += 1
-        self.stages.clear()
+        self._end_assignment()
         if self._emit_lock.locked():
             log.info("partitions revoked during an emit cycle: it ends here")
         try:
@@ -111,6 +110,10 @@ class StatementPublishing(WorkerHealth):
         ticket) for as long as the assignment lasts. The next use rebuilds
         each stage from the recovered tables.
         """
+        self._end_assignment()
+
+    def _end_assignment(self) -> None:
+        """What a cycle computed from now on is dropped: a new epoch, no stage kept."""
         self._epoch += 1
         self.stages.clear()
 

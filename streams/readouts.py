@@ -68,11 +68,9 @@ class WorkerReadouts(BatchHandling):
             sink_insert_seconds={"clickhouse": sink.insert_seconds_total if sink else 0.0},
             consumer_lag=dict(self.lag) if self._lag_fresh() else {},
             degraded=frozenset(self.degraded()),
-            loop_lag_buckets=self.loop_lag.buckets() if self.loop_lag.count else (),
+            loop_lag_buckets=self.loop_lag.buckets(),
             loop_lag_sum=self.loop_lag.total,
-            statement_delay_buckets=(
-                self.statement_delay.buckets() if self.statement_delay.count else ()
-            ),
+            statement_delay_buckets=self.statement_delay.buckets(),
             statement_delay_sum=self.statement_delay.total,
             unreadable_state=(
                 self.stage1.stats.unreadable_state

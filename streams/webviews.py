@@ -105,18 +105,14 @@ class WebViews(WorkerReadouts):
                     # wall seconds per partition: recompute (on its thread), then publish
                     "last_cycle": self.last_cycle,
                     # inputs folded -> their statements published, per cycle, recent window
-                    "delay": {
-                        **self.statement_delay.recent(),
-                        "max_since_start_seconds": round(self.statement_delay.max_ever, 4),
-                    },
+                    "delay": self.statement_delay.health(),
                     "publish_seconds": {k: round(v, 3) for k, v in self.publish_phases.items()},
                     "published_by_partition": {
                         str(p): n for p, n in sorted(self.published.items())
                     },
                 },
                 "event_loop": {
-                    **self.loop_lag.recent(),
-                    "max_since_start_seconds": round(self.loop_lag.max_ever, 4),
+                    **self.loop_lag.health(),
                     # a collection holds the interpreter lock, so the loop waits as long
                     "gc": self.gc_pauses.recent(),
                 },

@@ -12,41 +12,21 @@ rather than reset under a recomputation still running on the stage thread.
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
-from sla.months import Month, month_bounds
-from sla.probes import NO_DATA, UP, MinuteStates
-from sla.timeutil import epoch_minute
-from streams import topics
-from streams.app import Worker, WorkerConfig
+from streams.app import Worker
 from streams.messages import Outgoing
 from streams.publishing import PUBLISH_GROUP
 from streams.statementstage import StatementStage
-from tests.helpers import contract
+from tests.unit.streams.publishing_cases import NOW, folded_stage, stub_worker
 
-MONTH = Month(2026, 3)
-NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 #: more statements than one group of a publication
 CONTRACTS = PUBLISH_GROUP + 150
 
 
 def _stage() -> StatementStage:
     """A stage of ``CONTRACTS`` contracts over one service, every statement waiting to go."""
-    stage = StatementStage({}, {})
-    first, end = month_bounds(MONTH)
-    api = np.full(end - first, NO_DATA, np.int8)
-    api[: epoch_minute(NOW) - first] = UP
-    head = json.dumps({"service": "api", "month": str(MONTH)}).encode()
-    states = head + b"\n" + MinuteStates(first, api, 1).to_bytes()
-    items: list[tuple[str, bytes, dict[str, Any]]] = [
-        (topics.CONTRACTS.name, json.dumps(contract(f"PO-{i:04d}")).encode(), {})
-        for i in range(CONTRACTS)
-    ]
-    stage.process([*items, (topics.MINUTE_STATES.name, states, {})])
+    stage = folded_stage(CONTRACTS)
     stage.refresh(NOW, mono=0.0)
     return stage
 
@@ -67,14 +47,7 @@ class _Sends:
 
 
 def _worker(sends: _Sends) -> Worker:
-    worker = Worker(WorkerConfig(bootstrap="localhost:9092", web_enabled=False))
-    worker._send = sends.send  # type: ignore[method-assign]
-
-    async def flushed() -> None:
-        return None
-
-    worker.app.producer.flush = flushed  # type: ignore[method-assign]
-    return worker
+    return stub_worker(sends.send)
 
 
 def test_a_revocation_waits_for_the_group_being_sent_then_nothing_more_goes_out() -> None:

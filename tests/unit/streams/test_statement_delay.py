@@ -12,68 +12,33 @@ recovery, which the consumer lag shows).
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
-from sla.months import Month, month_bounds
-from sla.probes import NO_DATA, UP, MinuteStates
-from sla.timeutil import epoch_minute
 from streams import topics
-from streams.app import Worker, WorkerConfig
+from streams.app import Worker
 from streams.messages import Outgoing
 from streams.statementstage import StatementStage
-from tests.helpers import contract
+from tests.unit.streams.publishing_cases import NOW, folded_stage, stub_worker
 
-MONTH = Month(2026, 3)
-NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
 #: how long before the cycle the first input it takes in was folded
 FOLDED_AGO = 2.0
 
 
-def _folded_stage(contracts: int, events: dict[str, bytes] | None = None) -> StatementStage:
-    """A stage that folded ``contracts`` contracts and a month of minute states, not recomputed.
-
-    ``events`` is its table of events (a dict), kept for a stage made anew from it.
-    """
-    stage = StatementStage({} if events is None else events, {})
-    first, end = month_bounds(MONTH)
-    api = np.full(end - first, NO_DATA, np.int8)
-    api[: epoch_minute(NOW) - first] = UP
-    head = json.dumps({"service": "api", "month": str(MONTH)}).encode()
-    states = head + b"\n" + MinuteStates(first, api, 1).to_bytes()
-    items: list[tuple[str, bytes, dict[str, Any]]] = [
-        (topics.CONTRACTS.name, json.dumps(contract(f"PO-{i:04d}")).encode(), {})
-        for i in range(contracts)
-    ]
-    stage.process([*items, (topics.MINUTE_STATES.name, states, {})])
-    return stage
-
-
 def _worker(sent: list[Outgoing]) -> Worker:
     """A worker owning statement partition 0 whose sends land in ``sent`` (no broker)."""
-    worker = Worker(WorkerConfig(bootstrap="localhost:9092", web_enabled=False, clock=lambda: NOW))
 
     async def send(msgs: list[Outgoing]) -> list[Any]:
         sent.extend(msgs)
         return []
 
-    async def flushed() -> None:
-        return None
-
-    worker._send = send  # type: ignore[method-assign]
-    worker.app.producer.flush = flushed  # type: ignore[method-assign]
-    worker._owned = lambda: [0]  # type: ignore[method-assign]
-    return worker
+    return stub_worker(send, at_now=True)
 
 
 def test_a_cycle_that_takes_in_inputs_records_their_delay_to_publication() -> None:
     async def scenario() -> None:
         sent: list[Outgoing] = []
         worker = _worker(sent)
-        stage = worker.stages[0] = _folded_stage(20)
+        stage = worker.stages[0] = folded_stage(20)
         loop = asyncio.get_running_loop()
         worker._dirty_since = loop.time() - FOLDED_AGO
         worker._last_fold = worker._dirty_since  # quiet since: the cycle runs now
@@ -99,7 +64,7 @@ def test_a_cycle_with_no_new_input_records_nothing() -> None:
     async def scenario() -> None:
         sent: list[Outgoing] = []
         worker = _worker(sent)
-        stage = worker.stages[0] = _folded_stage(5)
+        stage = worker.stages[0] = folded_stage(5)
         stage.refresh(NOW, mono=0.0)  # what the inputs made is already computed
         await worker._emit(force=True)  # the refresh timer's cycle
         assert sent  # it publishes what waited
@@ -114,7 +79,7 @@ def test_a_cycle_that_makes_a_stage_anew_records_nothing() -> None:
         sent: list[Outgoing] = []
         worker = _worker(sent)
         events: dict[str, bytes] = {}
-        _folded_stage(5, events)
+        folded_stage(5, events)
         # the partition's stage as a worker that took it over makes it: from the table
         worker.stages[0] = anew = StatementStage(events, {})
         assert not anew.ready
