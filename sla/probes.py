@@ -29,6 +29,7 @@ import numpy.typing as npt
 from sla.ledger_format import SLICE_VERSION, WHOLE_VERSION, Piece, read_pieces
 from sla.probe_digest import probe_digest
 from sla.probe_region import RegionStore, count_dtype
+from sla.process_shared import shared_states
 
 NO_DATA = 0
 UP = 1
@@ -357,8 +358,8 @@ class MinuteStates:
 
     def same_minutes(self, other: MinuteStates) -> bool:
         """Whether ``other`` holds the same minutes and states (whatever its version)."""
-        return self.first_minute == other.first_minute and bool(
-            np.array_equal(self._states, other._states)
+        return self.first_minute == other.first_minute and (
+            self._states is other._states or bool(np.array_equal(self._states, other._states))
         )
 
     def data_range(self) -> tuple[int, int] | None:
@@ -375,11 +376,16 @@ class MinuteStates:
     @classmethod
     def from_bytes(cls, data: bytes) -> MinuteStates:
         first, version, minutes = struct.unpack_from(">qqI", data, 0)
-        raw = zlib.decompress(data[struct.calcsize(">qqI") :])
-        states = np.frombuffer(raw, dtype=np.int8).copy()
+        # equal states (the same broadcast message folded by every statement
+        # partition of a worker) share one array, and so every result keyed by it
+        states = shared_states(data[struct.calcsize(">qqI") :], _decode_states)
         if states.shape[0] != minutes:
             raise ValueError("minute states length mismatch")
         return cls(first, states, version)
+
+
+def _decode_states(compressed: bytes) -> npt.NDArray[np.int8]:
+    return np.frombuffer(zlib.decompress(compressed), dtype=np.int8).copy()
 
 
 class MinuteSource(Protocol):

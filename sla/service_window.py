@@ -21,6 +21,7 @@ import numpy as np
 from sla.evaluate import NO_CAUSE, ServiceEval, Span, cause_of, runs
 from sla.minute_runs import CodedRun, Run, _clip, _join, _join_coded, length, minus, overlap, union
 from sla.model import CAUSE_PRECEDENCE, JSON, Cause
+from sla.process_shared import Bounded
 from sla.timeutil import format_minute as _format_minute
 
 #: period ends recur across every window of a month: format each once
@@ -182,20 +183,6 @@ def excluded_by_cause(by_code: Sequence[int], causes: frozenset[Cause]) -> dict[
         if by_code[i] and c.value not in out:
             out[c.value] = by_code[i]
     return out
-
-
-class Bounded(dict[Any, Any]):
-    """A dict that forgets its older half when it grows past ``cap`` entries."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def put(self, key: Any, value: Any) -> None:
-        if len(self) >= self.cap:
-            for old in list(self)[: self.cap // 2]:
-                del self[old]
-        self[key] = value
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,12 @@ evaluation).
 
 The parts, windows and figures are made in :mod:`sla.service_window`, the
 runs in :mod:`sla.minute_runs`; both are re-exported here, for callers.
+Parts and windows are also shared between the books of one process
+(:mod:`sla.process_shared`), checked against the asking book's own facts.
+
+One module over 400 lines, for one reason: the evaluator's layers, their
+lineages and the checks of what each holds are one cache whose keys must
+agree; apart, each half would reach into the other's private maps.
 """
 
 from __future__ import annotations
@@ -59,8 +65,8 @@ from sla.minute_runs import (
 )
 from sla.months import Month, month_bounds
 from sla.probes import NO_DATA
+from sla.process_shared import Bounded, SharedResults
 from sla.service_window import (
-    Bounded,
     ContractFigures,
     MonthPart,
     ServiceWindow,
@@ -85,6 +91,7 @@ __all__ = [
     "contract_figures",
     "evaluator",
     "excluded_by_cause",
+    "forget_shared",
     "format_minute",
     "length",
     "minus",
@@ -96,6 +103,10 @@ __all__ = [
 
 #: generations of :meth:`Evaluator.part_generation`, unique in the process
 _GENERATIONS = itertools.count(1)
+#: month parts and service windows of every book of the process (the statement
+#: partitions of a worker fold the same states and incidents): see :meth:`Evaluator.part`
+_SHARED_PARTS = SharedResults(65_536)
+_SHARED_WINDOWS = SharedResults(262_144)
 
 # -- the evaluator ---------------------------------------------------------------------
 
@@ -112,6 +123,7 @@ class Evaluator:
         self._windows = Bounded(self.WINDOW_CAP)
         self._asked = Bounded(self.WINDOW_CAP)
         self._known: dict[str, tuple[int, list[datetime]]] = {}
+        self._incidents: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self._data_from: dict[int, tuple[Any, int | None]] = {}
         self._months: tuple[int, dict[str, list[Month]]] = (-1, {})
         #: results of later layers (statement contents), kept by their modules
@@ -241,16 +253,36 @@ class Evaluator:
             part: MonthPart = held[2]
             self._descend(service, month, terms, part)
             return part
-        self.computed["parts"] += 1
-        ev = evaluate_service(self.book, service, ma, mb, as_of, terms, known_by)
-        part = month_part(ev, ma)
-        if held is not None and held[2] == part:
+        # Another book of the process may have evaluated the same facts: the same
+        # states array (received states are shared by content), equal incident
+        # versions and settings. Its part is this book's answer too.
+        facts = (self._incident_facts(service), self.book.settings)
+        shared = _SHARED_PARTS.found(key, states, facts)
+        part = shared
+        if part is None:
+            self.computed["parts"] += 1
+            part = month_part(
+                evaluate_service(self.book, service, ma, mb, as_of, terms, known_by), ma
+            )
+        if held is not None and held[2] is not part and held[2] == part:
             # new probes that changed nothing here (a minute already up): keep the
             # old object, so every window and statement built on it stays valid
             part = held[2]
+        if part is not shared:
+            _SHARED_PARTS.keep(key, states, facts, part)
         self._parts.put(key, (states, stamp, part))
         self._descend(service, month, terms, part)
         return part
+
+    def _incident_facts(self, service: str) -> tuple[Any, ...]:
+        """Every incident version naming ``service``: what its parts read of incidents."""
+        stamp = self.book.incident_stamp.get(service, 0)
+        held = self._incidents.get(service)
+        if held is None or held[0] != stamp:
+            facts = tuple(v for versions in self.book.incident_versions(service) for v in versions)
+            held = self._incidents[service] = (stamp, facts)
+        found: tuple[Any, ...] = held[1]
+        return found
 
     def _descend(self, service: str, month: Month, terms: Terms, part: MonthPart) -> None:
         """Note ``part`` as the latest of its lineage; a new generation when it says more.
@@ -360,8 +392,12 @@ class Evaluator:
         if held is not None:
             win: ServiceWindow = held
             return win
-        self.computed["windows"] += 1
-        win = ServiceWindow(service, first, end, terms.excluded_causes, parts)
+        # a window is a function of its parts (shared by every book: see part)
+        win = _SHARED_WINDOWS.found(key, None, parts)
+        if win is None:
+            self.computed["windows"] += 1
+            win = ServiceWindow(service, first, end, terms.excluded_causes, parts)
+            _SHARED_WINDOWS.keep(key, None, parts, win)
         self._windows.put(key, win)
         return win
 
@@ -389,6 +425,12 @@ class Inputs:
 
     def __hash__(self) -> int:
         return hash((self.stamp, *map(id, self.states)))
+
+
+def forget_shared() -> None:
+    """Drop the parts and windows shared by the process's books (each book keeps its own)."""
+    _SHARED_PARTS.clear()
+    _SHARED_WINDOWS.clear()
 
 
 def evaluator(book: Book) -> Evaluator:
