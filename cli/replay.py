@@ -22,7 +22,8 @@ from sla.model import JSON
 from sla.timeutil import format_instant
 
 if TYPE_CHECKING:
-    from fold.folder import DeadLetter, Folder
+    from fold.deadletters import DeadLetter
+    from fold.folder import Folder
 
 
 def register(subparsers: Subparsers) -> None:

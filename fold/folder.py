@@ -10,17 +10,15 @@ book and turns the rest into :class:`DeadLetter` records, counting both in
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from fold.deadletters import DeadLetter, FoldStats, exception_text
 from schemas import domain
 from schemas.codec import Rejected, decode
 from schemas.edge import probe_minute, validate_batch
@@ -32,7 +30,6 @@ from schemas.events import (
 )
 from schemas.fastprobe import I64, FastProbes, ProbeDecoder
 from sla.book import Book
-from sla.model import JSON
 from sla.probe_digest import U64, probe_digests, probe_keys
 from sla.probes import ProbeLedger
 from sla.timeutil import epoch_minute, format_instant, parse_instant
@@ -41,69 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Days from 0001-01-01 to 1970-01-01: keeps a fast-path day number positive.
 _DAY0 = 719_163
-
-
-#: Most raw bytes a dead letter carries. Base64 makes them 342 KiB; with the
-#: capped detail and preview a dead letter stays far below the broker's default
-#: message limit of 1 MiB, whatever the size of the input (SPEC section 10).
-RAW_KEEP: Final = 256 * 1024
-#: Most characters of a dead letter's ``detail`` (an exception's text can be any size).
-DETAIL_KEEP: Final = 4096
-#: Characters of the raw bytes shown as text.
-PREVIEW_CHARS: Final = 512
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A rejected input: its raw bytes, why, and where it came from."""
-
-    reason: str
-    detail: str
-    raw: bytes
-    source: dict[str, Any]
-
-    def to_json(self) -> JSON:
-        """The dead-letter record (``schemas.outputs.DeadLetterRecord``); always fits a message.
-
-        ``raw_base64`` holds the first :data:`RAW_KEEP` raw bytes;
-        ``raw_truncated`` says whether that is less than the whole, which
-        ``raw_size`` (bytes) and ``raw_sha256`` (hex digest) always describe.
-        """
-        raw = self.raw
-        kept = raw[:RAW_KEEP]
-        # 4 bytes per character at most: the first 512 characters lie in 2,048 bytes
-        text = kept[: 4 * PREVIEW_CHARS].decode("utf-8", errors="replace")
-        return {
-            "kind": "dead_letter",
-            "reason": self.reason,
-            "detail": self.detail[:DETAIL_KEEP],
-            "source": self.source,
-            "raw_base64": base64.b64encode(kept).decode("ascii"),
-            "raw_preview": text[:PREVIEW_CHARS],
-            "raw_size": len(raw),
-            "raw_truncated": len(kept) < len(raw),
-            "raw_sha256": hashlib.sha256(raw).hexdigest(),
-        }
-
-
-@dataclass
-class FoldStats:
-    """What a fold saw, by event type.
-
-    ``unreadable_state`` counts stored values (ledger slices, stored events,
-    minute states) that a restore could not read and skipped.
-    """
-
-    events: dict[str, int] = field(default_factory=dict)
-    dead_letters: dict[str, int] = field(default_factory=dict)
-    not_yet_known: int = 0
-    unreadable_state: int = 0
-
-
-def _exception_text(exc: BaseException) -> str:
-    """``Type: message`` of an exception, capped (it ends up in a dead letter)."""
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 1024 else text[:1021] + "..."
 
 
 #: One probe as the canonical path gathers it: line, service, region, epoch
@@ -395,16 +329,9 @@ class Folder:
 
         Its detail names the exception; the traceback is logged at INFO.
         """
-        detail = _exception_text(exc)
+        detail = exception_text(exc)
         log.info("event from %s not processed: %s", source, detail, exc_info=exc)
         return self.reject(Rejected("processing_error", detail, raw), source)
 
 
-__all__ = [
-    "DETAIL_KEEP",
-    "PREVIEW_CHARS",
-    "RAW_KEEP",
-    "DeadLetter",
-    "FoldStats",
-    "Folder",
-]
+__all__ = ["DeadLetter", "FoldStats", "Folder"]

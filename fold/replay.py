@@ -19,7 +19,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from fold.folder import DeadLetter, Folder, FoldStats
+from fold.deadletters import DeadLetter, FoldStats
+from fold.folder import Folder
 from schemas import domain
 from sla import support
 from sla.book import Book, Settings

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from reports import explain
+from reports import claim_words, explain
 from reports.explain import ReportSettings
 from reports.support import support_section
 from sla.book import Settings
@@ -149,7 +149,7 @@ def _claims(claims: Sequence[JSON], statement: JSON) -> list[JSON]:
             "minutes_accepted": c.get("minutes_accepted", 0),
             "credit_total": c.get("credit_total") or "-",
             "currency": c.get("currency") or "",
-            "explanation": explain.claim_words(c, statement),
+            "explanation": claim_words.claim_words(c, statement),
         }
         for c in claims
     ]
@@ -211,7 +211,7 @@ def report_data(
         "incidents": _incidents(statement),
         "claim_evidence": _evidence(statement, settings),
         "claims": _claims(claims, statement),
-        "claim_intervals": explain.claim_intervals(claims, statement),
+        "claim_intervals": claim_words.claim_intervals(claims, statement),
     }
     if audience == "internal":
         data["readings"] = _readings(statement)

@@ -2,14 +2,14 @@
 
 :class:`Outgoing` is a message for the runtime to send (a stage never
 touches a producer); :func:`dead_letter_message` makes one of a
-:class:`~fold.folder.DeadLetter`.
+:class:`~fold.deadletters.DeadLetter`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fold.folder import DeadLetter
+from fold.deadletters import DeadLetter
 from schemas.codec import dumps
 from sla.months import Month
 from streams import topics

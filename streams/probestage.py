@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from fold.folder import Folder, FoldStats
+from fold.deadletters import FoldStats
+from fold.folder import Folder
 from sla.book import Book, Settings
 from sla.months import Month
 from sla.probes import DAY, MinuteStates, ProbeLedger

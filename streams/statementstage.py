@@ -21,7 +21,8 @@ from collections.abc import Iterable, MutableMapping
 from datetime import datetime
 from typing import Any
 
-from fold.folder import DeadLetter, Folder
+from fold.deadletters import DeadLetter
+from fold.folder import Folder
 from fold.replay import compute_outputs, next_support_moment
 from schemas.codec import Rejected, decode, dumps_output
 from schemas.events import ProbeEvent

@@ -6,11 +6,14 @@ of the session broker of ``tests/integration/conftest.py``; the same rule
 applies: without ``java`` (or ``mvn`` while the jars are not cached) the test
 is skipped on a developer machine and fails under ``CI``. :func:`workers`
 starts ``availability worker`` processes and stops every one it started when
-the test ends.
+the test ends. :func:`black_hole` is a store that accepts connections and
+never answers.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from devkit.localkafka import LocalKafka
 from tests.integration.conftest import local_kafka_tools
 from tests.integration.test_worker import WorkerProcess
 
-__all__ = ["broker", "kafka", "local_kafka_tools", "workers"]
+__all__ = ["black_hole", "broker", "kafka", "local_kafka_tools", "workers"]
 
 
 @pytest.fixture
@@ -51,3 +54,35 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[int]:
+    """The port of a real TCP server on 127.0.0.1 that accepts and never answers."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # kept open, never read, never answered
+
+    thread = threading.Thread(target=accept, name="black-hole", daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        done.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()

@@ -14,12 +14,8 @@ What must hold: the event loop never blocks on the store (a coroutine
 ticking every 20 ms keeps ticking while a write hangs), a call to a server
 returns within its timeout, no store error escapes (the caller stays paused
 in the write), a retry never adds rows, and once the store is back every row
-is written exactly once. The worker-level test runs ``availability worker``
-on a real broker with a store that never answers, then one that refuses,
-and checks that ``/health`` keeps answering within 1 s and that neither
-stage commits an offset before its rows are written, not even when the
-worker is stopped gracefully (SIGTERM) while it waits; a worker on a working
-store then writes every raw event and every output exactly once.
+is written exactly once. The same faults under a whole worker on a real
+broker are in ``test_store_worker.py``.
 """
 
 from __future__ import annotations
@@ -28,14 +24,8 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,43 +36,11 @@ import pytest
 from devkit.localkafka import free_port
 from sinks.lineage import RawEvent
 from sinks.writer import StoreWriter
-from streams import router, topics
+from streams import topics
 
 pytestmark = pytest.mark.clickhouse
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def black_hole() -> Iterator[int]:
-    """The port of a real TCP server on 127.0.0.1 that accepts and never answers."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    done = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not done.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            held.append(conn)  # kept open, never read, never answered
-
-    thread = threading.Thread(target=accept, name="black-hole", daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        done.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def _events(n: int) -> list[RawEvent]:
@@ -259,172 +217,3 @@ def test_chdb_on_a_full_filesystem_pauses_without_growing_then_writes_everything
     assert got["pending_after"] == 0
     assert got["store_ok_after"] is True
     assert got["counts"] == {"raw": events, "raw_final": events, "raw_ids": events, "dead": dead}
-
-
-# --- the worker on a real broker ------------------------------------------------
-
-
-def _health(port: int) -> tuple[float, dict[str, Any] | None]:
-    """Seconds ``/health`` took to answer, and its body (None if it did not within 5 s).
-
-    A degraded worker answers 503 with the same body: an answer all the same.
-    """
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-            body: dict[str, Any] = json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        body = json.loads(exc.read())
-    except OSError:
-        return time.monotonic() - started, None
-    return time.monotonic() - started, body
-
-
-def _committed(bootstrap: str, groups: list[str]) -> dict[str, int]:
-    """Committed offsets of ``groups``, ``topic:partition`` -> offset (only those committed)."""
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fault-test")
-    try:
-        out: dict[str, int] = {}
-        for group in groups:
-            for tp, meta in admin.list_group_offsets({group: None}).get(group, {}).items():
-                if meta.offset >= 0:
-                    out[f"{group}/{tp.topic}:{tp.partition}"] = int(meta.offset)
-        return out
-    finally:
-        admin.close()
-
-
-def _stage_commits(committed: dict[str, int]) -> dict[str, int]:
-    """The commits of the stages that write to the store (not the router's).
-
-    The router commits a public input once it is forwarded to the statement
-    partitions (it writes nothing to the store); the forwarded copy is what
-    the statement stage audits and commits only once the store has it.
-    """
-    routed = {spec.name for spec in router.ROUTED}
-    return {
-        k: v for k, v in committed.items() if k.split("/", 1)[1].rsplit(":", 1)[0] not in routed
-    }
-
-
-@pytest.mark.kafka
-@pytest.mark.slow
-def test_worker_keeps_health_and_commits_nothing_while_the_store_fails_then_stores_all_once(
-    broker: str, black_hole: int, tmp_path: Path
-) -> None:
-    from fold.replay import replay_lines
-    from schemas.codec import dumps
-    from tests.helpers import contract, probes_every_minute
-    from tests.integration.test_worker import OUTPUT_TOPICS, WorkerProcess
-    from tools.produce import consume_outputs, latest_outputs, produce_lines
-
-    as_of = "2026-05-01T00:00:00Z"
-    events = [
-        contract("PO-7", services={"api": "500.00"}),
-        *probes_every_minute("api", "2026-03-10T00:00:00Z", 60, ok=False),
-    ]
-    raw = [json.dumps(e).encode() for e in events] + [b'{"type":"probe","oops"']
-    produce_lines(raw, broker)
-    bounded = "/sla?connect_timeout=1&send_receive_timeout=2"
-    # the worker that never reaches its store shares its group with the one restarted
-    # on a working store; the refused one has a group of its own (no wait for a dead member)
-    failing = {
-        "faults": f"http://127.0.0.1:{black_hole}{bounded}",
-        "refused": f"http://127.0.0.1:{free_port()}{bounded}",
-    }
-    for app_id, store in failing.items():
-        groups = [app_id, f"{app_id}-probes"]  # the statement stage's group and the probe loop's
-        worker = WorkerProcess(broker, tmp_path, as_of, app_id=app_id, store=store)
-        try:
-            deadline = time.monotonic() + 90
-            body: dict[str, Any] | None = None
-            while time.monotonic() < deadline:
-                _, body = _health(worker.port)
-                busy = (body or {}).get("busy", {})
-                if {s.get("step") for s in busy.values()} == {"audit"} and len(busy) == 2:
-                    break  # both stages hold a batch and wait for the store
-                assert worker.proc.poll() is None, worker.log_path.read_text()[-3000:]
-                time.sleep(0.5)
-            else:
-                pytest.fail(f"the stages never reached the store: {body}")
-            # the loop is free: every /health answers within 1 s while both stages wait
-            took = []
-            for _ in range(10):
-                seconds, body = _health(worker.port)
-                assert body is not None
-                took.append(seconds)
-                time.sleep(0.3)
-            assert max(took) < 1.0, took
-            assert worker.proc.poll() is None  # a store error did not end the worker
-            assert _stage_commits(_committed(broker, groups)) == {}
-            if app_id == "refused":
-                # a graceful stop with rows unwritten leaves without committing them
-                worker.proc.send_signal(signal.SIGTERM)
-                assert worker.proc.wait(timeout=30) == 75
-            else:
-                worker.kill9()
-            assert _stage_commits(_committed(broker, groups)) == {}
-        finally:
-            worker.stop()
-    # a working store: the events were never committed, so they are read again and stored
-    db = tmp_path / "store"
-    expected = sorted(
-        dumps(o)
-        for o in replay_lines(
-            list(enumerate(raw, start=1)), datetime(2026, 5, 1, tzinfo=UTC)
-        ).outputs
-    )
-    worker = WorkerProcess(broker, tmp_path, as_of, app_id="faults", store=f"chdb://{db}")
-    try:
-        deadline = time.monotonic() + 120
-        got: list[str] = []
-        while time.monotonic() < deadline and got != expected:
-            time.sleep(1)
-            latest = latest_outputs(consume_outputs(broker, OUTPUT_TOPICS, timeout_ms=1000))
-            got = sorted(dumps(o) for o in latest.values())
-        assert got == expected
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            committed = _committed(broker, ["faults"])
-            if committed.get(f"faults/{topics.CONTRACTS.name}:0") == 1:
-                break
-            time.sleep(1)
-        assert committed.get(f"faults/{topics.CONTRACTS.name}:0") == 1
-        # an output reaches its topic before the store (send, then store, then
-        # confirm): stop only once nothing published is still unconfirmed
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline:
-            _, body = _health(worker.port)
-            if body is not None and body["pending_outputs"] == body["unconfirmed_outputs"] == 0:
-                break
-            time.sleep(0.5)
-        assert body is not None
-        assert body["pending_outputs"] == body["unconfirmed_outputs"] == 0, body
-    finally:
-        worker.stop()
-    outputs = [json.loads(x) for x in expected]
-    months = sorted({o["month"] for o in outputs if o["kind"] == "service_month"})
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.faults.read_store", f"chdb://{db}", *months],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        cwd=REPO,
-    )
-    stored = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert stored["raw"] == [len(events), len(events)]  # every raw event, once
-    assert stored["raw_final"] == len(events)
-    assert stored["dead"] == {"invalid_json": 1}
-    statements = [o for o in outputs if o["kind"] == "contract_month"]
-    assert len(statements) >= 1
-    # the latest revision of each month is stored, each revision once
-    latest = {(st["contract_id"], st["month"]): st for st in stored["statements"]}
-    assert latest == {(st["contract_id"], st["month"]): st for st in statements}
-    assert stored["copies"] == 1
-    assert stored["services"] == {
-        m: [o for o in outputs if o["kind"] == "service_month" and o["month"] == m] for m in months
-    }

@@ -29,7 +29,7 @@ from schemas.events import ClaimEvent, IncidentEvent, ProbeEvent
 from sla.timeutil import parse_instant
 from streams import topics
 from tests.helpers import claim, contract, one, probes_every_minute
-from tools.billing import CreditBook
+from tools.creditbook import CreditBook
 from tools.produce import producer, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]

@@ -7,6 +7,10 @@ evaluates its services again over numpy arrays, with no cache of any kind.
 ``tests/unit/sla/test_shared_evaluation.py`` holds the shared path to it. The
 rule definitions both use (terms, readings, the in-force window) come from
 ``sla.statements``; what is kept here is the evaluation.
+
+Over 400 lines, with one function over 60 (``compute_contract_month``), for
+one reason: an oracle is worth what its independence is worth, so it is kept
+as the evaluation was, in one piece, and not reshaped with the code it checks.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fold.folder import RAW_KEEP, DeadLetter
+from fold.deadletters import RAW_KEEP, DeadLetter
 from sinks import lineage as ln
 from sinks import tables
 from sinks.dsn import StoreSettings

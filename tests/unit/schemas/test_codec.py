@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from fold.folder import RAW_KEEP, DeadLetter
+from fold.deadletters import RAW_KEEP, DeadLetter
 from schemas.codec import REASONS, Rejected, decode, dumps
 from schemas.events import EVENT_MODELS, ProbeEvent
 from schemas.outputs import DeadLetterRecord

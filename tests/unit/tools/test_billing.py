@@ -11,7 +11,7 @@ import pytest
 
 from streams import topics
 from tests.helpers import claim, contract, one, probes_every_minute
-from tools.billing import CreditBook, table
+from tools.creditbook import CreditBook, table
 
 ST = topics.STATEMENTS.name
 CD = topics.CLAIM_DECISIONS.name
