@@ -11,7 +11,6 @@ folds with the same :class:`~fold.folder.Folder` and computes with
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from sla.book import Book, Settings
 from sla.business_clock import BusinessCalendar
 from sla.claims import all_claim_decisions
 from sla.model import JSON
+from sla.process_shared import collector_paused
 from sla.statements import all_statements
 from sla.timeutil import format_instant
 
@@ -77,15 +77,14 @@ def replay_lines(
 ) -> ReplayResult:
     """Fold numbered lines and compute every output as of ``as_of``.
 
-    The cyclic garbage collector is off meanwhile (as it is during the
-    worker's recomputation): what a replay makes lives until it returns and
-    holds no reference cycles, and the collections that a growing heap
-    triggers scanned all of it again and again, a tenth of a replay of a
+    The cyclic garbage collector is paused meanwhile
+    (:func:`sla.process_shared.collector_paused`, as during the worker's
+    recomputation): what a replay makes lives until it returns and holds no
+    reference cycles, and the collections that a growing heap triggers
+    scanned all of it again and again, a tenth of a replay of a
     10,000-contract book.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         book = Book(settings)
         folder = Folder(book, as_of)
         dead: list[DeadLetter] = []
@@ -97,9 +96,6 @@ def replay_lines(
                 if on_dead_letter is not None:
                     on_dead_letter(dl)
         outputs = compute_outputs(book, as_of, folder.tickets)
-    finally:
-        if collecting:
-            gc.enable()
     return ReplayResult(as_of, outputs, dead, folder.stats, book)
 
 

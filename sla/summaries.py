@@ -44,10 +44,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -118,7 +119,10 @@ class Evaluator:
     WINDOW_CAP = 262_144
 
     def __init__(self, book: Book) -> None:
-        self.book = book
+        # by weak reference: the book holds its evaluator, and a cycle between them
+        # would outlive a book dropped after a pass whose objects were frozen
+        # (sla.process_shared.collector_paused): the whole book, kept for good
+        self.book: Book = cast("Book", weakref.proxy(book))
         self._parts = Bounded(self.PART_CAP)
         self._windows = Bounded(self.WINDOW_CAP)
         self._asked = Bounded(self.WINDOW_CAP)

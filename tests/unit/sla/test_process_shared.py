@@ -9,7 +9,9 @@ results: every output here is checked against a from-scratch evaluation.
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from sla.book import Book
 from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.probes import DOWN, UP, MinuteStates
+from sla.process_shared import collector_paused
 from sla.summaries import evaluator
 from sla.timeutil import parse_instant
 from tests.helpers import contract, incident
@@ -95,3 +98,40 @@ def test_a_book_with_other_facts_gets_results_of_its_own() -> None:
     longer = _stage_book(_states_message(range(800, 900)), [aws])
     assert _outputs(longer) == _reference(longer) != excused_outs
     assert _outputs(plain) == plain_outs  # the first book's answers are untouched
+
+
+def test_a_replayed_book_is_freed_by_reference_counting() -> None:
+    """No cycle holds a book: a large pass freezes its objects, and a cycle would keep them."""
+    from datetime import UTC, datetime
+
+    from fold.replay import iter_lines, replay_lines
+    from tests.helpers import probe
+
+    events = [contract("PO-1", services={"api": "10.00"})] + [
+        probe("api", "eu", f"2026-03-0{1 + i % 9}T10:{i % 60:02d}:00Z", i % 7 != 0, f"p{i}")
+        for i in range(300)
+    ]
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        result = replay_lines(
+            iter_lines([json.dumps(e).encode() for e in events]), datetime(2026, 4, 11, tzinfo=UTC)
+        )
+        book = weakref.ref(result.book)
+        assert result.outputs
+        del result
+        assert book() is None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def test_the_collector_is_back_as_it_was_after_a_pass() -> None:
+    for was_on in (True, False):
+        (gc.enable if was_on else gc.disable)()
+        try:
+            with collector_paused():
+                assert not gc.isenabled()
+            assert gc.isenabled() is was_on
+        finally:
+            gc.enable()
