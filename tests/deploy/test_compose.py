@@ -5,21 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shlex
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import jsonschema
-import pytest
 
 from sla.model import JSON
+from tests.deploy.compose_cases import WORKERS, binds, command, flag
 from tests.deploy.conftest import COMPOSE_DIR, DATA, ROOT, load_yaml
 
 SECRETS_DIR = COMPOSE_DIR / "secrets"
-WORKERS = ("worker-1", "worker-2")
 PASSWORD_VARS = re.compile(r"PASSWORD|SECRET|TOKEN", re.IGNORECASE)
 #: The client settings the CLI reads (docs/operations.md uses the same names).
 CLIENT_VARS = {
@@ -36,36 +32,6 @@ CLIENT_VARS = {
 def _validator() -> jsonschema.Draft202012Validator:
     schema = json.loads((DATA / "compose-spec.json").read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)
-
-
-def _binds(service: JSON) -> list[tuple[Path, str]]:
-    """(host path, container path) of each bind mount of ``service``."""
-    out = []
-    for volume in service.get("volumes", []):
-        if isinstance(volume, dict):
-            if volume.get("type") != "bind":
-                continue
-            source, target = volume["source"], volume["target"]
-        else:
-            source, target = str(volume).split(":")[:2]
-            if not source.startswith((".", "/")):
-                continue  # a named volume
-        out.append(((COMPOSE_DIR / source).resolve(), target))
-    return out
-
-
-def _command(service: JSON) -> list[str]:
-    command = service.get("command", [])
-    return shlex.split(command) if isinstance(command, str) else list(command)
-
-
-def _flag(args: list[str], name: str) -> str:
-    for i, arg in enumerate(args):
-        if arg.startswith(name + "="):
-            return arg.split("=", 1)[1]
-        if arg == name:
-            return args[i + 1]
-    raise AssertionError(f"{name} not in {args}")
 
 
 def _env_from_files(service: JSON) -> dict[str, str]:
@@ -106,11 +72,11 @@ def test_every_mounted_file_exists_in_the_repository(compose: JSON) -> None:
     missing = [
         f"{name}: {host}"
         for name, service in compose["services"].items()
-        for host, _ in _binds(service)
+        for host, _ in binds(service)
         if not host.exists()
     ]
     assert missing == []
-    assert any(_binds(s) for s in compose["services"].values())
+    assert any(binds(s) for s in compose["services"].values())
 
 
 def test_images_are_built_from_the_repository_dockerfile(compose: JSON) -> None:
@@ -183,7 +149,7 @@ def test_no_password_is_written_in_the_compose_file(compose: JSON) -> None:
         for var, file in _env_from_files(service).items():
             assert PurePosixPath(file).parent == PurePosixPath("/run/secrets")
             assert PurePosixPath(file).name in secrets, (name, var)
-        for arg in _command(service):
+        for arg in command(service):
             assert not re.search(r"://[^/@:]+:[^/@]+@", arg), f"{name}: password in {arg}"
     text = (COMPOSE_DIR / "compose.yaml").read_text(encoding="utf-8")
     assert "env_file" not in text
@@ -226,7 +192,7 @@ def test_kafka_clients_reach_the_sasl_listener_with_the_formatted_user(compose: 
     assert "--add-scram" in start
     assert "/run/secrets/kafka_sasl_password" in start
     assert "kafka_sasl_password" in kafka["secrets"]
-    mounts = {target: host for host, target in _binds(kafka)}
+    mounts = {target: host for host, target in binds(kafka)}
     assert kafka["entrypoint"][-1] in mounts
     assert "/opt/availability/kafka/server.properties" in mounts
     assert str(kafka["healthcheck"]["test"][-1]).endswith(props["listeners"].split(":")[-1])
@@ -234,18 +200,18 @@ def test_kafka_clients_reach_the_sasl_listener_with_the_formatted_user(compose: 
 
 def test_two_workers_with_health_checks_own_volumes_and_one_store(compose: JSON) -> None:
     services = compose["services"]
-    workers = [n for n, s in services.items() if _command(s)[:1] == ["worker"]]
+    workers = [n for n, s in services.items() if command(s)[:1] == ["worker"]]
     assert sorted(workers) == list(WORKERS)
     volumes = set()
     for name in WORKERS:
         service = services[name]
-        args = _command(service)
-        assert _flag(args, "--web-port") != _flag(args, "--health-port")
-        assert _flag(args, "--web-host") == "0.0.0.0"
+        args = command(service)
+        assert flag(args, "--web-port") != flag(args, "--health-port")
+        assert flag(args, "--web-host") == "0.0.0.0"
         # probed on the port whose /health answers under any load (its own process)
         check = " ".join(service["healthcheck"]["test"])
-        assert f"127.0.0.1:{_flag(args, '--health-port')}/health" in check
-        dsn = _flag(args, "--store")
+        assert f"127.0.0.1:{flag(args, '--health-port')}/health" in check
+        dsn = flag(args, "--store")
         assert dsn.startswith("http://availability@clickhouse:8123/")
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
@@ -253,8 +219,8 @@ def test_two_workers_with_health_checks_own_volumes_and_one_store(compose: JSON)
         assert [t for _, t in named] == ["/var/lib/availability"]
         volumes.add(named[0][0])
     assert len(volumes) == len(WORKERS)  # no two workers share a table store
-    assert _command(services["migrate"]) == ["migrate", "--store", dsn]
-    assert _command(services["topics"]) == ["topics"]
+    assert command(services["migrate"]) == ["migrate", "--store", dsn]
+    assert command(services["topics"]) == ["topics"]
 
 
 def test_the_dockerfile_copies_every_package_the_wheel_ships() -> None:
@@ -276,13 +242,13 @@ def test_the_worker_volume_is_the_images_working_directory() -> None:
 
 def test_the_prober_reads_a_mounted_targets_file(compose: JSON) -> None:
     prober = compose["services"]["prober"]
-    args = _command(prober)
+    args = command(prober)
     assert args[0] == "probe"
-    assert _flag(args, "--region")
-    mounts = {target: host for host, target in _binds(prober)}
+    assert flag(args, "--region")
+    mounts = {target: host for host, target in binds(prober)}
     from tools.prober import load_targets
 
-    targets = load_targets(mounts[_flag(args, "--targets")])
+    targets = load_targets(mounts[flag(args, "--targets")])
     assert {t.service for t in targets} == {"api", "web"}
 
 
@@ -313,93 +279,3 @@ def test_clickhouse_users_match_the_clients(compose: JSON) -> None:
     grafana_env = _env_from_files(compose["services"]["grafana"])
     assert grafana_env["CLICKHOUSE_GRAFANA_PASSWORD"] == files[env_of["grafana"]]
     assert ch["secureJsonData"]["password"] == "$CLICKHOUSE_GRAFANA_PASSWORD"
-
-
-def test_grafana_mounts_provisioning_where_it_looks_for_dashboards(compose: JSON) -> None:
-    grafana = compose["services"]["grafana"]
-    mounts = {target: host for host, target in _binds(grafana)}
-    assert mounts["/etc/grafana/provisioning"] == ROOT / "deploy/grafana/provisioning"
-    providers = load_yaml(ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yaml")
-    path = providers["providers"][0]["options"]["path"]
-    assert mounts[path] == ROOT / "deploy/grafana/dashboards"
-    assert list(mounts[path].glob("*.json"))
-
-
-def test_prometheus_scrapes_every_worker_and_loads_the_rules(compose: JSON) -> None:
-    prometheus = compose["services"]["prometheus"]
-    mounts = {target: host for host, target in _binds(prometheus)}
-    config = load_yaml(mounts["/etc/prometheus/prometheus.yml"])
-    rules = [PurePosixPath("/etc/prometheus") / r for r in config["rule_files"]]
-    assert [mounts[str(r)] for r in rules] == [ROOT / "deploy/prometheus/rules.yml"]
-    job = next(j for j in config["scrape_configs"] if j["job_name"] == "availability")
-    targets = {t for sc in job["static_configs"] for t in sc["targets"]}
-    services = compose["services"]
-    expected = {
-        f"{services[w]['hostname']}:{_flag(_command(services[w]), '--web-port')}" for w in WORKERS
-    }
-    assert targets == expected
-    am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-    assert am == ["alertmanager:9093"]
-    assert "alertmanager" in compose["services"]
-
-
-def _container_view(service: JSON, root: Path) -> None:
-    """Copy ``service``'s bind mounts under ``root`` at their container paths."""
-    for host, target in _binds(service):
-        dest = root / target.lstrip("/")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if host.is_dir():
-            shutil.copytree(host, dest)
-        else:
-            shutil.copyfile(host, dest)
-
-
-@pytest.mark.prometheus
-def test_promtool_accepts_the_prometheus_config(
-    compose: JSON, promtool: str, tmp_path: Path
-) -> None:
-    _container_view(compose["services"]["prometheus"], tmp_path)
-    config = tmp_path / "etc/prometheus/prometheus.yml"
-    proc = subprocess.run(
-        [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "1 rule files found" in proc.stdout + proc.stderr
-
-
-def test_amtool_accepts_the_alertmanager_config(compose: JSON, amtool: str, tmp_path: Path) -> None:
-    _container_view(compose["services"]["alertmanager"], tmp_path)
-    config = tmp_path / "etc/alertmanager/alertmanager.yml"
-    proc = subprocess.run(
-        [amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    routes: Any = load_yaml(config)["route"]
-    severities = set(
-        re.findall(r"severity: (\w+)", (ROOT / "deploy/prometheus/rules.yml").read_text())
-    )
-    routed = {m.split("=")[1].strip('"') for r in routes["routes"] for m in r["matchers"]}
-    # Every severity either has its own route or falls to the default receiver.
-    assert routed <= severities
-    assert routes["receiver"]
-
-
-def test_amtool_rejects_a_route_to_an_unknown_receiver(amtool: str, tmp_path: Path) -> None:
-    config = load_yaml(COMPOSE_DIR / "alertmanager.yml")
-    config["route"]["routes"][0]["receiver"] = "nobody"
-    bad = tmp_path / "alertmanager.yml"
-    bad.write_text(json.dumps(config))
-    proc = subprocess.run([amtool, "check-config", str(bad)], capture_output=True, timeout=60)
-    assert proc.returncode != 0
-
-
-def test_every_command_in_the_operations_guide_parses() -> None:
-    from cli.main import build_parser
-
-    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```sh\n(.*?)```", guide, flags=re.S)
-    lines = [ln.strip() for b in blocks for ln in b.splitlines()]
-    commands = [shlex.split(ln)[1:] for ln in lines if ln.startswith("availability ")]
-    assert {c[0] for c in commands} >= {"replay", "produce", "incident"}
-    for args in commands:
-        build_parser().parse_args(args)  # exits (a failure here) on a bad flag

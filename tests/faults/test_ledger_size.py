@@ -168,6 +168,22 @@ def _set_topic_limit(broker: str, topic: str, limit: str) -> None:
         admin.close()
 
 
+def _stored_whole(broker: str, spec: topics.TopicSpec) -> bytes:
+    """An earlier worker's value: api's eu region stored whole, one probe on each of DAYS."""
+    from kafka import KafkaProducer
+
+    old = _march()
+    first, _ = month_bounds(Month.of(2026, 3))
+    for day in DAYS:
+        old.add("eu", first + (day - 1) * 1440 + 600, f"old{day}", True)
+    whole = old.to_bytes()
+    writer = KafkaProducer(bootstrap_servers=broker)
+    part = service_partition("api", spec.partitions)
+    writer.send(spec.name, whole, key=b"api|2026-03|eu", partition=part).get(timeout=30)
+    writer.close()
+    return whole
+
+
 def test_a_value_the_broker_refuses_leaves_the_value_it_replaces(broker: str) -> None:
     """A checkpoint whose new values are refused must not delete the value they replace.
 
@@ -185,17 +201,7 @@ def test_a_value_the_broker_refuses_leaves_the_value_it_replaces(broker: str) ->
     topics.ensure_topics(
         broker, specs=[topics.TopicSpec(spec.name, spec.key, spec.partitions, limited)]
     )
-    old = _march()
-    first, _ = month_bounds(Month.of(2026, 3))
-    for day in DAYS:
-        old.add("eu", first + (day - 1) * 1440 + 600, f"old{day}", True)
-    whole = old.to_bytes()
-    from kafka import KafkaProducer
-
-    writer = KafkaProducer(bootstrap_servers=broker)
-    part = service_partition("api", spec.partitions)
-    writer.send(spec.name, whole, key=b"api|2026-03|eu", partition=part).get(timeout=30)
-    writer.close()
+    whole = _stored_whole(broker, spec)
     lines = [
         compact_line(
             probe(

@@ -76,6 +76,14 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return rc, out.out, out.err
 
 
+def _event_of(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The event a command that succeeds prints."""
+    rc, out, err = _run(argv, capsys)
+    assert rc == 0, err
+    event: dict[str, Any] = json.loads(out)
+    return event
+
+
 def test_probe_publishes_one_validated_event_per_target_keyed_by_service(
     broker: str, http: str, tmp_path: Path
 ) -> None:
@@ -147,43 +155,27 @@ def test_incident_commands_take_the_next_revision_from_the_topic(
     broker: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["--bootstrap", broker, "--incident", "INC-T1"]
-    rc, out, err = _run(
+    declared = _event_of(
         [
-            "incident",
-            "declare",
-            *base,
-            "--services",
-            "api,web",
-            "--started-at",
-            "2026-03-10T00:00:00Z",
-            "--title",
-            "API returning 503s",
-            "--recorded-at",
-            "2026-03-10T00:05:00Z",
+            *("incident", "declare", *base, "--services", "api,web"),
+            *("--started-at", "2026-03-10T00:00:00Z", "--title", "API returning 503s"),
+            *("--recorded-at", "2026-03-10T00:05:00Z"),
         ],
         capsys,
     )
-    assert rc == 0, err
-    declared = json.loads(out)
     assert (declared["revision"], declared["status"], declared["cause"]) == (0, "open", "internal")
-    rc, out, err = _run(["incident", "update", *base, "--ended-at", "2026-03-10T00:50:00Z"], capsys)
-    assert rc == 0, err
-    updated = json.loads(out)
+    updated = _event_of(["incident", "update", *base, "--ended-at", "2026-03-10T00:50:00Z"], capsys)
     assert (updated["revision"], updated["status"], updated["ended_at"]) == (
         1,
         "resolved",
         "2026-03-10T00:50:00Z",
     )
-    rc, out, err = _run(["incident", "reclassify", *base, "--cause", "aws"], capsys)
-    assert rc == 0, err
-    reclassified = json.loads(out)
+    reclassified = _event_of(["incident", "reclassify", *base, "--cause", "aws"], capsys)
     kept = ("services", "started_at", "ended_at", "impact", "status", "title")
     assert reclassified["revision"] == 2
     assert reclassified["cause"] == "aws"
     assert {k: reclassified[k] for k in kept} == {k: updated[k] for k in kept}
-    rc, out, err = _run(["incident", "retract", *base], capsys)
-    assert rc == 0, err
-    retracted = json.loads(out)
+    retracted = _event_of(["incident", "retract", *base], capsys)
     assert (retracted["revision"], retracted["status"], retracted["cause"]) == (
         3,
         "retracted",
@@ -201,19 +193,8 @@ def test_incident_commands_take_the_next_revision_from_the_topic(
     rc, _, err = _run(["incident", "declare", *base, "--services", "api"], capsys)
     assert rc == 1
     assert "already exists (revision 3)" in err
-    rc, _, err = _run(
-        [
-            "incident",
-            "reclassify",
-            "--bootstrap",
-            broker,
-            "--incident",
-            "INC-NONE",
-            "--cause",
-            "aws",
-        ],
-        capsys,
-    )
+    unknown = ["--bootstrap", broker, "--incident", "INC-NONE", "--cause", "aws"]
+    rc, _, err = _run(["incident", "reclassify", *unknown], capsys)
     assert rc == 1
     assert "declare it first" in err
     assert len(_incident_events(broker, "INC-T1")) == 4

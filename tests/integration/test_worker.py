@@ -179,6 +179,49 @@ def _scenario_lines(tmp: Path) -> tuple[list[bytes], str]:
     return lines, as_of
 
 
+def _dead_letters_as_replayed(
+    broker: str, worker: WorkerProcess, lines: list[bytes], as_of: str
+) -> None:
+    """The dead letters on their topic and in ``/dead-letters`` are replay's, with their sources."""
+    dead = list(consume_outputs(broker, [topics.DEAD_LETTERS.name]))
+    replayed = replay_lines(list(enumerate(lines, start=1)), parse_instant(as_of))
+    assert len(dead) == len(replayed.dead_letters)
+    reasons = sorted(json.loads(v)["reason"] for _, _, v in dead)
+    assert reasons == sorted(d.reason for d in replayed.dead_letters)
+    sources = [json.loads(v)["source"] for _, _, v in dead]
+    assert {s["topic"] for s in sources} <= {topics.PROBES.name, topics.INCIDENTS.name}
+    assert any(s["topic"] == topics.PROBES.name for s in sources)
+    assert all(isinstance(s["offset"], int) and isinstance(s["partition"], int) for s in sources)
+    counts = worker.get("/dead-letters")["dead_letters"]
+    assert sum(counts.values()) == len(replayed.dead_letters)
+
+
+def _report_reads_the_worker(worker: WorkerProcess, st: dict[str, Any]) -> None:
+    """``availability report --worker`` gives the statement the worker serves."""
+    # the report reads the worker's API when the worker owns the embedded store
+    report = subprocess.run(
+        [
+            str(BIN / "availability"),
+            "report",
+            "--worker",
+            f"http://127.0.0.1:{worker.port}",
+            "--contract",
+            "PO-1001",
+            "--month",
+            "2026-03",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    data = json.loads(report.stdout)
+    assert data["statement"]["uptime_percent"] == st["uptime_percent"]
+    assert [c["claim_id"] for c in data["claims"]] == ["CLM-1", "CLM-2"]
+
+
 def test_worker_gives_the_replay_statements_and_dead_letters(broker: str, tmp_path: Path) -> None:
     lines, as_of = _scenario_lines(tmp_path)
     expected = _expected(lines, as_of)
@@ -204,41 +247,8 @@ def test_worker_gives_the_replay_statements_and_dead_letters(broker: str, tmp_pa
             if x.startswith('{"kind":"contract_month","contract_id":"PO-1001"')
             and '"month":"2026-03"' in x
         )
-        dead = list(consume_outputs(broker, [topics.DEAD_LETTERS.name]))
-        replayed = replay_lines(list(enumerate(lines, start=1)), parse_instant(as_of))
-        assert len(dead) == len(replayed.dead_letters)
-        reasons = sorted(json.loads(v)["reason"] for _, _, v in dead)
-        assert reasons == sorted(d.reason for d in replayed.dead_letters)
-        sources = [json.loads(v)["source"] for _, _, v in dead]
-        assert {s["topic"] for s in sources} <= {topics.PROBES.name, topics.INCIDENTS.name}
-        assert any(s["topic"] == topics.PROBES.name for s in sources)
-        assert all(
-            isinstance(s["offset"], int) and isinstance(s["partition"], int) for s in sources
-        )
-        counts = worker.get("/dead-letters")["dead_letters"]
-        assert sum(counts.values()) == len(replayed.dead_letters)
-        # the report reads the worker's API when the worker owns the embedded store
-        report = subprocess.run(
-            [
-                str(BIN / "availability"),
-                "report",
-                "--worker",
-                f"http://127.0.0.1:{worker.port}",
-                "--contract",
-                "PO-1001",
-                "--month",
-                "2026-03",
-                "--format",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        data = json.loads(report.stdout)
-        assert data["statement"]["uptime_percent"] == st["uptime_percent"]
-        assert [c["claim_id"] for c in data["claims"]] == ["CLM-1", "CLM-2"]
+        _dead_letters_as_replayed(broker, worker, lines, as_of)
+        _report_reads_the_worker(worker, st)
         metrics = (
             urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=10)
             .read()
@@ -276,6 +286,14 @@ def test_kill_9_mid_stream_then_restart_loses_and_doubles_nothing(
         worker.stop()
 
 
+def _march_statement(broker: str) -> dict[str, Any]:
+    """The latest published statement of March 2026 (there is one contract)."""
+    latest = latest_outputs(consume_outputs(broker, [topics.STATEMENTS.name]))
+    [march] = [o for o in latest.values() if o["month"] == "2026-03"]
+    found: dict[str, Any] = march
+    return found
+
+
 def test_reclassified_to_aws_after_final_gives_a_revised_statement(
     broker: str, tmp_path: Path
 ) -> None:
@@ -297,8 +315,7 @@ def test_reclassified_to_aws_after_final_gives_a_revised_statement(
     worker = WorkerProcess(broker, tmp_path, as_of)
     try:
         assert _wait_for(broker, _expected(raw, as_of)) == _expected(raw, as_of)
-        st = latest_outputs(consume_outputs(broker, [topics.STATEMENTS.name]))
-        [before] = [o for o in st.values() if o["month"] == "2026-03"]
+        before = _march_statement(broker)
         assert (before["status"], before["revision"], before["credit_amount"]) == (
             "final",
             0,
@@ -320,11 +337,7 @@ def test_reclassified_to_aws_after_final_gives_a_revised_statement(
         after: dict[str, Any] = before
         while time.monotonic() < deadline and after["revision"] == 0:
             time.sleep(1)
-            [after] = [
-                o
-                for o in latest_outputs(consume_outputs(broker, [topics.STATEMENTS.name])).values()
-                if o["month"] == "2026-03"
-            ]
+            after = _march_statement(broker)
         assert (after["status"], after["revision"], after["credit_amount"]) == (
             "revised",
             1,
