@@ -72,6 +72,7 @@ class StatementPublishing(WorkerHealth):
         #: yet recomputed (see ``WorkerConfig.inputs_quiet``)
         self._last_fold = 0.0
         self._dirty_since: float | None = None
+        #: when the last cycle that recomputed every owned partition began
         self._last_refresh = 0.0
         #: per statement partition, when its outputs next change with no new event
         self._due: dict[int, datetime | None] = {}
@@ -165,6 +166,13 @@ class StatementPublishing(WorkerHealth):
             # tick moved: a failing minute's statements never queue behind the
             # coverage of another partition's fifth of the book
             first = [(p, st, force or st.dirty or not st.ready, True) for p, st in stages]
+            if all(step[2] for step in first):
+                # Every partition is recomputed: this is the refresh the timer forces
+                # after ``refresh_interval`` without one. Counted as such, the timer's
+                # cycles fall between the real changes (a live book's new minutes),
+                # never at a minute's start, where one would hold up a failing
+                # minute's statements for as long as it takes.
+                self._last_refresh = start
             recomputed = await self._pass(first, force, cycle["pass1"], epoch)
             # Inputs folded meanwhile (a partition recomputed early in the pass missed
             # the states that arrived after it: a failing service's, a minute begun)

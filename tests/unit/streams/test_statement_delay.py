@@ -6,7 +6,8 @@ with more workers. One sample per emit cycle that took in new inputs: from
 the first of them being folded to the publication of the last real change
 they made; a cycle with nothing new (the refresh timer) adds none, nor does
 one that made a stage anew from its tables (a start or a rebalance: a
-recovery, which the consumer lag shows).
+recovery, which the consumer lag shows). A cycle that recomputes every
+partition also counts as the periodic refresh the timer would force.
 """
 
 from __future__ import annotations
@@ -89,5 +90,38 @@ def test_a_cycle_that_makes_a_stage_anew_records_nothing() -> None:
         assert anew.ready
         assert sent  # the recovered statements went out
         assert worker.statement_delay.count == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_cycle_that_recomputes_every_partition_puts_off_the_forced_refresh() -> None:
+    """The timer forces a cycle only after ``refresh_interval`` with none recomputing all.
+
+    A live book's new minute recomputes every partition; counted as the refresh,
+    the timer's own cycles never land on a minute's start and hold it up.
+    """
+
+    async def scenario() -> None:
+        sent: list[Outgoing] = []
+        worker = _worker(sent)
+        stage = worker.stages[0] = folded_stage(5)
+        loop = asyncio.get_running_loop()
+        worker._dirty_since = worker._last_fold = loop.time() - FOLDED_AGO
+        start = loop.time()
+        await worker._emit(force=False)
+        assert start <= worker._last_refresh <= loop.time()
+        assert worker.last_cycle["forced"] is False
+        # nothing new: a tick within the interval recomputes nothing
+        refreshed, before = worker._last_refresh, worker.last_cycle
+        await worker._refresh_tick()
+        assert worker.last_cycle is before
+        assert worker._last_refresh == refreshed
+        assert not stage.dirty
+        # once the interval has passed with no such cycle, the tick forces one
+        worker._last_refresh -= worker.cfg.refresh_interval
+        await worker._refresh_tick()
+        assert worker.last_cycle is not before
+        assert worker.last_cycle["forced"] is True
+        assert worker._last_refresh > refreshed - worker.cfg.refresh_interval
 
     asyncio.run(scenario())
