@@ -45,12 +45,17 @@ offset it delivered).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from faust.types import TP
 
 log = logging.getLogger("streams.app")
+
+#: per guarded consumer (:func:`refetch_dropped`), the partitions to fetch again and
+#: from where (:func:`read_again`); kept beside the consumer, not set on it
+_READ_AGAIN: weakref.WeakKeyDictionary[Any, dict[Any, int]] = weakref.WeakKeyDictionary()
 
 
 def first_undelivered(
@@ -78,7 +83,7 @@ def refetch_dropped(consumer: Any) -> None:
     deliver = consumer.getmany
     fetched: dict[Any, Sequence[Any]] = {}
     requested: dict[Any, int] = {}
-    consumer._availability_read_again = requested
+    _READ_AGAIN[consumer] = requested
 
     async def wait_next_records(timeout: float) -> tuple[Any, Any]:
         records, active = await fetch(timeout)
@@ -153,7 +158,7 @@ def read_again(consumer: Any, tp: Any, offset: int) -> bool:
     False when the consumer has no :func:`refetch_dropped` guard (nothing is
     sought then: the stall heal finds the partition stuck behind ``offset``).
     """
-    requested: dict[Any, int] | None = getattr(consumer, "_availability_read_again", None)
+    requested = _READ_AGAIN.get(consumer)
     if requested is None:
         return False
     requested[tp] = min(offset, requested.get(tp, offset))
