@@ -99,7 +99,12 @@ class WorkerAgents(WebViews):
             await self._statements_batch(events)
 
     async def _refresh_tick(self) -> None:
-        """The emit cycle, forced every ``refresh_interval`` or when a ticket falls due."""
+        """The emit cycle, forced every ``refresh_interval`` or when a ticket falls due.
+
+        A forced cycle that runs recomputes every partition, which marks the
+        refresh (``StatementPublishing._emit``); one put off because inputs are
+        still arriving is forced again at the next tick.
+        """
         if not self._owns_stage2() or self.app.in_recovery or self.app.rebalancing:
             return
         if self._emit_lock.locked():
@@ -109,8 +114,6 @@ class WorkerAgents(WebViews):
         due = self._next_due
         if due is not None and self.cfg.clock() >= due:
             force = True  # a ticket's at-risk moment or deadline has passed
-        if force:
-            self._last_refresh = loop.time()
         try:
             await self._emit(force=force)
         except asyncio.CancelledError as exc:

@@ -148,12 +148,15 @@ class StatementPublishing(WorkerHealth):
                 return
             since = self._dirty_since
             if (
-                not force
-                and since is not None
+                since is not None
                 and now - self._last_fold < self.cfg.inputs_quiet
                 and now - since < self.cfg.inputs_max_wait
             ):
-                return  # more of this change is on its way: one pass for all of it
+                # More of this change is on its way: one pass for all of it. A forced
+                # refresh waits too (the timer tries again): started in the middle
+                # of a burst (a minute's new states), it would recompute the
+                # partitions before the rest of the burst reached them.
+                return
             self._dirty_since = None
             self._last_emit = start = loop.time()
             stages = self._sync_stages()
@@ -167,11 +170,9 @@ class StatementPublishing(WorkerHealth):
             # coverage of another partition's fifth of the book
             first = [(p, st, force or st.dirty or not st.ready, True) for p, st in stages]
             if all(step[2] for step in first):
-                # Every partition is recomputed: this is the refresh the timer forces
-                # after ``refresh_interval`` without one. Counted as such, the timer's
-                # cycles fall between the real changes (a live book's new minutes),
-                # never at a minute's start, where one would hold up a failing
-                # minute's statements for as long as it takes.
+                # every partition is recomputed: the refresh the timer forces after
+                # ``refresh_interval`` without one (this may be it), so a live book's
+                # new minutes, which recompute them all, make the timer's own rare
                 self._last_refresh = start
             recomputed = await self._pass(first, force, cycle["pass1"], epoch)
             # Inputs folded meanwhile (a partition recomputed early in the pass missed

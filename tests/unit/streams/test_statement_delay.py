@@ -125,3 +125,26 @@ def test_a_cycle_that_recomputes_every_partition_puts_off_the_forced_refresh() -
         assert worker._last_refresh > refreshed - worker.cfg.refresh_interval
 
     asyncio.run(scenario())
+
+
+def test_a_forced_refresh_waits_for_a_burst_of_inputs_to_settle() -> None:
+    """Forced in the middle of a burst, the cycle would miss the rest of it: it waits."""
+
+    async def scenario() -> None:
+        sent: list[Outgoing] = []
+        worker = _worker(sent)
+        worker.stages[0] = folded_stage(5)
+        loop = asyncio.get_running_loop()
+        worker._last_refresh = loop.time() - worker.cfg.refresh_interval  # a refresh is due
+        worker._dirty_since = worker._last_fold = loop.time()  # and inputs are arriving
+        await worker._refresh_tick()
+        assert worker.last_cycle == {}  # put off
+        assert not sent
+        # the burst is over (quiet for longer than inputs_quiet): the next tick runs it
+        worker._last_fold = loop.time() - worker.cfg.inputs_quiet
+        await worker._refresh_tick()
+        assert worker.last_cycle["forced"] is True
+        assert sent
+        assert worker._last_refresh > loop.time() - worker.cfg.refresh_interval
+
+    asyncio.run(scenario())
