@@ -9,7 +9,7 @@ record), is declared here once: every layer may import this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -123,15 +123,17 @@ class Contract:
     no_data_policy: NoDataPolicy = NoDataPolicy.UP
     declared_outage_counts: bool = True
     fingerprint: bytes = b""
+    #: the services' names, in the order of ``services`` (asked for by every
+    #: statement of every pass: made once per revision)
+    service_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "service_names", tuple(s.service for s in self.services))
 
     @property
     def rank(self) -> tuple[int, bytes, bytes]:
         """Upsert order: revision, then ``event_id`` bytes, then content (reused ids)."""
         return (self.revision, self.event_id.encode(), self.fingerprint)
-
-    @property
-    def service_names(self) -> tuple[str, ...]:
-        return tuple(s.service for s in self.services)
 
     def charge(self, service: str) -> Decimal:
         for s in self.services:
