@@ -63,10 +63,18 @@ def _change_instants(book: Book, services: tuple[str, ...]) -> list[datetime]:
     ev = evaluator(book)
     if len(services) == 1:
         return ev.known_instants(services[0])
+    memo = ev.pass_memo
+    key = ("change instants", services)
+    if memo is not None and key in memo:  # the same services, many contracts of a pass
+        held: list[datetime] = memo[key]
+        return held
     seen: set[datetime] = set()
     for s in services:
         seen.update(ev.known_instants(s))
-    return sorted(seen)
+    instants = sorted(seen)
+    if memo is not None:
+        memo[key] = instants
+    return instants
 
 
 class _Contents:

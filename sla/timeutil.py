@@ -77,8 +77,13 @@ def epoch_minute(dt: datetime) -> int:
     return d.days * 1440 + d.seconds // 60
 
 
+@lru_cache(maxsize=4096)
 def epoch_minute_ceil(dt: datetime) -> int:
-    """The first epoch minute whose start is at or after ``dt``."""
+    """The first epoch minute whose start is at or after ``dt``.
+
+    Cached: a statement pass asks it of the same instant for every contract
+    (an equal instant in any zone is the same minute).
+    """
     d = require_aware(dt) - EPOCH
     m = d.days * 1440 + d.seconds // 60
     if d.seconds % 60 or d.microseconds:
@@ -98,8 +103,9 @@ def round_minute(dt: datetime) -> int:
     return m
 
 
+@lru_cache(maxsize=65_536)
 def minute_start(minute: int) -> datetime:
-    """The UTC instant at which epoch minute ``minute`` starts."""
+    """The UTC instant at which epoch minute ``minute`` starts (cached: months' ends recur)."""
     return EPOCH + timedelta(minutes=minute)
 
 
