@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,7 +48,9 @@ _STATES: weakref.WeakValueDictionary[bytes, np.ndarray[Any, Any]] = weakref.Weak
 _STATES_LOCK = threading.Lock()
 
 
-def shared_states(compressed: bytes, decode: Any) -> npt.NDArray[np.int8]:
+def shared_states(
+    compressed: bytes, decode: Callable[[bytes], npt.NDArray[np.int8]]
+) -> npt.NDArray[np.int8]:
     """The read-only states array of ``compressed``, decoded once while any book holds it.
 
     ``decode(compressed)`` makes it when no live array came from equal bytes.
@@ -59,7 +61,7 @@ def shared_states(compressed: bytes, decode: Any) -> npt.NDArray[np.int8]:
         held = _STATES.get(compressed)
     if held is not None:
         return held
-    states: npt.NDArray[np.int8] = decode(compressed)
+    states = decode(compressed)
     states.flags.writeable = False
     with _STATES_LOCK:
         # another thread may have decoded the same bytes meanwhile: one array wins

@@ -124,7 +124,6 @@ class Evaluator:
         # (sla.process_shared.collector_paused): the whole book, kept for good
         self.book: Book = cast("Book", weakref.proxy(book))
         self._parts = Bounded(self.PART_CAP)
-        self._windows = Bounded(self.WINDOW_CAP)
         self._asked = Bounded(self.WINDOW_CAP)
         self._known: dict[str, tuple[int, list[datetime]]] = {}
         self._incidents: dict[str, tuple[int, tuple[Any, ...]]] = {}
@@ -392,17 +391,12 @@ class Evaluator:
     ) -> ServiceWindow:
         parts = tuple(self.part(service, m, terms, as_of, known) for m in months)
         key = (service, first, end, terms, tuple(id(p) for p in parts))
-        held = self._windows.get(key)
-        if held is not None:
-            win: ServiceWindow = held
-            return win
-        # a window is a function of its parts (shared by every book: see part)
-        win = _SHARED_WINDOWS.found(key, None, parts)
+        # a window is a function of its parts: kept once for every book (see part)
+        win: ServiceWindow | None = _SHARED_WINDOWS.found(key, None, parts)
         if win is None:
             self.computed["windows"] += 1
             win = ServiceWindow(service, first, end, terms.excluded_causes, parts)
             _SHARED_WINDOWS.keep(key, None, parts, win)
-        self._windows.put(key, win)
         return win
 
 
