@@ -12,7 +12,8 @@ test that needs one carries its marker. So, in the pytest process:
 - reaching a Kafka broker from a test not marked ``kafka`` fails it: a
   socket ``connect``/``connect_ex`` to an address of
   ``KAFKA_BOOTSTRAP_SERVERS``, or of a :class:`~devkit.localkafka.LocalKafka`
-  broker started in this run, and starting a ``LocalKafka``. The socket is
+  broker started in this run and not stopped since (its freed port may be
+  any later listener's), and starting a ``LocalKafka``. The socket is
   the hook because every Kafka client (kafka-python, aiokafka under Faust)
   ends there; a connection anywhere else (a fake server, a closed port) is
   no broker's and passes.
@@ -84,6 +85,8 @@ class _Guard:
     """Which test runs, which fixtures are being set up, and what they opened."""
 
     brokers: set[Address] = field(default_factory=set)
+    #: the addresses of each LocalKafka started in this run, by ``id()``, until it is stopped
+    local: dict[int, set[Address]] = field(default_factory=dict)
     item: pytest.Item | None = None
     #: (baseid, name) of the fixtures being set up, innermost last
     setting_up: list[tuple[str, str]] = field(default_factory=list)
@@ -137,20 +140,44 @@ _socket_connect = socket.socket.connect
 _socket_connect_ex = socket.socket.connect_ex
 
 
+def _is_broker(address: Address) -> bool:
+    """An address of the session's broker, or of a local broker not stopped since.
+
+    A stopped broker's port is free again, and the kernel may hand it to any
+    later listener (a health server on port 0): a connection there is no
+    broker's. A killed broker keeps its ports for its restart, so it counts.
+    """
+    return address in _GUARD.brokers or any(address in found for found in _GUARD.local.values())
+
+
 def _check_address(address: Any) -> None:
     if isinstance(address, tuple) and len(address) >= 2:
         host, port = address[0], address[1]
-        if (host, port) in _GUARD.brokers:
+        if _is_broker((host, port)):
             _GUARD.touch(KAFKA, f"connects to the Kafka broker at {host}:{port}")
 
 
+def _checked(sock: socket.socket, address: Any) -> None:
+    """Check ``address``; a failed test closes ``sock`` first.
+
+    The failure is no ``OSError``, so ``socket.create_connection`` would not
+    close the socket, and its later collection would fail another test with
+    a ``ResourceWarning``.
+    """
+    try:
+        _check_address(address)
+    except BaseException:
+        sock.close()
+        raise
+
+
 def _connect(sock: socket.socket, address: Any) -> None:
-    _check_address(address)
+    _checked(sock, address)
     _socket_connect(sock, address)
 
 
 def _connect_ex(sock: socket.socket, address: Any) -> int:
-    _check_address(address)
+    _checked(sock, address)
     return _socket_connect_ex(sock, address)
 
 
@@ -160,10 +187,19 @@ _local_kafka_start = LocalKafka.start
 def _start_local_kafka(broker: LocalKafka) -> LocalKafka:
     _GUARD.touch(KAFKA, "starts a local Kafka broker (devkit.localkafka.LocalKafka)")
     started = _local_kafka_start(broker)
-    _GUARD.brokers |= _addresses(broker.bootstrap_servers)
+    found = _addresses(broker.bootstrap_servers)
     if broker.sasl_ssl is not None:
-        _GUARD.brokers |= _addresses(broker.sasl_ssl_bootstrap_servers)
+        found |= _addresses(broker.sasl_ssl_bootstrap_servers)
+    _GUARD.local[id(broker)] = found
     return started
+
+
+_local_kafka_stop = LocalKafka.stop
+
+
+def _stop_local_kafka(broker: LocalKafka, timeout: float = 30.0) -> None:
+    _local_kafka_stop(broker, timeout)
+    _GUARD.local.pop(id(broker), None)
 
 
 def _wrap_chdb() -> None:
@@ -186,6 +222,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _PATCHES.setattr(socket.socket, "connect", _connect)
     _PATCHES.setattr(socket.socket, "connect_ex", _connect_ex)
     _PATCHES.setattr(LocalKafka, "start", _start_local_kafka)
+    _PATCHES.setattr(LocalKafka, "stop", _stop_local_kafka)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -25,11 +25,16 @@ INI = """\
 markers =
     kafka: reaches a broker
     clickhouse: opens ClickHouse
+filterwarnings =
+    error
+    ignore:(read_text|open_text) is deprecated:DeprecationWarning
 """
 
 GENERATED = """\
+import gc
 import os
 import socket
+import sys
 
 import clickhouse_connect
 import pytest
@@ -93,6 +98,16 @@ def test_marked_connect():
 def test_unmarked_connect_elsewhere():
     with socket.create_connection(ELSEWHERE, timeout=5):
         pass
+
+
+def test_unmarked_create_connection():
+    socket.create_connection(BROKER, timeout=5).close()
+
+
+def test_unmarked_collects_what_earlier_tests_left():
+    # what pytest keeps of the last failure (the refused socket among it) is let go
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect()
 """
 
 
@@ -140,6 +155,8 @@ def test_unmarked_tests_that_open_clickhouse_or_reach_the_broker_fail(
         "test_unmarked_connect_swallowed": "FAILED",
         "test_marked_connect": "PASSED",
         "test_unmarked_connect_elsewhere": "PASSED",
+        "test_unmarked_create_connection": "FAILED",
+        "test_unmarked_collects_what_earlier_tests_left": "PASSED",
     }, proc.stdout + proc.stderr
     assert (
         "test_unmarked_clickhouse opens a ClickHouse client (clickhouse_connect.get_client) "
@@ -149,3 +166,68 @@ def test_unmarked_tests_that_open_clickhouse_or_reach_the_broker_fail(
     assert f"connects to the Kafka broker at 127.0.0.1:{broker} but is not marked `kafka`" in (
         proc.stdout
     )
+
+
+STOPPED = """\
+import socket
+
+import pytest
+
+from devkit.localkafka import LocalKafka
+
+PORTS = {}
+
+
+@pytest.mark.kafka
+def test_marked_starts_kills_and_stops_brokers():
+    stopped = LocalKafka(heap="256m")
+    with stopped:
+        PORTS["stopped"] = int(stopped.bootstrap_servers.rpartition(":")[2])
+    killed = LocalKafka(heap="256m")
+    killed.start()
+    PORTS["killed"] = int(killed.bootstrap_servers.rpartition(":")[2])
+    killed.kill()
+
+
+def test_unmarked_connect_to_a_new_listener_on_a_stopped_brokers_port():
+    with socket.create_server(("127.0.0.1", PORTS["stopped"])) as server:
+        with socket.create_connection(server.getsockname(), timeout=5):
+            pass
+
+
+def test_unmarked_connect_to_a_killed_brokers_port():
+    with socket.create_server(("127.0.0.1", PORTS["killed"])) as server:
+        with socket.create_connection(server.getsockname(), timeout=5):
+            pass
+"""
+
+
+@pytest.mark.kafka
+def test_a_stopped_brokers_port_is_free_for_others_a_killed_ones_is_not(tmp_path: Path) -> None:
+    """The real fault: the kernel hands a stopped broker's port to a later listener.
+
+    A health server on port 0 got the port of a broker stopped earlier in the
+    run, and its test failed as "connects to the Kafka broker". A killed
+    broker keeps its ports for its restart, so they still count as its.
+    """
+    (tmp_path / "pytest.ini").write_text(INI, encoding="utf-8")
+    (tmp_path / "test_generated.py").write_text(STOPPED, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update(PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [*PYTEST, "-q", "-rA", "test_generated.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    summary = re.findall(r"^(PASSED|FAILED|ERROR) test_generated\.py::(\w+)", proc.stdout, re.M)
+    outcomes = {name: outcome for outcome, name in summary}
+    assert outcomes == {
+        "test_marked_starts_kills_and_stops_brokers": "PASSED",
+        "test_unmarked_connect_to_a_new_listener_on_a_stopped_brokers_port": "PASSED",
+        "test_unmarked_connect_to_a_killed_brokers_port": "FAILED",
+    }, proc.stdout + proc.stderr
+    assert "connects to the Kafka broker at 127.0.0.1:" in proc.stdout
