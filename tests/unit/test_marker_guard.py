@@ -111,6 +111,27 @@ def test_unmarked_collects_what_earlier_tests_left():
 """
 
 
+def _run_generated(
+    where: Path, source: str, **environ: str
+) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
+    """Run ``source`` as a test file under the guard: each test's outcome, and the run."""
+    (where / "pytest.ini").write_text(INI, encoding="utf-8")
+    (where / "test_generated.py").write_text(source, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update(PYTHONPATH=str(ROOT), **environ)
+    proc = subprocess.run(
+        [*PYTEST, "-q", "-rA", "test_generated.py"],
+        cwd=where,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    summary = re.findall(r"^(PASSED|FAILED|ERROR) test_generated\.py::(\w+)", proc.stdout, re.M)
+    return {name: outcome for outcome, name in summary}, proc
+
+
 @pytest.fixture
 def listeners() -> Iterator[tuple[int, int]]:
     """Two listening sockets on 127.0.0.1: the "broker" and another server."""
@@ -125,26 +146,13 @@ def test_unmarked_tests_that_open_clickhouse_or_reach_the_broker_fail(
     tmp_path: Path, listeners: tuple[int, int]
 ) -> None:
     broker, other = listeners
-    (tmp_path / "pytest.ini").write_text(INI, encoding="utf-8")
-    (tmp_path / "test_generated.py").write_text(GENERATED, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-    env.update(
-        PYTHONPATH=str(ROOT),
+    outcomes, proc = _run_generated(
+        tmp_path,
+        GENERATED,
         KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{broker}",
         GUARD_BROKER_PORT=str(broker),
         GUARD_OTHER_PORT=str(other),
     )
-    proc = subprocess.run(
-        [*PYTEST, "-q", "-rA", "test_generated.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    summary = re.findall(r"^(PASSED|FAILED|ERROR) test_generated\.py::(\w+)", proc.stdout, re.M)
-    outcomes = {name: outcome for outcome, name in summary}
     assert outcomes == {
         "test_unmarked_clickhouse": "FAILED",
         "test_marked_clickhouse": "PASSED",
@@ -210,21 +218,7 @@ def test_a_stopped_brokers_port_is_free_for_others_a_killed_ones_is_not(tmp_path
     run, and its test failed as "connects to the Kafka broker". A killed
     broker keeps its ports for its restart, so they still count as its.
     """
-    (tmp_path / "pytest.ini").write_text(INI, encoding="utf-8")
-    (tmp_path / "test_generated.py").write_text(STOPPED, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-    env.update(PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [*PYTEST, "-q", "-rA", "test_generated.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    summary = re.findall(r"^(PASSED|FAILED|ERROR) test_generated\.py::(\w+)", proc.stdout, re.M)
-    outcomes = {name: outcome for outcome, name in summary}
+    outcomes, proc = _run_generated(tmp_path, STOPPED)
     assert outcomes == {
         "test_marked_starts_kills_and_stops_brokers": "PASSED",
         "test_unmarked_connect_to_a_new_listener_on_a_stopped_brokers_port": "PASSED",
