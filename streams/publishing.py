@@ -147,15 +147,7 @@ class StatementPublishing(WorkerHealth):
             if not force and now - self._last_emit < self.cfg.emit_interval:
                 return
             since = self._dirty_since
-            if (
-                since is not None
-                and now - self._last_fold < self.cfg.inputs_quiet
-                and now - since < self.cfg.inputs_max_wait
-            ):
-                # More of this change is on its way: one pass for all of it. A forced
-                # refresh waits too (the timer tries again): started in the middle
-                # of a burst (a minute's new states), it would recompute the
-                # partitions before the rest of the burst reached them.
+            if self._inputs_arriving(now):
                 return
             self._dirty_since = None
             self._last_emit = start = loop.time()
@@ -195,10 +187,28 @@ class StatementPublishing(WorkerHealth):
                 cycle["seconds"] = round(loop.time() - start, 3)
                 cycle["forced"] = force
                 self.last_cycle = cycle
-            for p in [p for p in self._due if p not in self.stages]:
-                del self._due[p]
-            self._next_due = min((d for d in self._due.values() if d is not None), default=None)
-            self._emit_error = None
+            self._cycle_done()
+
+    def _inputs_arriving(self, now: float) -> bool:
+        """More of the change being folded is on its way: one pass for all of it, later.
+
+        A forced refresh waits too (the timer tries again): started in the
+        middle of a burst (a minute's new states), it would recompute the
+        partitions before the rest of the burst reached them.
+        """
+        since = self._dirty_since
+        return (
+            since is not None
+            and now - self._last_fold < self.cfg.inputs_quiet
+            and now - since < self.cfg.inputs_max_wait
+        )
+
+    def _cycle_done(self) -> None:
+        """A whole cycle ran: the next ticket deadline among the partitions still held."""
+        for p in [p for p in self._due if p not in self.stages]:
+            del self._due[p]
+        self._next_due = min((d for d in self._due.values() if d is not None), default=None)
+        self._emit_error = None
 
     async def _pass(
         self,
