@@ -22,7 +22,7 @@ import pytest
 
 from devkit.localkafka import LocalKafka
 from tests.integration.conftest import local_kafka_tools
-from tests.integration.test_worker import WorkerProcess
+from tests.integration.worker_process import WorkerProcess
 
 __all__ = ["black_hole", "broker", "kafka", "local_kafka_tools", "workers"]
 

@@ -40,12 +40,12 @@ from streams import topics
 from streams.probeloop import ProbeLoop
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.conftest import local_kafka_tools  # noqa: F401  # the fixture
-from tests.integration.test_worker import (
+from tests.integration.worker_process import (
     OUTPUT_TOPICS,
     WorkerProcess,
-    _expected,
-    _scenario_lines,
-    _wait_for,
+    replay_outputs,
+    scenario_lines,
+    wait_for_outputs,
 )
 from tools.produce import consume_outputs, produce_lines, producer
 
@@ -139,7 +139,7 @@ def _check_every_message(bootstrap: str, expected: list[str]) -> None:
 def test_broker_killed_during_a_backlog_and_a_checkpoint_changes_no_output(
     kafka: LocalKafka, tmp_path: Path
 ) -> None:
-    early, as_of = _scenario_lines(tmp_path)
+    early, as_of = scenario_lines(tmp_path)
     # new probes arrive once the worker has caught up and published its finals:
     # a second passing probe from a region in a minute it already passed, so the
     # ledgers change (and are checkpointed) while no output may (a probe that
@@ -147,8 +147,8 @@ def test_broker_killed_during_a_backlog_and_a_checkpoint_changes_no_output(
     passing = [json.loads(raw) for raw in early if b'"ok": true' in raw][:2000]
     late = [json.dumps({**p, "event_id": p["event_id"] + "-again"}).encode() for p in passing]
     lines = early + late
-    expected = _expected(lines, as_of)
-    assert expected == _expected(early, as_of)
+    expected = replay_outputs(lines, as_of)
+    assert expected == replay_outputs(early, as_of)
     assert any('"kind":"claim_decision"' in x for x in expected)
     assert any('"kind":"contract_month"' in x and '"status":"revised"' in x for x in expected)
     bootstrap = kafka.bootstrap_servers
@@ -178,7 +178,7 @@ def test_broker_killed_during_a_backlog_and_a_checkpoint_changes_no_output(
             timeout=60,
         )
         _outage(kafka, worker)
-        assert _wait_for(bootstrap, expected) == expected
+        assert wait_for_outputs(bootstrap, expected) == expected
         _check_every_message(bootstrap, expected)
         health = _wait_health(
             worker, "an ok /health", lambda code, b: code == 200 and b["caught_up"], 60
@@ -209,12 +209,12 @@ def test_a_tombstone_beside_valid_incidents_costs_nothing(
         incident("INC-2", ["web"], "2026-03-05T11:20:00Z", "2026-03-05T11:30:00Z"),
     ]
     lines = [json.dumps(e).encode() for e in [*events, *incidents]]
-    expected = _expected(lines, as_of)
+    expected = replay_outputs(lines, as_of)
     assert any('"contract_id":"PO-7"' in x and '"meets_target":false' in x for x in expected)
     # each incident shows in the outputs: losing either one would be seen
     for lost in incidents:
         kept = [json.dumps(e).encode() for e in [*events, *incidents] if e is not lost]
-        assert _expected(kept, as_of) != expected
+        assert replay_outputs(kept, as_of) != expected
     bootstrap = kafka.bootstrap_servers
     produce_lines([json.dumps(e).encode() for e in events], bootstrap)
     prod = producer(bootstrap)
@@ -228,7 +228,7 @@ def test_a_tombstone_beside_valid_incidents_costs_nothing(
         prod.close(timeout=10)
     worker = WorkerProcess(bootstrap, tmp_path, as_of)
     try:
-        assert _wait_for(bootstrap, expected, timeout=180) == expected
+        assert wait_for_outputs(bootstrap, expected, timeout=180) == expected
         dead = [json.loads(v) for _, _, v in consume_outputs(bootstrap, [topics.DEAD_LETTERS.name])]
         assert [(d["reason"], d["source"]["topic"], d["source"]["offset"]) for d in dead] == [
             ("invalid_json", topics.INCIDENTS.name, 1)

@@ -31,7 +31,7 @@ from streams import topics
 from streams.probeloop import ledger_topic, service_partition
 from streams.router import STATEMENT_PARTITIONS
 from tests.helpers import contract, incident, probes_every_minute
-from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
+from tests.integration.worker_process import WorkerProcess, replay_outputs, wait_for_outputs
 from tools.produce import consume_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -123,9 +123,9 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     bad_states = _poison_state(broker)
     # the poison among the valid events, so it shares batches with them
     produce_lines([*valid[:20], *poison, *valid[20:]], broker)
-    expected = _expected(valid, AS_OF)
+    expected = replay_outputs(valid, AS_OF)
     worker = workers(broker, AS_OF, app_id=APP)
-    got = _wait_for(broker, expected, timeout=150)
+    got = wait_for_outputs(broker, expected, timeout=150)
     assert worker.proc.poll() is None, worker.log_path.read_text()[-3000:]
     assert _health(worker) in (200, 503)
     assert got == expected

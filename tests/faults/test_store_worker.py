@@ -88,7 +88,7 @@ def _held_at_the_store(broker: str, tmp_path: Path, app_id: str, store: str) -> 
     Stopped gracefully (SIGTERM, exit 75: rows unwritten) for ``refused``,
     killed with -9 otherwise; either way nothing is committed after.
     """
-    from tests.integration.test_worker import WorkerProcess
+    from tests.integration.worker_process import WorkerProcess
 
     groups = [app_id, f"{app_id}-probes"]  # the statement stage's group and the probe loop's
     worker = WorkerProcess(broker, tmp_path, AS_OF, app_id=app_id, store=store)
@@ -127,7 +127,7 @@ def _held_at_the_store(broker: str, tmp_path: Path, app_id: str, store: str) -> 
 
 def _stores_all(broker: str, tmp_path: Path, db: Path, expected: list[str]) -> None:
     """A worker of the ``faults`` group on a working store publishes and commits everything."""
-    from tests.integration.test_worker import OUTPUT_TOPICS, WorkerProcess
+    from tests.integration.worker_process import OUTPUT_TOPICS, WorkerProcess
     from tools.produce import consume_outputs, latest_outputs
 
     worker = WorkerProcess(broker, tmp_path, AS_OF, app_id="faults", store=f"chdb://{db}")

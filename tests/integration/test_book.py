@@ -23,7 +23,7 @@ from devkit.localkafka import LocalKafka
 from devkit.simulate import Scenario, default_as_of, write_jsonl
 from fold.replay import iter_lines
 from sla.months import Month
-from tests.integration.test_worker import WorkerProcess, _expected, _wait_for
+from tests.integration.worker_process import WorkerProcess, replay_outputs, wait_for_outputs
 from tools.produce import produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
@@ -65,7 +65,7 @@ def test_a_thousand_contracts_give_replay_statements_and_health_always_answers(
     lines = [raw for _, raw in iter_lines(path.read_bytes().splitlines())]
     lines += [json.dumps(e).encode() for e in book_contracts(1000, SERVICES, Month(2026, 3))]
     as_of = default_as_of(sc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    expected = _expected(lines, as_of)
+    expected = replay_outputs(lines, as_of)
     assert sum('"kind":"contract_month"' in o for o in expected) > 1500
     produce_lines(lines, broker)
     worker = WorkerProcess(broker, tmp_path, as_of, health_port=True)
@@ -81,7 +81,7 @@ def test_a_thousand_contracts_give_replay_statements_and_health_always_answers(
     for poller in pollers:
         poller.start()
     try:
-        got = _wait_for(broker, expected, timeout=420.0)
+        got = wait_for_outputs(broker, expected, timeout=420.0)
     finally:
         stop.set()
         for poller in pollers:

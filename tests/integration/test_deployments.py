@@ -23,7 +23,7 @@ from devkit.localkafka import LocalKafka
 from schemas.codec import dumps
 from streams import topics
 from tests.helpers import contract, probes_every_minute
-from tests.integration.test_worker import BIN, OUTPUT_TOPICS, WorkerProcess, _expected
+from tests.integration.worker_process import BIN, OUTPUT_TOPICS, WorkerProcess, replay_outputs
 from tools.produce import consume_outputs, latest_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
@@ -80,7 +80,7 @@ def test_two_prefixed_deployments_on_one_cluster_never_mix(broker: str, tmp_path
         env={**os.environ, **env_b},
         capture_output=True,
     )
-    want_a, want_b = _expected(a, AS_OF), _expected(b, AS_OF)
+    want_a, want_b = replay_outputs(a, AS_OF), replay_outputs(b, AS_OF)
     assert want_a != want_b
     worker_a = WorkerProcess(broker, tmp_path, AS_OF, app_id="tenant-a")
     worker_b = WorkerProcess(broker, tmp_path, AS_OF, app_id="tenant-b", env=env_b)

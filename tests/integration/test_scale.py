@@ -20,11 +20,11 @@ from devkit.book_of_business import book_contracts
 from devkit.localkafka import LocalKafka
 from sla.months import Month
 from streams.router import STATEMENT_PARTITIONS
-from tests.integration.test_worker import (
+from tests.integration.worker_process import (
     WorkerProcess,
-    _expected,
-    _scenario_lines,
-    _wait_for,
+    replay_outputs,
+    scenario_lines,
+    wait_for_outputs,
 )
 from tools.produce import produce_lines
 
@@ -67,12 +67,12 @@ def _split_evenly(workers: list[WorkerProcess]) -> list[list[int]]:
 def test_two_workers_split_the_partitions_and_give_the_single_worker_statements(
     broker: str, tmp_path: Path
 ) -> None:
-    lines, as_of = _scenario_lines(tmp_path)
-    expected = _expected(lines, as_of)
+    lines, as_of = scenario_lines(tmp_path)
+    expected = replay_outputs(lines, as_of)
     produce_lines(lines, broker)
     workers = [WorkerProcess(broker, tmp_path, as_of) for _ in range(2)]
     try:
-        assert _wait_for(broker, expected) == expected
+        assert wait_for_outputs(broker, expected) == expected
         # each runs half of the statement stage and published statements of its own
         _split_evenly(workers)
         assert all(_published(w) > 0 for w in workers), [w.get("/health") for w in workers]
@@ -84,8 +84,8 @@ def test_two_workers_split_the_partitions_and_give_the_single_worker_statements(
 def test_three_workers_one_killed_mid_stream_survivors_give_the_same_statements(
     broker: str, tmp_path: Path
 ) -> None:
-    lines, as_of = _scenario_lines(tmp_path)
-    expected = _expected(lines, as_of)
+    lines, as_of = scenario_lines(tmp_path)
+    expected = replay_outputs(lines, as_of)
     third = len(lines) // 3
     produce_lines(lines[:third], broker)
     workers = [WorkerProcess(broker, tmp_path, as_of) for _ in range(3)]
@@ -98,7 +98,7 @@ def test_three_workers_one_killed_mid_stream_survivors_give_the_same_statements(
         victim.kill9()
         victim.stop()
         produce_lines(lines[2 * third :], broker)
-        assert _wait_for(broker, expected, timeout=300) == expected
+        assert wait_for_outputs(broker, expected, timeout=300) == expected
         _split_evenly(workers)
     finally:
         for w in workers:
@@ -109,10 +109,10 @@ def test_a_worker_joining_while_statements_are_published_changes_no_output(
     broker: str, tmp_path: Path
 ) -> None:
     # a book large enough that the first worker publishes in several groups
-    lines, as_of = _scenario_lines(tmp_path)
+    lines, as_of = scenario_lines(tmp_path)
     book = book_contracts(3000, ("api", "web"), Month(2026, 3), prefix="PO-J")
     lines += [json.dumps(ev).encode() for ev in book]
-    expected = _expected(lines, as_of)
+    expected = replay_outputs(lines, as_of)
     produce_lines(lines, broker)
     workers = [WorkerProcess(broker, tmp_path, as_of)]
     try:
@@ -128,7 +128,7 @@ def test_a_worker_joining_while_statements_are_published_changes_no_output(
                 pass
             time.sleep(0.2)
         workers.append(WorkerProcess(broker, tmp_path, as_of))
-        assert _wait_for(broker, expected, timeout=300) == expected
+        assert wait_for_outputs(broker, expected, timeout=300) == expected
         _split_evenly(workers)
     finally:
         for w in workers:

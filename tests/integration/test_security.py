@@ -26,7 +26,7 @@ import pytest
 from devkit.localkafka import LocalKafka, SaslSslListener
 from streams import topics
 from streams.kafkaconf import KafkaSecurity
-from tests.integration.test_worker import WorkerProcess
+from tests.integration.worker_process import WorkerProcess
 from tests.prometheus.conftest import small_events
 from tools.produce import consume_outputs, latest_outputs
 

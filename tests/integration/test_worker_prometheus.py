@@ -17,7 +17,7 @@ import pytest
 
 from devkit.localkafka import LocalKafka
 from tests.helpers import Prometheus, need_tool, run_prometheus
-from tests.integration.test_worker import WorkerProcess
+from tests.integration.worker_process import WorkerProcess
 from tests.prometheus.conftest import PROMETHEUS_DIR, small_events
 from tools.produce import produce_lines
 

@@ -19,7 +19,7 @@ import pytest
 from devkit.localkafka import LocalKafka
 from sla.timeutil import parse_instant
 from streams import topics
-from tests.integration.test_worker import WorkerProcess
+from tests.integration.worker_process import WorkerProcess
 from tools.produce import consume_outputs, produce_lines
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.usefixtures("local_kafka_tools")]
