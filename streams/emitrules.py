@@ -22,6 +22,11 @@ def content_digest(out: JSON) -> str:
         for k, v in out.items()
         if k not in ("status", "revision", "computed_at", "finalizes_at")
     }
+    return _digest(body)
+
+
+def _digest(body: JSON) -> str:
+    """128 bits of BLAKE2b over the output's canonical JSON."""
     return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
 
 
@@ -65,7 +70,7 @@ def coverage_free_digest(out: JSON) -> str | None:
     intervals = out.get("intervals")
     if isinstance(intervals, dict):
         body["intervals"] = {k: v for k, v in intervals.items() if k != "no_data"}
-    return hashlib.blake2b(dumps_output(body).encode(), digest_size=16).hexdigest()
+    return _digest(body)
 
 
 def held_until_caught_up(out: JSON) -> bool:

@@ -121,18 +121,3 @@ class KafkaSecurity:
     def aiokafka(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka's clients (same names as kafka-python's)."""
         return self.kafka_python()
-
-    def faust_credentials(self) -> Any:
-        """``broker_credentials`` for the Faust app (None for plaintext)."""
-        import faust
-
-        if self.protocol == "PLAINTEXT":
-            return None
-        if not self.sasl:
-            return faust.SSLCredentials(self.ssl_context())
-        return faust.SASLCredentials(
-            username=self.username,
-            password=self.password,
-            mechanism=self.mechanism,
-            ssl_context=self.ssl_context(),
-        )

@@ -18,6 +18,7 @@ from streams import router, topics
 from streams.apiauth import check_api_exposure
 from streams.deadletters import DeadLetterTally
 from streams.fetchguard import refetch_dropped, seek_uncommitted
+from streams.kafkaconf import KafkaSecurity
 from streams.looplag import GcPauses, LoopLag
 from streams.probeloop import ProbeLoop
 from streams.sinkwrites import SinkWriting
@@ -33,7 +34,7 @@ def faust_app(cfg: WorkerConfig) -> faust.App:
     return faust.App(
         cfg.app_id,
         broker=f"kafka://{cfg.bootstrap}",
-        broker_credentials=cfg.security.faust_credentials(),
+        broker_credentials=_credentials(cfg.security),
         store="memory://",
         key_serializer="raw",
         value_serializer="raw",
@@ -53,6 +54,20 @@ def faust_app(cfg: WorkerConfig) -> faust.App:
         # a worker killed outright is replaced after this, not the 60 s default
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
+    )
+
+
+def _credentials(security: KafkaSecurity) -> Any:
+    """Faust's ``broker_credentials`` for ``security`` (None for plaintext)."""
+    if security.protocol == "PLAINTEXT":
+        return None
+    if not security.sasl:
+        return faust.SSLCredentials(security.ssl_context())
+    return faust.SASLCredentials(
+        username=security.username,
+        password=security.password,
+        mechanism=security.mechanism,
+        ssl_context=security.ssl_context(),
     )
 
 
