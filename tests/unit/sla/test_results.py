@@ -1,0 +1,250 @@
+"""The typed month outputs are the whole wire form: read, then rendered, to the byte."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from pydantic import BaseModel
+
+from devkit.book_of_business import book_contracts
+from devkit.simulate import Scenario, default_as_of, write_jsonl
+from fold.replay import iter_lines, replay_lines
+from schemas import outputs
+from schemas.codec import dumps_output
+from sla import results
+from sla.model import JSON, CreditTier
+from sla.results import (
+    ContractMonth,
+    ResultError,
+    ServiceMonth,
+    read_contract_month,
+    read_service_month,
+    render,
+)
+
+SCENARIO = Scenario(services=("api", "db"), regions=("eu-west-1", "us-east-1"), probe_days=20)
+
+
+def _outputs(tmp_path: Path) -> list[JSON]:
+    """A simulated month, and a book of 40 contracts of varied terms over it, at three instants.
+
+    In progress (no data after day 20), in its finality window, and well after.
+    """
+    path = tmp_path / "month.jsonl"
+    write_jsonl(SCENARIO, str(path))
+    with path.open("rb") as fh:
+        lines = [raw for _, raw in iter_lines(fh)]
+    book = book_contracts(40, SCENARIO.services, SCENARIO.month)
+    lines += [json.dumps(ev).encode() for ev in book]
+    outputs: list[JSON] = []
+    for as_of in (datetime(2026, 3, 25, 13, 7, 30, 250000, tzinfo=UTC), default_as_of(SCENARIO)):
+        outputs += replay_lines(iter_lines(lines), as_of).outputs
+    outputs += replay_lines(iter_lines(lines), datetime(2026, 6, 2, tzinfo=UTC)).outputs
+    return outputs
+
+
+def test_every_month_output_of_a_replay_reads_and_renders_to_the_same_text(
+    tmp_path: Path,
+) -> None:
+    outputs = _outputs(tmp_path)
+    seen: dict[str, set[Any]] = {"contract_month": set(), "service_month": set()}
+    for out in outputs:
+        if out["kind"] == "contract_month":
+            statement = read_contract_month(out)
+            assert render(statement) == dumps_output(out)
+            assert read_contract_month(dumps_output(out).encode()) == statement
+            seen["contract_month"].add(
+                (statement.status, statement.credit_basis, statement.no_data_policy)
+            )
+        elif out["kind"] == "service_month":
+            record = read_service_month(out)
+            assert render(record) == dumps_output(out)
+            assert read_service_month(dumps_output(out)) == record
+            seen["service_month"].add(record.status)
+    # the replays held what the classes must carry: every status, both bases and policies
+    statuses = {s for s, _, _ in seen["contract_month"]}
+    assert statuses == {"provisional", "final", "revised"}
+    assert {b for _, b, _ in seen["contract_month"]} == {"platform", "per_service"}
+    assert {p for _, _, p in seen["contract_month"]} == {"up", "down"}
+    assert seen["service_month"] >= {"provisional", "final"}
+
+
+def test_the_figures_are_typed() -> None:
+    statement = read_contract_month(_statement())
+    assert statement.credit_amount == Decimal("100.00")
+    assert statement.uptime_percent == Decimal("99.8879")
+    assert statement.period_start == datetime(2026, 3, 1, tzinfo=UTC)
+    assert statement.tiers() == (CreditTier(Decimal("99.9"), Decimal("10")),)
+    assert statement.services["api"].monthly_charge == Decimal("1000.00")
+    assert isinstance(statement, ContractMonth)
+    with pytest.raises(AttributeError):
+        statement.revision = 2  # type: ignore[misc]  # frozen: assigning is the point
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"credit_amount": "NaN"}, "credit_amount"),
+        ({"credit_amount": True}, "credit_amount"),
+        ({"uptime_percent": "ninety"}, "uptime_percent"),
+        ({"computed_at": "2026-04-11T00:00:00"}, "computed_at"),  # an instant without its zone
+        ({"credit_tiers": [{"below": "99.9", "credit_percent": "Infinity"}]}, "credit_percent"),
+        ({"down_minutes": -5}, "down_minutes"),
+        ({"revision": "1"}, "revision"),
+        ({"revision": -1}, "revision"),
+        ({"month": "2026-13"}, "month"),
+        ({"status": "draft"}, "status"),
+        ({"services": {"api": {"monthly_charge": "1000.00"}}}, "services"),
+    ],
+)
+def test_what_is_not_the_wire_form_is_refused(change: JSON, why: str) -> None:
+    with pytest.raises(ResultError, match=why):
+        read_contract_month({**_statement(), **change})
+
+
+def test_a_number_or_another_offset_is_read_exactly() -> None:
+    """Not the wire's text, but nothing is lost: the digits, the instant."""
+    text = dumps_output(_statement()).replace('"credit_amount":"100.00"', '"credit_amount":100.10')
+    assert read_contract_month(text).credit_amount == Decimal("100.10")
+    shifted = read_contract_month({**_statement(), "period_start": "2026-03-01T01:00:00+01:00"})
+    assert shifted.period_start == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_a_missing_field_or_another_kind_is_refused() -> None:
+    incomplete = _statement()
+    del incomplete["currency"]
+    with pytest.raises(ResultError, match="currency"):
+        read_contract_month(incomplete)
+    with pytest.raises(ResultError, match="kind"):
+        read_service_month(_statement())
+    with pytest.raises(ResultError, match="not JSON"):
+        read_contract_month(b"{not json")
+    assert isinstance(read_service_month(_service_month()), ServiceMonth)
+
+
+@pytest.mark.parametrize(
+    ("typed", "wire"),
+    [
+        (results.ContractMonth, outputs.ContractMonthStatement),
+        (results.ServiceFigures, outputs.ServiceFigures),
+        (results.Period, outputs.DowntimePeriod),
+        (results.Tier, outputs.CreditTierOut),
+        (results.Reading, outputs.Reading),
+        (results.IncidentNote, outputs.IncidentNote),
+        (results.ServiceMonth, outputs.ServiceMonthRecord),
+        (results.Intervals, outputs.MinuteIntervals),
+        (results.ExcludedInterval, outputs.ExcludedInterval),
+    ],
+)
+def test_the_typed_values_and_the_wire_models_name_the_same_fields(
+    typed: type[msgspec.Struct], wire: type[BaseModel]
+) -> None:
+    """Two descriptions of one output: a field added to one alone fails here."""
+    assert {f.name for f in msgspec.structs.fields(typed)} == set(wire.model_fields)
+
+
+def _statement() -> JSON:
+    """A final statement of one service and one contract, 50 minutes down."""
+    return {
+        "kind": "contract_month",
+        "contract_id": "PO-9",
+        "client_id": "acme",
+        "contract_revision": 0,
+        "month": "2026-03",
+        "timezone": "UTC",
+        "period_start": "2026-03-01T00:00:00Z",
+        "period_end": "2026-04-01T00:00:00Z",
+        "minutes_in_month": 44640,
+        "up_minutes": 44590,
+        "down_minutes": 50,
+        "counted_downtime_minutes": 50,
+        "excluded_minutes": {},
+        "no_data_minutes": 0,
+        "elapsed_minutes": 44640,
+        "remaining_minutes": 0,
+        "data_minutes": 44640,
+        "coverage_percent": "100.0000",
+        "uptime_percent": "99.8879",
+        "uptime_target": "99.9",
+        "credit_tiers": [{"below": "99.9", "credit_percent": "10"}],
+        "meets_target": False,
+        "error_budget_minutes": 44,
+        "error_budget_remaining_minutes": -6,
+        "credit_percent": "10",
+        "credit_basis": "platform",
+        "excluded_causes": ["force_majeure", "aws"],
+        "no_data_policy": "up",
+        "declared_outage_counts": True,
+        "affected_services": ["api"],
+        "credit_amount": "100.00",
+        "currency": "GBP",
+        "downtime_incidents": [
+            {
+                "service": "api",
+                "start": "2026-03-10T00:00:00Z",
+                "end": "2026-03-10T00:50:00Z",
+                "duration_minutes": 50,
+                "causes": ["internal"],
+                "incident_ids": ["INC-1"],
+            }
+        ],
+        "excluded_periods": [],
+        "services": {
+            "api": {
+                "monthly_charge": "1000.00",
+                "up_minutes": 44590,
+                "down_minutes": 50,
+                "counted_downtime_minutes": 50,
+                "excluded_minutes": {},
+                "no_data_minutes": 0,
+                "uptime_percent": "99.8879",
+                "coverage_percent": "100.0000",
+                "meets_target": False,
+                "credit_percent": "10",
+                "credit_amount": "100.00",
+                "no_data_periods": [],
+            }
+        },
+        "readings": [],
+        "status": "final",
+        "revision": 0,
+        "finalizes_at": "2026-04-03T23:00:00Z",
+        "computed_at": "2026-04-11T00:00:00Z",
+        "incidents": [],
+    }
+
+
+def _service_month() -> JSON:
+    statement = _statement()
+    return {
+        "kind": "service_month",
+        "service": "api",
+        **{k: statement[k] for k in ("month", "timezone", "minutes_in_month", "elapsed_minutes")},
+        "remaining_minutes": 0,
+        **{k: statement["services"]["api"][k] for k in ("up_minutes", "down_minutes")},
+        "counted_downtime_minutes": 50,
+        "excluded_minutes": {},
+        "no_data_minutes": 0,
+        "uptime_percent": "99.8879",
+        "coverage_percent": "100.0000",
+        "meets_target": False,
+        "credit_percent": "10",
+        "error_budget_minutes": 44,
+        "error_budget_remaining_minutes": -6,
+        "downtime_incidents": statement["downtime_incidents"],
+        "intervals": {
+            "counted": [["2026-03-10T00:00:00Z", "2026-03-10T00:50:00Z"]],
+            "excluded": [],
+            "no_data": [],
+        },
+        "status": "final",
+        "revision": 0,
+        "finalizes_at": "2026-04-03T23:00:00Z",
+        "computed_at": "2026-04-11T00:00:00Z",
+    }
