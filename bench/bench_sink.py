@@ -42,27 +42,41 @@ def minute_rows(services: int, minutes: int, version: int) -> list[rw.Row]:
 
 
 def service_month(service: str, down: int) -> dict[str, Any]:
-    """A service-month record shaped like the core's (SPEC section 6)."""
+    """A final service-month record of the core's shape (SPEC section 6), ``down`` minutes down."""
+    start, end = "2026-03-02T10:00:00Z", f"2026-03-02T10:{down:02d}:00Z"
     return {
         "kind": "service_month",
         "service": service,
         "month": MONTH,
         "timezone": "UTC",
         "minutes_in_month": 44640,
+        "elapsed_minutes": 44640,
+        "remaining_minutes": 0,
+        "up_minutes": 44640 - down,
         "down_minutes": down,
         "counted_downtime_minutes": down,
         "excluded_minutes": {"force_majeure": 0, "aws": 0},
         "no_data_minutes": 0,
         "uptime_percent": f"{(44640 - down) * 100 / 44640:.4f}",
+        "coverage_percent": "100.0000",
         "meets_target": down <= 44,
         "credit_percent": "0" if down <= 44 else "10",
-        "intervals": {
-            "counted": [["2026-03-02T10:00:00Z", f"2026-03-02T10:{down:02d}:00Z"]],
-            "excluded": [],
-            "no_data": [],
-        },
+        "error_budget_minutes": 44,
+        "error_budget_remaining_minutes": 44 - down,
+        "downtime_incidents": [
+            {
+                "service": service,
+                "start": start,
+                "end": end,
+                "duration_minutes": down,
+                "causes": [],
+                "incident_ids": [],
+            }
+        ],
+        "intervals": {"counted": [[start, end]], "excluded": [], "no_data": []},
         "status": "final",
         "revision": 0,
+        "finalizes_at": "2026-04-03T23:00:00Z",
         "computed_at": COMPUTED_AT,
     }
 

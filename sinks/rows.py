@@ -34,6 +34,7 @@ from sinks.tables import (
     TICKET_VERDICTS,
     WRITE_ORDER,
 )
+from sla.results import ServiceMonth, read_contract_month, read_service_month
 from sla.timeutil import parse_instant
 
 Row = tuple[Any, ...]
@@ -59,62 +60,63 @@ def _minutes(counts: Mapping[str, Any]) -> dict[str, int]:
 
 def contract_month_row(out: Mapping[str, Any]) -> Row:
     """The ``contract_months`` row of a ``contract_month`` statement."""
-    computed_at = parse_instant(out["computed_at"])
-    revision = int(out["revision"])
+    st = read_contract_month(out)
     return (
-        out["contract_id"],
-        out["client_id"],
-        month_date(out["month"]),
-        revision,
-        out["status"],
-        int(out.get("contract_revision", 0)),
-        out["timezone"],
-        parse_instant(out["period_start"]),
-        parse_instant(out["period_end"]),
-        int(out["minutes_in_month"]),
-        int(out["down_minutes"]),
-        int(out["counted_downtime_minutes"]),
-        _minutes(out["excluded_minutes"]),
-        int(out["no_data_minutes"]),
-        Decimal(out["uptime_percent"]),
-        bool(out["meets_target"]),
-        Decimal(out["credit_percent"]),
-        out["credit_basis"],
-        list(out["affected_services"]),
-        Decimal(out["credit_amount"]),
-        out["currency"],
-        computed_at,
-        version_of(revision, computed_at),
+        st.contract_id,
+        st.client_id,
+        month_date(st.month),
+        st.revision,
+        st.status,
+        st.contract_revision,
+        st.timezone,
+        st.period_start,
+        st.period_end,
+        st.minutes_in_month,
+        st.down_minutes,
+        st.counted_downtime_minutes,
+        dict(st.excluded_minutes),
+        st.no_data_minutes,
+        Decimal(st.uptime_percent),
+        st.meets_target,
+        Decimal(st.credit_percent),
+        st.credit_basis,
+        list(st.affected_services),
+        Decimal(st.credit_amount),
+        st.currency,
+        st.computed_at,
+        version_of(st.revision, st.computed_at),
         dumps_output(out),
     )
 
 
 def service_month_row(out: Mapping[str, Any]) -> Row:
     """The ``service_months`` row of a ``service_month`` record."""
-    computed_at = parse_instant(out["computed_at"])
-    revision = int(out["revision"])
+    return _service_month_row(read_service_month(out), out)
+
+
+def _service_month_row(rec: ServiceMonth, out: Mapping[str, Any]) -> Row:
     return (
-        out["service"],
-        month_date(out["month"]),
-        revision,
-        out["status"],
-        out["timezone"],
-        int(out["minutes_in_month"]),
-        int(out["down_minutes"]),
-        int(out["counted_downtime_minutes"]),
-        _minutes(out["excluded_minutes"]),
-        int(out["no_data_minutes"]),
-        Decimal(out["uptime_percent"]),
-        bool(out["meets_target"]),
-        Decimal(out["credit_percent"]),
-        computed_at,
-        version_of(revision, computed_at),
+        rec.service,
+        month_date(rec.month),
+        rec.revision,
+        rec.status,
+        rec.timezone,
+        rec.minutes_in_month,
+        rec.down_minutes,
+        rec.counted_downtime_minutes,
+        dict(rec.excluded_minutes),
+        rec.no_data_minutes,
+        Decimal(rec.uptime_percent),
+        rec.meets_target,
+        Decimal(rec.credit_percent),
+        rec.computed_at,
+        version_of(rec.revision, rec.computed_at),
         dumps_output(out),
     )
 
 
-def _span(start: str, end: str) -> Iterator[datetime]:
-    t, stop = parse_instant(start), parse_instant(end)
+def _span(start: datetime, stop: datetime) -> Iterator[datetime]:
+    t = start
     step = timedelta(minutes=1)
     while t < stop:
         yield t
@@ -122,26 +124,30 @@ def _span(start: str, end: str) -> Iterator[datetime]:
 
 
 def minute_state_rows(out: Mapping[str, Any]) -> list[Row]:
-    """The non-up minutes of a ``service_month`` record, one row each, by minute.
+    """The non-up minutes of a ``service_month`` record, one row each, by minute."""
+    return _minute_state_rows(read_service_month(out))
+
+
+def _minute_state_rows(rec: ServiceMonth) -> list[Row]:
+    """The non-up minutes of a service-month record, one row each, by minute.
 
     A minute in several interval lists takes the first state of
     counted_down > excluded_down > no_data (a declared outage during a
     monitoring gap is counted down and also has no data).
     """
-    service = out["service"]
-    version = version_of(int(out["revision"]), parse_instant(out["computed_at"]))
-    intervals = out.get("intervals") or {}
+    version = version_of(rec.revision, rec.computed_at)
+    intervals = rec.intervals
     states: dict[datetime, tuple[str, str]] = {}
-    for start, end in intervals.get("counted", ()):
+    for start, end in intervals.counted:
         for m in _span(start, end):
             states.setdefault(m, ("counted_down", ""))
-    for ex in intervals.get("excluded", ()):
-        for m in _span(ex["start"], ex["end"]):
-            states.setdefault(m, ("excluded_down", str(ex.get("cause", ""))))
-    for start, end in intervals.get("no_data", ()):
+    for ex in intervals.excluded:
+        for m in _span(ex.start, ex.end):
+            states.setdefault(m, ("excluded_down", ex.cause))
+    for start, end in intervals.no_data:
         for m in _span(start, end):
             states.setdefault(m, ("no_data", ""))
-    return [(service, m, st, cause, version) for m, (st, cause) in sorted(states.items())]
+    return [(rec.service, m, st, cause, version) for m, (st, cause) in sorted(states.items())]
 
 
 def claim_decision_row(out: Mapping[str, Any]) -> Row:
@@ -235,13 +241,18 @@ def rows_for_output(out: Mapping[str, Any]) -> dict[str, list[Row]]:
     """Rows per table for one output dict; unknown kinds map to nothing.
 
     Raises ``KeyError``/``ValueError`` when an output of a known kind lacks a
-    field or has a malformed one: outputs come from the core, so that is a bug.
+    field or has a malformed one (:class:`sla.results.ResultError` for the
+    month outputs): outputs come from the core, so that is a bug.
     """
     kind = out.get("kind")
     if kind == "contract_month":
         return {CONTRACT_MONTHS: [contract_month_row(out)]}
     if kind == "service_month":
-        return {MINUTE_STATES: minute_state_rows(out), SERVICE_MONTHS: [service_month_row(out)]}
+        rec = read_service_month(out)
+        return {
+            MINUTE_STATES: _minute_state_rows(rec),
+            SERVICE_MONTHS: [_service_month_row(rec, out)],
+        }
     if kind == "claim_decision":
         return {CLAIM_DECISIONS: [claim_decision_row(out)]}
     if kind == "ticket_verdict":

@@ -67,9 +67,10 @@ def test_support_rows_carry_the_output_and_exact_values(replay: ReplayResult) ->
     assert rw.ticket_verdict_row(later)[11] > rw.ticket_verdict_row(verdict)[11]
 
 
-def test_minute_states_follow_precedence() -> None:
+def test_minute_states_follow_precedence(replay: ReplayResult) -> None:
+    record = next(o for o in replay.outputs if o["kind"] == "service_month")
     out = {
-        "kind": "service_month",
+        **record,
         "service": "api",
         "month": "2026-03",
         "revision": 1,
