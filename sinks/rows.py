@@ -54,10 +54,6 @@ def version_of(revision: int, computed_at: datetime) -> int:
     return (revision << _REVISION_SHIFT) | millis
 
 
-def _minutes(counts: Mapping[str, Any]) -> dict[str, int]:
-    return {str(k): int(v) for k, v in counts.items()}
-
-
 def contract_month_row(out: Mapping[str, Any]) -> Row:
     """The ``contract_months`` row of a ``contract_month`` statement."""
     st = read_contract_month(out)
