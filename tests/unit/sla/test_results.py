@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -149,75 +150,79 @@ def test_the_typed_values_and_the_wire_models_name_the_same_fields(
     assert {f.name for f in msgspec.structs.fields(typed)} == set(wire.model_fields)
 
 
+#: a final statement of one service and one contract, 50 minutes down
+STATEMENT: JSON = {
+    "kind": "contract_month",
+    "contract_id": "PO-9",
+    "client_id": "acme",
+    "contract_revision": 0,
+    "month": "2026-03",
+    "timezone": "UTC",
+    "period_start": "2026-03-01T00:00:00Z",
+    "period_end": "2026-04-01T00:00:00Z",
+    "minutes_in_month": 44640,
+    "up_minutes": 44590,
+    "down_minutes": 50,
+    "counted_downtime_minutes": 50,
+    "excluded_minutes": {},
+    "no_data_minutes": 0,
+    "elapsed_minutes": 44640,
+    "remaining_minutes": 0,
+    "data_minutes": 44640,
+    "coverage_percent": "100.0000",
+    "uptime_percent": "99.8879",
+    "uptime_target": "99.9",
+    "credit_tiers": [{"below": "99.9", "credit_percent": "10"}],
+    "meets_target": False,
+    "error_budget_minutes": 44,
+    "error_budget_remaining_minutes": -6,
+    "credit_percent": "10",
+    "credit_basis": "platform",
+    "excluded_causes": ["force_majeure", "aws"],
+    "no_data_policy": "up",
+    "declared_outage_counts": True,
+    "affected_services": ["api"],
+    "credit_amount": "100.00",
+    "currency": "GBP",
+    "downtime_incidents": [
+        {
+            "service": "api",
+            "start": "2026-03-10T00:00:00Z",
+            "end": "2026-03-10T00:50:00Z",
+            "duration_minutes": 50,
+            "causes": ["internal"],
+            "incident_ids": ["INC-1"],
+        }
+    ],
+    "excluded_periods": [],
+    "services": {
+        "api": {
+            "monthly_charge": "1000.00",
+            "up_minutes": 44590,
+            "down_minutes": 50,
+            "counted_downtime_minutes": 50,
+            "excluded_minutes": {},
+            "no_data_minutes": 0,
+            "uptime_percent": "99.8879",
+            "coverage_percent": "100.0000",
+            "meets_target": False,
+            "credit_percent": "10",
+            "credit_amount": "100.00",
+            "no_data_periods": [],
+        }
+    },
+    "readings": [],
+    "status": "final",
+    "revision": 0,
+    "finalizes_at": "2026-04-03T23:00:00Z",
+    "computed_at": "2026-04-11T00:00:00Z",
+    "incidents": [],
+}
+
+
 def _statement() -> JSON:
-    """A final statement of one service and one contract, 50 minutes down."""
-    return {
-        "kind": "contract_month",
-        "contract_id": "PO-9",
-        "client_id": "acme",
-        "contract_revision": 0,
-        "month": "2026-03",
-        "timezone": "UTC",
-        "period_start": "2026-03-01T00:00:00Z",
-        "period_end": "2026-04-01T00:00:00Z",
-        "minutes_in_month": 44640,
-        "up_minutes": 44590,
-        "down_minutes": 50,
-        "counted_downtime_minutes": 50,
-        "excluded_minutes": {},
-        "no_data_minutes": 0,
-        "elapsed_minutes": 44640,
-        "remaining_minutes": 0,
-        "data_minutes": 44640,
-        "coverage_percent": "100.0000",
-        "uptime_percent": "99.8879",
-        "uptime_target": "99.9",
-        "credit_tiers": [{"below": "99.9", "credit_percent": "10"}],
-        "meets_target": False,
-        "error_budget_minutes": 44,
-        "error_budget_remaining_minutes": -6,
-        "credit_percent": "10",
-        "credit_basis": "platform",
-        "excluded_causes": ["force_majeure", "aws"],
-        "no_data_policy": "up",
-        "declared_outage_counts": True,
-        "affected_services": ["api"],
-        "credit_amount": "100.00",
-        "currency": "GBP",
-        "downtime_incidents": [
-            {
-                "service": "api",
-                "start": "2026-03-10T00:00:00Z",
-                "end": "2026-03-10T00:50:00Z",
-                "duration_minutes": 50,
-                "causes": ["internal"],
-                "incident_ids": ["INC-1"],
-            }
-        ],
-        "excluded_periods": [],
-        "services": {
-            "api": {
-                "monthly_charge": "1000.00",
-                "up_minutes": 44590,
-                "down_minutes": 50,
-                "counted_downtime_minutes": 50,
-                "excluded_minutes": {},
-                "no_data_minutes": 0,
-                "uptime_percent": "99.8879",
-                "coverage_percent": "100.0000",
-                "meets_target": False,
-                "credit_percent": "10",
-                "credit_amount": "100.00",
-                "no_data_periods": [],
-            }
-        },
-        "readings": [],
-        "status": "final",
-        "revision": 0,
-        "finalizes_at": "2026-04-03T23:00:00Z",
-        "computed_at": "2026-04-11T00:00:00Z",
-        "incidents": [],
-    }
+    """A copy of :data:`STATEMENT` to change."""
+    return copy.deepcopy(STATEMENT)
 
 
 def _service_month() -> JSON:
