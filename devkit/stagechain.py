@@ -40,12 +40,31 @@ def run_stages(
     as_of: datetime,
     batch: int = 100_000,
     partitions: int = router.STATEMENT_PARTITIONS,
+    crash_after: int | None = None,
 ) -> StagesResult:
-    """The chain over ``lines``, ``batch`` at a time, published once as of ``as_of``."""
+    """The chain over ``lines``, ``batch`` at a time, published once as of ``as_of``.
+
+    With ``crash_after`` the stages crash once that many batches went through
+    both: the probe stage's ledgers are saved (its checkpoint) but the input
+    offsets not committed, so the last batch is delivered again to stages
+    made anew from their stores, as a restarted worker meets it. Its dead
+    letters are then given twice, as the worker's dead-letter topic gets them
+    (at least once).
+    """
     probe = ProbeStage(LedgerStore())
     stages = {p: StatementStage({}, {}, primary=p == router.PRIMARY) for p in range(partitions)}
     dead: list[Outgoing] = []
-    for start in range(0, len(lines), batch):
+    starts = list(range(0, len(lines), batch))
+    if crash_after is not None and 0 < crash_after <= len(starts):
+        starts.insert(crash_after, starts[crash_after - 1])
+    for i, start in enumerate(starts):
+        if i == crash_after:
+            probe.save()
+            probe = ProbeStage(probe.store)
+            stages = {
+                p: StatementStage(st.events, st.emitted, primary=st.primary)
+                for p, st in stages.items()
+            }
         chunk = lines[start : start + batch]
         sources = [{"file": "lines", "line": start + i + 1} for i in range(len(chunk))]
         items: dict[int, list[tuple[str, bytes, dict[str, object]]]] = {p: [] for p in stages}

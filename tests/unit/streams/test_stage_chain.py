@@ -57,3 +57,23 @@ def test_the_two_stages_give_the_replay_outputs_and_dead_letters(
     statuses = {o["status"] for o in replayed.outputs if o["kind"] == "contract_month"}
     assert statuses == ({"provisional"} if mid_month else {"provisional", "revised"})
     assert replayed.dead_letters
+
+
+def test_a_crash_before_the_commit_redelivers_a_batch_that_changes_no_output(
+    tmp_path: Path,
+) -> None:
+    """The stages made anew from their stores meet the last batch again: nothing doubles."""
+    path = tmp_path / "month.jsonl"
+    write_jsonl(SCENARIO, str(path))
+    with path.open("rb") as fh:
+        lines = [raw for _, raw in iter_lines(fh)]
+    as_of = default_as_of(SCENARIO)
+    replayed = replay_lines(list(enumerate(lines, start=1)), as_of)
+    batch = len(lines) // 5 + 1
+    staged = run_stages(lines, as_of, batch, crash_after=3)
+    assert sorted(dumps_output(o) for o in staged.outputs.values()) == sorted(
+        dumps_output(o) for o in replayed.outputs
+    )
+    # the batch given again dead-letters its bad lines again, as the worker does
+    assert set(staged.dead_reasons()) == {d.reason for d in replayed.dead_letters}
+    assert len(staged.dead_letters) >= len(replayed.dead_letters)
