@@ -66,7 +66,7 @@ def run_stages(
                 for p, st in stages.items()
             }
         chunk = lines[start : start + batch]
-        sources = [{"file": "lines", "line": start + i + 1} for i in range(len(chunk))]
+        sources = [{"file": "lines", "line": start + n} for n in range(1, len(chunk) + 1)]
         items: dict[int, list[tuple[str, bytes, dict[str, object]]]] = {p: [] for p in stages}
         for msg in probe.process(chunk, sources):
             if msg.topic == topics.DEAD_LETTERS.name:
