@@ -14,16 +14,13 @@ the book; run two sizes to see it.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from devkit.book_of_business import book_contracts
-from devkit.simulate import Scenario, default_as_of, write_jsonl
+from devkit.book_of_business import month_with_book
+from devkit.simulate import default_as_of
 from fold.replay import iter_lines, replay_lines
 from schemas.codec import dumps_output
 from sinks import rows as rw
@@ -42,14 +39,7 @@ def _per_item(fn: Callable[[Any], object], items: Sequence[Any], repeats: int) -
 
 
 def run(services: int, contracts: int, repeats: int) -> None:
-    names = tuple(f"svc-{i:02d}" for i in range(services))
-    scenario = Scenario(services=names, regions=("eu-west-1",))
-    with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
-        path = Path(tmp) / "month.jsonl"
-        write_jsonl(scenario, str(path))
-        with path.open("rb") as fh:
-            lines = [raw for _, raw in iter_lines(fh)]
-    lines += [json.dumps(ev).encode() for ev in book_contracts(contracts, names, scenario.month)]
+    scenario, lines = month_with_book(services, contracts)
     t0 = time.perf_counter()
     outputs = replay_lines(iter_lines(lines), default_as_of(scenario)).outputs
     replayed = time.perf_counter() - t0

@@ -9,10 +9,15 @@ the events they are folded beside.
 
 from __future__ import annotations
 
+import json
 import random
+import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
+from devkit.simulate import Scenario, write_jsonl
+from fold.replay import iter_lines
 from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.timeutil import format_instant, minute_start
@@ -86,3 +91,20 @@ def book_contracts(
 
 
 __all__ = ["BOOK_TIMEZONES", "book_contracts"]
+
+
+def month_with_book(services: int, contracts: int) -> tuple[Scenario, list[bytes]]:
+    """A simulated month of ``services`` services with a book of ``contracts`` over them.
+
+    The scenario (one region) and its input lines, the book's contract
+    events last: what the benchmarks replay to get a book's outputs.
+    """
+    names = tuple(f"svc-{i:02d}" for i in range(services))
+    scenario = Scenario(services=names, regions=("eu-west-1",))
+    with tempfile.TemporaryDirectory(prefix="book-month-") as tmp:
+        path = Path(tmp) / "month.jsonl"
+        write_jsonl(scenario, str(path))
+        with path.open("rb") as fh:
+            lines = [raw for _, raw in iter_lines(fh)]
+    lines += [json.dumps(ev).encode() for ev in book_contracts(contracts, names, scenario.month)]
+    return scenario, lines

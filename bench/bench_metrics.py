@@ -1,0 +1,115 @@
+"""Benchmark a Prometheus scrape of the worker's metrics, by the size of the book.
+
+Replays a simulated month of ``--services`` services with a book of
+``--contracts`` contracts over them, then times what ``/metrics`` costs on
+that state (:class:`sinks.metrics.ReplayState`, the same collector the
+worker registers), with the clock inside the month so every statement is
+the current one and gets its full set of gauges:
+
+* the first scrape;
+* a scrape of the same state again (the steady case: most statements do
+  not change between two scrapes);
+* a scrape after a tenth of the statements were replaced by new revisions
+  (new objects with the same figures, as the worker's stages hand them over).
+
+Each figure is the median of ``--repeats`` runs, each on a new collector
+for the first scrape.
+
+    python bench/bench_metrics.py --contracts 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from devkit.book_of_business import month_with_book
+from fold.replay import iter_lines, replay_lines
+from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
+from sla.months import month_bounds
+from sla.timeutil import minute_start
+
+
+def _median(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class _Revisable:
+    """A replay's state whose statements the bench replaces with new revisions."""
+
+    def __init__(self, replay: ReplayState) -> None:
+        self.replay = replay
+        self.items: list[dict[str, Any]] = replay.statements()
+
+    def statements(self) -> list[dict[str, Any]]:
+        return self.items
+
+    def service_months(self) -> list[dict[str, Any]]:
+        return self.replay.service_months()
+
+    def pipeline(self) -> PipelineStats:
+        return self.replay.pipeline()
+
+
+def run(services: int, contracts: int, repeats: int) -> None:
+    scenario, lines = month_with_book(services, contracts)
+    first, _ = month_bounds(scenario.month)
+    now = minute_start(first) + timedelta(days=20)
+    result = replay_lines(iter_lines(lines), now)
+    state = _Revisable(ReplayState(result))
+    n = len(state.items)
+    print(f"book: {contracts:,} contracts over {services} services: {n:,} statements")
+
+    def scrape(collector: AvailabilityCollector) -> bytes:
+        registry = CollectorRegistry()
+        registry.register(collector)
+        return generate_latest(registry)
+
+    def fresh() -> AvailabilityCollector:
+        return AvailabilityCollector(state, lambda: now)
+
+    first_scrape = _median(lambda: scrape(fresh()), repeats)
+    steady = fresh()
+    size = len(scrape(steady))
+    again = _median(lambda: scrape(steady), repeats)
+    statements = state.items
+
+    def revise_a_tenth() -> None:
+        for i in range(0, len(statements), 10):
+            statements[i] = {**statements[i], "revision": int(statements[i]["revision"]) + 1}
+
+    times = []
+    for _ in range(repeats):
+        revise_a_tenth()
+        t0 = time.perf_counter()
+        scrape(steady)
+        times.append(time.perf_counter() - t0)
+    print(f"exposition: {size / 1e6:.1f} MB")
+    print(f"first scrape           {first_scrape:8.3f} s (median of {repeats})")
+    print(f"same state again       {again:8.3f} s")
+    print(f"a tenth revised        {statistics.median(times):8.3f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--services", type=int, default=10, help="services (default 10)")
+    ap.add_argument("--contracts", type=int, default=1000, help="contracts (default 1000)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per figure (default 3)")
+    args = ap.parse_args(argv)
+    run(args.services, args.contracts, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
