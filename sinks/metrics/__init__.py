@@ -58,7 +58,8 @@ The modules, by role (every public name is re-exported here):
   (:class:`PipelineStats`, :class:`PipelineState`, :class:`ReplayState`);
 - :mod:`~sinks.metrics.counters`: the counters kept monotonic across
   scrapes (:class:`MonotonicTotals`, :class:`TicketTotals`);
-- :mod:`~sinks.metrics.figures`: a month's minute figures from a record;
+- :mod:`~sinks.metrics.figures`: the typed month outputs a scrape reads, and a
+  month's minute figures from one;
 - :mod:`~sinks.metrics.collector`: :class:`AvailabilityCollector` and
   :func:`render`.
 """

@@ -6,10 +6,8 @@ serves; :func:`render` turns any state into the text exposition format.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -29,10 +27,10 @@ from sinks.metrics.figures import (
     _contract_span,
     _Figures,
     _figures,
-    _int,
     _latest,
     _service_span,
-    _tiers,
+    contract_months,
+    service_months,
 )
 from sinks.metrics.names import (
     CONSUMER_LAG_MESSAGES,
@@ -86,6 +84,8 @@ from sinks.metrics.names import (
 )
 from sinks.metrics.state import PipelineState
 from sla.credit import error_budget, format_decimal, minutes_until_tier
+from sla.results import ContractMonth
+from sla.statement_terms import DEFAULT_TARGET
 from sla.timeutil import epoch_minute
 
 #: The wall clock of a collector: returns the aware UTC "now" of a scrape.
@@ -114,6 +114,8 @@ class AvailabilityCollector(Collector):
         self._service_totals = MonotonicTotals(count_history)
         self._revision_totals = MonotonicTotals(count_history)
         self._tickets = TicketTotals(count_history)
+        self._statements = contract_months()
+        self._service_months = service_months()
 
     def describe(self) -> Iterable[Metric]:
         """The metric families without samples (the registry checks names with them)."""
@@ -131,7 +133,9 @@ class AvailabilityCollector(Collector):
 
     def _contracts(self, now_minute: int) -> Iterator[Metric]:
         fam = {name: _family(name) for name in _CONTRACT_FAMILIES}
-        statements = _latest(self.state.statements(), "contract_id")
+        statements = _latest(
+            self._statements.read(self.state.statements()), lambda st: st.contract_id
+        )
         counts: dict[tuple[str, str, str], int] = {}
         revisions: dict[tuple[str, str, str], int] = {}
         by_status = dict.fromkeys(STATUSES, 0)
@@ -140,9 +144,8 @@ class AvailabilityCollector(Collector):
             fig = _figures(st, first, end, now_minute)
             for state, n in fig.by_state().items():
                 counts[(cid, month, state)] = n
-            revisions[(cid, month, "revision")] = _int(st.get("revision"))
-            status = str(st.get("status", "provisional"))
-            by_status[status] = by_status.get(status, 0) + 1
+            revisions[(cid, month, "revision")] = st.revision
+            by_status[st.status] += 1
             if first <= now_minute < end:
                 self._current_contract(fam, cid, month, st, fig)
         for (cid, state), total in sorted(self._contract_totals.observe(counts).items()):
@@ -155,51 +158,44 @@ class AvailabilityCollector(Collector):
 
     @staticmethod
     def _current_contract(
-        fam: dict[str, Metric], cid: str, month: str, st: Mapping[str, Any], fig: _Figures
+        fam: dict[str, Metric], cid: str, month: str, st: ContractMonth, fig: _Figures
     ) -> None:
         m, d = fig.minutes, fig.counted
-        target = Decimal(str(st.get("uptime_target", "99.9")))
-        budget = error_budget(m, target)
+        budget = error_budget(m, st.uptime_target)
         remaining = budget - d
         key = [cid, month]
         _add(fam[CONTRACT_UPTIME_RATIO], key, (m - d) / m if m > 0 else 1.0)
-        _add(fam[CONTRACT_UPTIME_TARGET_RATIO], key, float(target / 100))
-        _add(fam[CONTRACT_MEETS_TARGET], key, 1 if st.get("meets_target", True) else 0)
+        _add(fam[CONTRACT_UPTIME_TARGET_RATIO], key, float(st.uptime_target / 100))
+        _add(fam[CONTRACT_MEETS_TARGET], key, 1 if st.meets_target else 0)
         _add(fam[CONTRACT_MONTH_MINUTES], key, m)
         _add(fam[CONTRACT_ELAPSED_MINUTES], key, fig.elapsed)
         for state, n in fig.by_state().items():
             _add(fam[CONTRACT_MINUTES], [*key, state], n)
-        excluded = st.get("excluded_minutes") or {}
-        for cause, n in sorted(excluded.items()):
-            _add(fam[CONTRACT_EXCLUDED_MINUTES], [*key, str(cause)], _int(n))
+        for cause, n in sorted(st.excluded_minutes.items()):
+            _add(fam[CONTRACT_EXCLUDED_MINUTES], [*key, cause], n)
         _add(fam[CONTRACT_BUDGET_MINUTES], key, budget)
         _add(fam[CONTRACT_BUDGET_REMAINING_MINUTES], key, remaining)
         _add(fam[CONTRACT_BUDGET_REMAINING_RATIO], key, _budget_ratio(budget, remaining))
-        for tier in _tiers(st):
+        for tier in st.credit_tiers:
             pct = format_decimal(tier.credit_percent)
             _add(
                 fam[CONTRACT_TIER_HEADROOM_MINUTES],
                 [*key, pct],
                 minutes_until_tier(m, d, tier.below),
             )
-        _add(
-            fam[CONTRACT_CREDIT_RATIO], key, float(Decimal(str(st.get("credit_percent", 0))) / 100)
-        )
-        _add(
-            fam[CONTRACT_CREDIT_AMOUNT],
-            [*key, str(st.get("currency", ""))],
-            float(Decimal(str(st.get("credit_amount", "0")))),
-        )
-        _add(fam[CONTRACT_STATEMENT_REVISION], key, _int(st.get("revision")))
-        status = str(st.get("status", "provisional"))
+        _add(fam[CONTRACT_CREDIT_RATIO], key, float(st.credit_percent / 100))
+        _add(fam[CONTRACT_CREDIT_AMOUNT], [*key, st.currency], float(st.credit_amount))
+        _add(fam[CONTRACT_STATEMENT_REVISION], key, st.revision)
         for s in STATUSES:
-            _add(fam[CONTRACT_STATEMENT_STATUS], [*key, s], 1 if s == status else 0)
+            _add(fam[CONTRACT_STATEMENT_STATUS], [*key, s], 1 if s == st.status else 0)
 
     # -- services --
 
     def _services(self, now_minute: int) -> Iterator[Metric]:
         fam = {name: _family(name) for name in _SERVICE_FAMILIES}
-        records = _latest(self.state.service_months(), "service")
+        records = _latest(
+            self._service_months.read(self.state.service_months()), lambda rec: rec.service
+        )
         counts: dict[tuple[str, str, str], int] = {}
         for (service, month), rec in sorted(records.items()):
             first, end = _service_span(rec)
@@ -209,7 +205,8 @@ class AvailabilityCollector(Collector):
             if not first <= now_minute < end:
                 continue
             m, d = fig.minutes, fig.counted
-            budget = error_budget(m, Decimal(str(rec.get("uptime_target", "99.9"))))
+            # a service has no contract: its budget is at the SLA's target, as the core's
+            budget = error_budget(m, DEFAULT_TARGET)
             remaining = budget - d
             key = [service, month]
             _add(fam[SERVICE_UPTIME_RATIO], key, (m - d) / m if m > 0 else 1.0)

@@ -1,32 +1,70 @@
-"""The minute figures of one month, read from a statement or a service record.
+"""The month outputs a scrape reads, as typed values, and the minute figures of one month.
 
-Helpers of the collector: which months a record spans, the latest revision
-per key and month, and the counts of a month's elapsed minutes by state.
+Helpers of the collector. :class:`TypedMonths` turns the statements and
+service-month records a state hands over into :mod:`sla.results` values,
+reading each output once and not again at every scrape; the rest say which
+minutes a month spans, keep the latest revision per key and month, and
+count a month's elapsed minutes by state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sla.model import DEFAULT_TIERS, JSON, CreditTier
 from sla.months import Month, month_bounds
-from sla.timeutil import epoch_minute, parse_instant
+from sla.results import ContractMonth, ServiceMonth, read_contract_month, read_service_month
+from sla.timeutil import epoch_minute
+
+#: a typed month output
+Typed = TypeVar("Typed", ContractMonth, ServiceMonth)
 
 
-def _int(value: Any) -> int:
-    return int(value) if value is not None else 0
+class TypedMonths(Generic[Typed]):
+    """The typed values of the outputs a state hands over, each output read once.
+
+    An output the state handed over at the previous scrape (the same object:
+    a state hands out outputs it never changes, ``PipelineState``) is not
+    read again; a new one (a new revision, a new month) is read with
+    ``read``, which refuses what is not an output of its kind
+    (:class:`sla.results.ResultError`: the scrape fails, as the collector
+    wants of a state it cannot read). An output that is already typed is
+    taken as it is. The cache keeps only what the last scrape was handed,
+    so it holds no more than the state does.
+    """
+
+    def __init__(self, kind: type[Typed], read: Callable[[Any], Typed]) -> None:
+        self._kind: type[Typed] = kind
+        self._read: Callable[[Any], Typed] = read
+        self._seen: dict[int, tuple[object, Typed]] = {}
+        self._lock = threading.Lock()  # scrapes may run on several HTTP threads
+
+    def read(self, outputs: Iterable[Mapping[str, Any] | Typed]) -> list[Typed]:
+        with self._lock:
+            seen = self._seen
+            kept: dict[int, tuple[object, Typed]] = {}
+            values: list[Typed] = []
+            for out in outputs:
+                if isinstance(out, self._kind):
+                    values.append(out)
+                    continue
+                hit = seen.get(id(out))
+                # the object itself is held in the cache, so its id is not reused
+                typed = hit[1] if hit is not None and hit[0] is out else self._read(out)
+                kept[id(out)] = (out, typed)
+                values.append(typed)
+            self._seen = kept
+            return values
 
 
-def _tiers(statement: Mapping[str, Any]) -> tuple[CreditTier, ...]:
-    raw = statement.get("credit_tiers")
-    if not raw:
-        return DEFAULT_TIERS
-    return tuple(
-        CreditTier(Decimal(str(t["below"])), Decimal(str(t["credit_percent"]))) for t in raw
-    )
+def contract_months() -> TypedMonths[ContractMonth]:
+    return TypedMonths(ContractMonth, read_contract_month)
+
+
+def service_months() -> TypedMonths[ServiceMonth]:
+    return TypedMonths(ServiceMonth, read_service_month)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,37 +91,33 @@ class _Figures:
         }
 
 
-def _figures(rec: Mapping[str, Any], first: int, end: int, now_minute: int) -> _Figures:
-    counted = _int(rec.get("counted_downtime_minutes"))
-    down = _int(rec.get("down_minutes"))
+def _figures(rec: ContractMonth | ServiceMonth, first: int, end: int, now_minute: int) -> _Figures:
+    counted = rec.counted_downtime_minutes
     return _Figures(
-        minutes=_int(rec.get("minutes_in_month")),
+        minutes=rec.minutes_in_month,
         elapsed=min(end, max(first, now_minute)) - first,
         counted=counted,
-        excluded=max(0, down - counted),
-        no_data=_int(rec.get("no_data_minutes")),
+        excluded=max(0, rec.down_minutes - counted),
+        no_data=rec.no_data_minutes,
     )
 
 
-def _contract_span(st: Mapping[str, Any]) -> tuple[int, int]:
-    return (
-        epoch_minute(parse_instant(str(st["period_start"]))),
-        epoch_minute(parse_instant(str(st["period_end"]))),
-    )
+def _contract_span(st: ContractMonth) -> tuple[int, int]:
+    return epoch_minute(st.period_start), epoch_minute(st.period_end)
 
 
-def _service_span(rec: Mapping[str, Any]) -> tuple[int, int]:
-    return month_bounds(Month.parse(str(rec["month"])))
+def _service_span(rec: ServiceMonth) -> tuple[int, int]:
+    return month_bounds(Month.parse(rec.month))
 
 
-def _latest(records: Iterable[Mapping[str, Any]], key: str) -> dict[tuple[str, str], JSON]:
+def _latest(records: Iterable[Typed], key: Callable[[Typed], str]) -> dict[tuple[str, str], Typed]:
     """The highest revision per (key, month): the protocol promises one, this enforces it."""
-    out: dict[tuple[str, str], JSON] = {}
+    out: dict[tuple[str, str], Typed] = {}
     for rec in records:
-        k = (str(rec[key]), str(rec["month"]))
+        k = (key(rec), rec.month)
         cur = out.get(k)
-        if cur is None or _int(rec.get("revision")) >= _int(cur.get("revision")):
-            out[k] = dict(rec)
+        if cur is None or rec.revision >= cur.revision:
+            out[k] = rec
     return out
 
 

@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sla.book import Book
-from sla.credit import format_decimal
-from sla.model import DEFAULT_TIERS, JSON
+from sla.model import JSON
+from sla.results import ContractMonth, ServiceMonth
 
 
 @dataclass(frozen=True)
@@ -74,22 +73,20 @@ class PipelineState(Protocol):
     immutable values). None of them may block on I/O.
     """
 
-    def statements(self) -> Iterable[Mapping[str, Any]]:
+    def statements(self) -> Iterable[Mapping[str, Any] | ContractMonth]:
         """The latest ``contract_month`` statement per contract and month.
 
-        Dicts with the fields of SPEC section 6 (``contract_id``, ``month``,
-        ``period_start``, ``period_end``, ``minutes_in_month``,
-        ``counted_downtime_minutes``, ``down_minutes``, ``excluded_minutes``,
-        ``no_data_minutes``, ``uptime_target``, ``meets_target``,
-        ``credit_percent``, ``credit_amount``, ``currency``, ``status``,
-        ``revision``), optionally ``credit_tiers`` (a list of
-        ``{"below", "credit_percent"}``; the default tiers otherwise). Months
-        dropped from the state may be left out.
+        Each is a whole statement (SPEC section 6): its wire dict, which the
+        collector reads with :func:`sla.results.read_contract_month`, or that
+        typed value itself. A statement the collector cannot read fails the
+        scrape. A state hands out statements it never changes afterwards: the
+        collector reads an object it was handed at the previous scrape only
+        once. Months dropped from the state may be left out.
         """
         ...
 
-    def service_months(self) -> Iterable[Mapping[str, Any]]:
-        """The latest ``service_month`` record per service and UTC month."""
+    def service_months(self) -> Iterable[Mapping[str, Any] | ServiceMonth]:
+        """The latest ``service_month`` record per service and UTC month, as :meth:`statements`."""
         ...
 
     def pipeline(self) -> PipelineStats:
@@ -132,14 +129,11 @@ class FoldCounts(Protocol):
 class ReplayLike(Protocol):
     """What :class:`ReplayState` reads of a replay's result (``fold.replay.ReplayResult``).
 
-    A protocol, so ``sinks`` does not import ``streams``.
+    A protocol: any result with these parts will do.
     """
 
     @property
     def outputs(self) -> Sequence[Mapping[str, Any]]: ...
-
-    @property
-    def book(self) -> Book: ...
 
     @property
     def stats(self) -> FoldCounts: ...
@@ -148,10 +142,8 @@ class ReplayLike(Protocol):
 class ReplayState:
     """A :class:`PipelineState` over the result of an offline replay.
 
-    The statements are the replay's outputs; each carries the ``credit_tiers``
-    of its contract (from the replay's book) when it does not already, so
-    the tier headroom follows the contract, not the defaults. The replay has
-    no Kafka and no sinks: lag, sink figures and late events are empty unless
+    The statements and records are the replay's outputs. The replay has no
+    Kafka and no sinks: lag, sink figures and late events are empty unless
     passed in ``pipeline``.
     """
 
@@ -161,18 +153,7 @@ class ReplayState:
         self._support: list[JSON] = []
         for out in result.outputs:
             if out.get("kind") == "contract_month":
-                st = dict(out)
-                if "credit_tiers" not in st:
-                    contract = result.book.contract(str(st["contract_id"]))
-                    tiers = contract.credit_tiers if contract is not None else DEFAULT_TIERS
-                    st["credit_tiers"] = [
-                        {
-                            "below": format_decimal(t.below),
-                            "credit_percent": format_decimal(t.credit_percent),
-                        }
-                        for t in tiers
-                    ]
-                self._statements.append(st)
+                self._statements.append(dict(out))
             elif out.get("kind") == "service_month":
                 self._services.append(dict(out))
             elif out.get("kind") in ("ticket_verdict", "ticket_alert", "support_month"):

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from sinks import metrics as m
 from sinks.metrics import AvailabilityCollector, PipelineStats
 from sla.model import JSON
+from tests import samples
 from tests.prometheus.conftest import NOW
 
 __all__ = ["MARCH", "FakeState", "registry_for", "statement", "value"]
@@ -48,24 +49,29 @@ class FakeState:
 
 
 def statement(counted: int, excluded: int, revision: int = 0, **extra: Any) -> JSON:
-    st: JSON = {
-        "kind": "contract_month",
-        "contract_id": "PO-1",
-        "month": "2026-03",
-        "period_start": "2026-03-01T00:00:00Z",
-        "period_end": "2026-04-01T00:00:00Z",
-        "minutes_in_month": 44640,
-        "down_minutes": counted + excluded,
-        "counted_downtime_minutes": counted,
-        "excluded_minutes": {"aws": excluded},
-        "no_data_minutes": 0,
-        "uptime_target": "99.9",
-        "meets_target": 1000 * counted <= 44640,
-        "credit_percent": "0",
-        "credit_amount": "0.00",
-        "currency": "GBP",
-        "status": "provisional" if revision == 0 else "revised",
-        "revision": revision,
-    }
+    """A whole March statement of PO-1 (:func:`tests.samples.statement`), these figures changed.
+
+    The default credit tiers (10 % below 99.9 %, 30 % below 99 %) unless
+    ``credit_tiers`` is given; nothing owed.
+    """
+    st = samples.statement()
+    st.update(
+        {
+            "contract_id": "PO-1",
+            "down_minutes": counted + excluded,
+            "counted_downtime_minutes": counted,
+            "excluded_minutes": {"aws": excluded},
+            "no_data_minutes": 0,
+            "credit_tiers": [
+                {"below": "99.9", "credit_percent": "10"},
+                {"below": "99", "credit_percent": "30"},
+            ],
+            "meets_target": 1000 * counted <= 44640,
+            "credit_percent": "0",
+            "credit_amount": "0.00",
+            "status": "provisional" if revision == 0 else "revised",
+            "revision": revision,
+        }
+    )
     st.update(extra)
     return st

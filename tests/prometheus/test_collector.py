@@ -19,7 +19,9 @@ from sinks.metrics import (
     ReplayState,
     render,
 )
+from sinks.metrics.figures import TypedMonths
 from sla.model import JSON
+from sla.results import ContractMonth, ResultError, read_contract_month
 from sla.timeutil import parse_instant
 from tests.prometheus.collector_cases import MARCH, FakeState, registry_for, statement, value
 from tests.prometheus.conftest import NOW
@@ -260,3 +262,36 @@ def test_latest_revision_wins_when_the_state_repeats_a_month() -> None:
 
 
 # -- support -------------------------------------------------------------------------
+
+
+# -- reading the state ---------------------------------------------------------------
+
+
+def test_an_output_is_read_once_until_the_state_hands_over_another() -> None:
+    reads: list[int] = []
+
+    def read(out: Any) -> ContractMonth:
+        reads.append(out["counted_downtime_minutes"])
+        return read_contract_month(out)
+
+    months = TypedMonths(ContractMonth, read)
+    first, second = statement(1, 0), statement(2, 0, revision=1)
+    assert [st.counted_downtime_minutes for st in months.read([first])] == [1]
+    assert [st.counted_downtime_minutes for st in months.read([first])] == [1]
+    assert reads == [1]
+    assert [st.counted_downtime_minutes for st in months.read([second])] == [2]
+    assert reads == [1, 2]
+    # only what the last scrape was handed is kept: the first is read again
+    months.read([first])
+    assert reads == [1, 2, 1]
+    typed = read_contract_month(second)
+    assert months.read([typed])[0] is typed
+    assert reads == [1, 2, 1]
+
+
+def test_a_statement_that_does_not_read_fails_the_scrape() -> None:
+    broken = statement(1, 0)
+    del broken["currency"]
+    reg, _ = registry_for(FakeState([statement(1, 0, contract_id="PO-2"), broken]))
+    with pytest.raises(ResultError, match="currency"):
+        value(reg, m.CONTRACT_UPTIME_RATIO, **MARCH)

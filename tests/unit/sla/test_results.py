@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,6 +27,7 @@ from sla.results import (
     read_service_month,
     render,
 )
+from tests import samples
 
 SCENARIO = Scenario(services=("api", "db"), regions=("eu-west-1", "us-east-1"), probe_days=20)
 
@@ -77,7 +77,7 @@ def test_every_month_output_of_a_replay_reads_and_renders_to_the_same_text(
 
 
 def test_the_figures_are_typed() -> None:
-    statement = read_contract_month(_statement())
+    statement = read_contract_month(samples.statement())
     assert statement.credit_amount == Decimal("100.00")
     assert statement.uptime_percent == Decimal("99.8879")
     assert statement.period_start == datetime(2026, 3, 1, tzinfo=UTC)
@@ -106,27 +106,29 @@ def test_the_figures_are_typed() -> None:
 )
 def test_what_is_not_the_wire_form_is_refused(change: JSON, why: str) -> None:
     with pytest.raises(ResultError, match=why):
-        read_contract_month({**_statement(), **change})
+        read_contract_month({**samples.statement(), **change})
 
 
 def test_a_number_or_another_offset_is_read_exactly() -> None:
     """Not the wire's text, but nothing is lost: the digits, the instant."""
-    text = dumps_output(_statement()).replace('"credit_amount":"100.00"', '"credit_amount":100.10')
+    wire = dumps_output(samples.statement())
+    text = wire.replace('"credit_amount":"100.00"', '"credit_amount":100.10')
     assert read_contract_month(text).credit_amount == Decimal("100.10")
-    shifted = read_contract_month({**_statement(), "period_start": "2026-03-01T01:00:00+01:00"})
+    offset = "2026-03-01T01:00:00+01:00"
+    shifted = read_contract_month({**samples.statement(), "period_start": offset})
     assert shifted.period_start == datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_a_missing_field_or_another_kind_is_refused() -> None:
-    incomplete = _statement()
+    incomplete = samples.statement()
     del incomplete["currency"]
     with pytest.raises(ResultError, match="currency"):
         read_contract_month(incomplete)
     with pytest.raises(ResultError, match="kind"):
-        read_service_month(_statement())
+        read_service_month(samples.statement())
     with pytest.raises(ResultError, match="not JSON"):
         read_contract_month(b"{not json")
-    assert isinstance(read_service_month(_service_month()), ServiceMonth)
+    assert isinstance(read_service_month(samples.service_month()), ServiceMonth)
 
 
 @pytest.mark.parametrize(
@@ -148,108 +150,3 @@ def test_the_typed_values_and_the_wire_models_name_the_same_fields(
 ) -> None:
     """Two descriptions of one output: a field added to one alone fails here."""
     assert {f.name for f in msgspec.structs.fields(typed)} == set(wire.model_fields)
-
-
-#: a final statement of one service and one contract, 50 minutes down
-STATEMENT: JSON = {
-    "kind": "contract_month",
-    "contract_id": "PO-9",
-    "client_id": "acme",
-    "contract_revision": 0,
-    "month": "2026-03",
-    "timezone": "UTC",
-    "period_start": "2026-03-01T00:00:00Z",
-    "period_end": "2026-04-01T00:00:00Z",
-    "minutes_in_month": 44640,
-    "up_minutes": 44590,
-    "down_minutes": 50,
-    "counted_downtime_minutes": 50,
-    "excluded_minutes": {},
-    "no_data_minutes": 0,
-    "elapsed_minutes": 44640,
-    "remaining_minutes": 0,
-    "data_minutes": 44640,
-    "coverage_percent": "100.0000",
-    "uptime_percent": "99.8879",
-    "uptime_target": "99.9",
-    "credit_tiers": [{"below": "99.9", "credit_percent": "10"}],
-    "meets_target": False,
-    "error_budget_minutes": 44,
-    "error_budget_remaining_minutes": -6,
-    "credit_percent": "10",
-    "credit_basis": "platform",
-    "excluded_causes": ["force_majeure", "aws"],
-    "no_data_policy": "up",
-    "declared_outage_counts": True,
-    "affected_services": ["api"],
-    "credit_amount": "100.00",
-    "currency": "GBP",
-    "downtime_incidents": [
-        {
-            "service": "api",
-            "start": "2026-03-10T00:00:00Z",
-            "end": "2026-03-10T00:50:00Z",
-            "duration_minutes": 50,
-            "causes": ["internal"],
-            "incident_ids": ["INC-1"],
-        }
-    ],
-    "excluded_periods": [],
-    "services": {
-        "api": {
-            "monthly_charge": "1000.00",
-            "up_minutes": 44590,
-            "down_minutes": 50,
-            "counted_downtime_minutes": 50,
-            "excluded_minutes": {},
-            "no_data_minutes": 0,
-            "uptime_percent": "99.8879",
-            "coverage_percent": "100.0000",
-            "meets_target": False,
-            "credit_percent": "10",
-            "credit_amount": "100.00",
-            "no_data_periods": [],
-        }
-    },
-    "readings": [],
-    "status": "final",
-    "revision": 0,
-    "finalizes_at": "2026-04-03T23:00:00Z",
-    "computed_at": "2026-04-11T00:00:00Z",
-    "incidents": [],
-}
-
-
-def _statement() -> JSON:
-    """A copy of :data:`STATEMENT` to change."""
-    return copy.deepcopy(STATEMENT)
-
-
-def _service_month() -> JSON:
-    statement = _statement()
-    return {
-        "kind": "service_month",
-        "service": "api",
-        **{k: statement[k] for k in ("month", "timezone", "minutes_in_month", "elapsed_minutes")},
-        "remaining_minutes": 0,
-        **{k: statement["services"]["api"][k] for k in ("up_minutes", "down_minutes")},
-        "counted_downtime_minutes": 50,
-        "excluded_minutes": {},
-        "no_data_minutes": 0,
-        "uptime_percent": "99.8879",
-        "coverage_percent": "100.0000",
-        "meets_target": False,
-        "credit_percent": "10",
-        "error_budget_minutes": 44,
-        "error_budget_remaining_minutes": -6,
-        "downtime_incidents": statement["downtime_incidents"],
-        "intervals": {
-            "counted": [["2026-03-10T00:00:00Z", "2026-03-10T00:50:00Z"]],
-            "excluded": [],
-            "no_data": [],
-        },
-        "status": "final",
-        "revision": 0,
-        "finalizes_at": "2026-04-03T23:00:00Z",
-        "computed_at": "2026-04-11T00:00:00Z",
-    }
