@@ -1,13 +1,15 @@
 """What the worker shows: the latest outputs of its partitions and its pipeline stats.
 
-:class:`WorkerReadouts` implements ``sinks.metrics.PipelineState``, which the
-metrics collector reads at scrape time, and the look-ups of the HTTP views.
+:class:`WorkerReadouts` makes the snapshot of the worker that a scrape of
+``/metrics`` reads (a ``sinks.metrics.StateSnapshot``, made on the event
+loop and read on another thread), and the look-ups of the HTTP views.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sinks.metrics import PipelineStats, StateSnapshot
 from streams.batches import BatchHandling
 from streams.workerconfig import WorkerConfig
 
@@ -19,7 +21,7 @@ class WorkerReadouts(BatchHandling):
         super().__init__(cfg)
         self._last_event_unixtime: float | None = None
 
-    # -- the PipelineState the metrics collector reads at scrape time ------------
+    # -- what the metrics collector reads at scrape time -------------------------
 
     def _all_latest(self) -> list[dict[str, Any]]:
         """The latest output of every key of the statement partitions this worker owns."""
@@ -32,18 +34,15 @@ class WorkerReadouts(BatchHandling):
                 return found
         return None
 
-    def statements(self) -> list[dict[str, Any]]:
-        return [o for o in self._all_latest() if o["kind"] == "contract_month"]
+    def metrics_snapshot(self) -> StateSnapshot:
+        """The latest outputs and the counters now; call on the event loop.
 
-    def service_months(self) -> list[dict[str, Any]]:
-        return [o for o in self._all_latest() if o["kind"] == "service_month"]
+        The outputs are the very objects the stages keep, which they replace
+        and never change, so another thread may read them.
+        """
+        return StateSnapshot(self._all_latest(), self.pipeline())
 
-    def support_outputs(self) -> list[dict[str, Any]]:
-        return [o for o in self._all_latest() if o["kind"] == "ticket_verdict"]
-
-    def pipeline(self) -> Any:
-        from sinks.metrics import PipelineStats
-
+    def pipeline(self) -> PipelineStats:
         events: dict[str, int] = {}
         dead: dict[str, int] = {}
         stages = list(self.stages.values())

@@ -14,6 +14,7 @@ from typing import Any
 from faust.web import View
 
 from streams.apiauth import OPEN_PAGES, authorized, unauthorized
+from streams.metricspage import MetricsPage
 from streams.readouts import WorkerReadouts
 from streams.workerconfig import WorkerConfig
 
@@ -40,13 +41,8 @@ class WebViews(WorkerReadouts):
 
     def __init__(self, cfg: WorkerConfig) -> None:
         super().__init__(cfg)
-        from prometheus_client import CollectorRegistry
-
-        from sinks.metrics import AvailabilityCollector
-
-        #: what ``/metrics`` serves: the collector reads this worker at every scrape
-        self.registry = CollectorRegistry()
-        self.registry.register(AvailabilityCollector(self, cfg.clock))
+        #: what ``/metrics`` serves: a snapshot of this worker at every scrape
+        self.metrics_page = MetricsPage(cfg.clock)
 
     def _register_pages(self) -> None:
         app = self.app
@@ -148,9 +144,9 @@ class WebViews(WorkerReadouts):
 
     async def _metrics(self, web: Any, request: Any) -> Any:
         del request
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        body = generate_latest(self.registry)
+        body = await self.metrics_page.render(self.metrics_snapshot())
         return web.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     async def _dead_letters(self, web: Any, request: Any) -> Any:

@@ -55,7 +55,8 @@ The modules, by role (every public name is re-exported here):
   labels, the response buckets and the series a scrape holds;
 - :mod:`~sinks.metrics.families`: each name's help text, labels and type;
 - :mod:`~sinks.metrics.state`: what the collector reads
-  (:class:`PipelineStats`, :class:`PipelineState`, :class:`ReplayState`);
+  (:class:`PipelineStats`, :class:`PipelineState`, :class:`ReplayState`,
+  :class:`StateSnapshot`);
 - :mod:`~sinks.metrics.counters`: the counters kept monotonic across
   scrapes (:class:`MonotonicTotals`, :class:`TicketTotals`);
 - :mod:`~sinks.metrics.figures`: the typed month outputs a scrape reads, and a
@@ -76,6 +77,7 @@ from sinks.metrics.state import (
     PipelineStats,
     ReplayLike,
     ReplayState,
+    StateSnapshot,
     SupportState,
 )
 
@@ -87,6 +89,7 @@ __all__ = [
     "PipelineStats",
     "ReplayLike",
     "ReplayState",
+    "StateSnapshot",
     "SupportFigures",
     "SupportState",
     "TicketTotals",

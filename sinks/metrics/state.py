@@ -139,6 +139,37 @@ class ReplayLike(Protocol):
     def stats(self) -> FoldCounts: ...
 
 
+@dataclass(frozen=True)
+class StateSnapshot:
+    """A :class:`PipelineState` (and :class:`SupportState`) fixed at one instant.
+
+    ``outputs`` are the latest outputs of every kind (contract-month
+    statements, service-month records, ticket verdicts; other kinds are
+    ignored) and ``stats`` the counters, both taken when the snapshot was
+    made. A worker makes one on its event loop, which is cheap (a list of
+    references and the counters), and a scrape reads it on another thread
+    (``streams.metricspage``).
+    """
+
+    outputs: Sequence[Mapping[str, Any]] = ()
+    stats: PipelineStats = field(default_factory=PipelineStats)
+
+    def _of(self, kind: str) -> list[Mapping[str, Any]]:
+        return [o for o in self.outputs if o.get("kind") == kind]
+
+    def statements(self) -> list[Mapping[str, Any]]:
+        return self._of("contract_month")
+
+    def service_months(self) -> list[Mapping[str, Any]]:
+        return self._of("service_month")
+
+    def support_outputs(self) -> list[Mapping[str, Any]]:
+        return self._of("ticket_verdict")
+
+    def pipeline(self) -> PipelineStats:
+        return self.stats
+
+
 class ReplayState:
     """A :class:`PipelineState` over the result of an offline replay.
 
@@ -182,5 +213,6 @@ __all__ = [
     "PipelineStats",
     "ReplayLike",
     "ReplayState",
+    "StateSnapshot",
     "SupportState",
 ]
