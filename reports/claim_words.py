@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from reports.explain import CAUSE_WORDS, CLAIM_WINDOW_DAYS, instant, n
+from reports.explain import CAUSE_WORDS, CLAIM_WINDOW_DAYS, n
 from sla.model import JSON
+from sla.timeutil import parse_instant
 
 __all__ = ["claim_intervals", "claim_words"]
 
 
 def _overlaps(a: str, b: str, c: str, d: str) -> bool:
-    return instant(a) < instant(d) and instant(c) < instant(b)
+    return parse_instant(a) < parse_instant(d) and parse_instant(c) < parse_instant(b)
 
 
 def _late_words(submitted: str, rounded_end: str) -> str:
-    minutes = int((instant(submitted) - instant(rounded_end)).total_seconds() // 60)
+    minutes = int((parse_instant(submitted) - parse_instant(rounded_end)).total_seconds() // 60)
     days, rest = divmod(minutes, 1440)
     hours = rest // 60
     after = f"{days} days" + (f" {hours} hours" if hours else "")
@@ -43,8 +44,8 @@ def _unmatched_words(iv: JSON, statement: JSON) -> str:
         ids = sorted({i for p in excluded for i in p.get("incident_ids") or []})
         words = ", ".join(CAUSE_WORDS.get(c, c) for c in causes)
         return f"excluded: {words}" + (f", {', '.join(ids)}" if ids else "")
-    start, end = instant(statement["period_start"]), instant(statement["period_end"])
-    if not (instant(a) < end and start < instant(b)):
+    start, end = parse_instant(statement["period_start"]), parse_instant(statement["period_end"])
+    if not (parse_instant(a) < end and start < parse_instant(b)):
         return "no counted downtime in the claimed interval (outside the month shown)"
     for s in (statement.get("services") or {}).values():
         if any(_overlaps(a, b, x, y) for x, y in s.get("no_data_periods") or []):

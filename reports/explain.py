@@ -13,12 +13,12 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from sla.book import Settings
 from sla.model import JSON
+from sla.timeutil import parse_instant
 
 #: The vendor and the claim address of the SLA text (section "Service Credits").
 DEFAULT_VENDOR = "LeadPro"
@@ -101,18 +101,13 @@ def n(value: int | str | Decimal) -> str:
     return f"{Decimal(value):,}"
 
 
-def instant(text: str) -> datetime:
-    """An instant of an output (RFC 3339, ``Z``) as an aware UTC datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def _elapsed_of(statement: JSON) -> int:
     """Elapsed minutes of a statement stored before statements carried them."""
     m = int(statement["minutes_in_month"])
     if statement.get("status") in ("final", "revised") or "computed_at" not in statement:
         return m
-    start = instant(statement["period_start"])
-    at = instant(statement["computed_at"])
+    start = parse_instant(statement["period_start"])
+    at = parse_instant(statement["computed_at"])
     return max(0, min(m, math.ceil((at - start).total_seconds() / 60)))
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from reports.month_data import _instant, _periods
+from reports.month_data import _periods
 from reports.month_tables import (
     _CHARGE_COLS,
     _CLAIM_COLS,
@@ -28,6 +28,7 @@ from reports.month_tables import (
 )
 from reports.support import BREACH_COLS, MONTH_COLS
 from sla.model import JSON
+from sla.timeutil import parse_instant
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232a;
@@ -75,8 +76,8 @@ def _svg_timeline(statement: JSON) -> str:
     """The month as one lane per service: up (green) only where the elapsed
     minutes had data, no-data runs grey, counted and excluded periods on top,
     the minutes still to come hatched; each lane is labelled with its counts."""
-    start = _instant(statement["period_start"])
-    end = _instant(statement["period_end"])
+    start = parse_instant(statement["period_start"])
+    end = parse_instant(statement["period_end"])
     total = max(1.0, (end - start).total_seconds() / 60)
     services = list((statement.get("services") or {}).keys())
     left, width, lane, top = 90, 980, 34, 24
@@ -144,7 +145,7 @@ def _lane_periods(
         if p["service"] != svc:
             continue
         kind = "counted" if p["treatment"] == "counted" else "excluded"
-        x0, x1 = x(_instant(p["start_utc"])), x(_instant(p["end_utc"]))
+        x0, x1 = x(parse_instant(p["start_utc"])), x(parse_instant(p["end_utc"]))
         # A minute is 0.02 px wide at this scale: keep every period visible.
         w = max(2.0, x1 - x0)
         out.append(
@@ -184,7 +185,8 @@ def _lane_background(
     if now > start:
         parts.append(rect(start, min(now, end), _COLOURS["up"], "0.35"))
     for a, b in counts.get("no_data_periods") or []:
-        parts.append(rect(_instant(a), _instant(b), _COLOURS["no_data"], what=f"no data {a} - {b}"))
+        silent = parse_instant(a), parse_instant(b)
+        parts.append(rect(*silent, _COLOURS["no_data"], what=f"no data {a} - {b}"))
     if now < end:
         parts.append(rect(now, end, _COLOURS["not_yet_elapsed"], what="not yet elapsed"))
     return "".join(parts)

@@ -16,14 +16,11 @@ from reports.explain import ReportSettings
 from reports.support import support_section
 from sla.book import Settings
 from sla.model import JSON
+from sla.timeutil import parse_instant
 
 CLAIM_SUBJECT = "SLA Credit Request"
 #: 86,400 minutes after the rounded end (SPEC section 7): the rules' own window
 CLAIM_WINDOW = Settings().claim_window
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _utc(dt: datetime) -> str:
@@ -40,7 +37,7 @@ def _periods(statement: JSON) -> list[JSON]:
         ("excluded", statement.get("excluded_periods") or []),
     ):
         for it in items:
-            start, end = _instant(it["start"]), _instant(it["end"])
+            start, end = parse_instant(it["start"]), parse_instant(it["end"])
             local_s, local_e = start.astimezone(tz), end.astimezone(tz)
             rows.append(
                 {
@@ -75,7 +72,7 @@ def _incidents(statement: JSON) -> list[JSON]:
     def local(text: str | None) -> str:
         if text is None:
             return "open"
-        return _instant(text).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)")
+        return parse_instant(text).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z (UTC%z)")
 
     return [
         {
@@ -113,7 +110,7 @@ def _evidence(statement: JSON, settings: ReportSettings) -> JSON:
     for p in _periods(statement):
         if p["treatment"] != "counted":
             continue
-        deadline = _instant(p["end_utc"]) + CLAIM_WINDOW
+        deadline = parse_instant(p["end_utc"]) + CLAIM_WINDOW
         incidents.append(
             {
                 "service": p["service"],
