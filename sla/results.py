@@ -1,4 +1,7 @@
-"""The month outputs as typed values: contract-month statements and service-month records.
+"""The outputs readers take figures from, as typed values: statements, records, verdicts.
+
+Contract-month statements, service-month records and support tickets'
+first-response verdicts.
 
 Each class is frozen and mirrors its output's wire form field for field, in
 the wire's order, with the types the figures have: minutes as ``int``,
@@ -55,7 +58,8 @@ class _Figures(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         for name in _DECIMALS[type(self)]:
-            if not getattr(self, name).is_finite():
+            value = getattr(self, name)
+            if value is not None and not value.is_finite():
                 raise ValueError(f"{name} is not a finite decimal")
 
 
@@ -218,18 +222,43 @@ class ServiceMonth(_Figures, frozen=True):
     computed_at: Instant
 
 
-Result = ContractMonth | ServiceMonth
-R = TypeVar("R", ContractMonth, ServiceMonth)
+class TicketVerdict(_Figures, frozen=True):
+    """A support ticket's first-response verdict (SPEC section 8), as of ``computed_at``."""
+
+    kind: Literal["ticket_verdict"]
+    ticket_id: str
+    client_id: str
+    severity: Literal["low", "medium", "high"]
+    opened_at: Instant
+    deadline: Instant
+    at_risk_at: Instant
+    responded_at: Instant | None
+    status: Literal["met", "breached", "at_risk", "open"]
+    policy: Literal["retroactive", "from_change", "carry_elapsed"]
+    #: business minutes to the first response (two decimals), once there is one
+    response_business_minutes: Decimal | None
+    computed_at: Instant
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        minutes = self.response_business_minutes
+        if minutes is not None and minutes < 0:
+            raise ValueError("response_business_minutes is negative")
+
+
+Result = ContractMonth | ServiceMonth | TicketVerdict
+R = TypeVar("R", ContractMonth, ServiceMonth, TicketVerdict)
 
 #: the decimal fields of each class with figures, checked by ``_Figures.__post_init__``
 _DECIMALS: Final[dict[type[_Figures], tuple[str, ...]]] = {
-    cls: tuple(f.name for f in msgspec.structs.fields(cls) if f.type is Decimal)
-    for cls in (Tier, ServiceFigures, Reading, ContractMonth, ServiceMonth)
+    cls: tuple(f.name for f in msgspec.structs.fields(cls) if f.type in (Decimal, Decimal | None))
+    for cls in (Tier, ServiceFigures, Reading, ContractMonth, ServiceMonth, TicketVerdict)
 }
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODERS: Final[dict[type[Result], msgspec.json.Decoder[Any]]] = {
     ContractMonth: msgspec.json.Decoder(ContractMonth),
     ServiceMonth: msgspec.json.Decoder(ServiceMonth),
+    TicketVerdict: msgspec.json.Decoder(TicketVerdict),
 }
 
 
@@ -254,6 +283,11 @@ def read_contract_month(out: Mapping[str, Any] | bytes | str) -> ContractMonth:
 def read_service_month(out: Mapping[str, Any] | bytes | str) -> ServiceMonth:
     """A service-month record (its dict, or its JSON text) as typed figures."""
     return _read(ServiceMonth, out)
+
+
+def read_ticket_verdict(out: Mapping[str, Any] | bytes | str) -> TicketVerdict:
+    """A ticket's first-response verdict (its dict, or its JSON text) as typed values."""
+    return _read(TicketVerdict, out)
 
 
 def render(result: Result) -> str:

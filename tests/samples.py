@@ -1,7 +1,8 @@
 """Month outputs as the wire writes them, whole, for tests that need one to read.
 
 :func:`statement` is a final contract-month statement of one service, 50
-minutes down; :func:`service_month` is that service's record of the month.
+minutes down; :func:`service_month` is that service's record of the month;
+:func:`ticket_verdict` a high-severity ticket answered in time.
 Each call gives a new copy to change.
 """
 
@@ -113,4 +114,21 @@ def service_month() -> JSON:
         "revision": 0,
         "finalizes_at": "2026-04-03T23:00:00Z",
         "computed_at": "2026-04-11T00:00:00Z",
+    }
+
+
+def ticket_verdict() -> JSON:
+    return {
+        "kind": "ticket_verdict",
+        "ticket_id": "T-1",
+        "client_id": "acme",
+        "severity": "high",
+        "opened_at": "2026-03-10T09:00:00Z",
+        "deadline": "2026-03-10T11:00:00Z",
+        "at_risk_at": "2026-03-10T10:30:00Z",
+        "responded_at": "2026-03-10T10:00:00Z",
+        "status": "met",
+        "policy": "retroactive",
+        "response_business_minutes": "60.00",
+        "computed_at": "2026-03-10T12:00:00Z",
     }

@@ -6,8 +6,9 @@ serves; :func:`render` turns any state into the text exposition format.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -31,6 +32,7 @@ from sinks.metrics.figures import (
     _service_span,
     contract_months,
     service_months,
+    ticket_verdicts,
 )
 from sinks.metrics.names import (
     CONSUMER_LAG_MESSAGES,
@@ -84,7 +86,7 @@ from sinks.metrics.names import (
 )
 from sinks.metrics.state import PipelineState
 from sla.credit import error_budget, format_decimal, minutes_until_tier
-from sla.results import ContractMonth
+from sla.results import ContractMonth, TicketVerdict
 from sla.statement_terms import DEFAULT_TARGET
 from sla.timeutil import epoch_minute
 
@@ -116,6 +118,7 @@ class AvailabilityCollector(Collector):
         self._tickets = TicketTotals(count_history)
         self._statements = contract_months()
         self._service_months = service_months()
+        self._verdicts = ticket_verdicts()
 
     def describe(self) -> Iterable[Metric]:
         """The metric families without samples (the registry checks names with them)."""
@@ -226,7 +229,7 @@ class AvailabilityCollector(Collector):
         read = getattr(self.state, "support_outputs", None)
         if read is None:
             return
-        verdicts = [o for o in read() if o.get("kind", "ticket_verdict") == "ticket_verdict"]
+        verdicts = self._verdicts.read(o for o in read() if _kind(o) == "ticket_verdict")
         fig = self._tickets.observe(verdicts, now)
         fam = {name: _family(name) for name in _SUPPORT_FAMILIES}
         for severity in TICKET_SEVERITIES:
@@ -280,6 +283,10 @@ def _seconds(family: Metric, buckets: Sequence[tuple[float, int]], total: float)
     if buckets and isinstance(family, HistogramMetricFamily):
         bounds = [("+Inf" if le == float("inf") else repr(le), float(n)) for le, n in buckets]
         family.add_metric([], bounds, total)
+
+
+def _kind(output: Mapping[str, Any] | TicketVerdict) -> object:
+    return output.kind if isinstance(output, TicketVerdict) else output.get("kind")
 
 
 def render(state: PipelineState, clock: WallClock, *, count_history: bool = True) -> bytes:

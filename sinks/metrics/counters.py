@@ -12,10 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sinks.metrics.names import RESPONSE_BUCKETS, TICKET_SEVERITIES
-from sla.timeutil import parse_instant
+from sla.results import TicketVerdict
 
 
 class MonotonicTotals:
@@ -80,10 +79,6 @@ class SupportFigures:
     seconds: dict[str, Decimal]
 
 
-def _instant(value: Any) -> datetime | None:
-    return None if value is None else parse_instant(str(value))
-
-
 class TicketTotals:
     """Per-ticket counters for the breach counter and the response histogram.
 
@@ -112,7 +107,7 @@ class TicketTotals:
         self._seconds = dict.fromkeys(TICKET_SEVERITIES, Decimal(0))
         self._lock = threading.Lock()
 
-    def observe(self, verdicts: Iterable[Mapping[str, Any]], now: datetime) -> SupportFigures:
+    def observe(self, verdicts: Iterable[TicketVerdict], now: datetime) -> SupportFigures:
         """Fold the latest verdicts at ``now``; return the figures to export."""
         open_now = dict.fromkeys(TICKET_SEVERITIES, 0)
         at_risk_now = dict.fromkeys(TICKET_SEVERITIES, 0)
@@ -120,30 +115,25 @@ class TicketTotals:
             count = self._primed or self._count_first
             seen: set[str] = set()
             for v in verdicts:
-                tid = str(v["ticket_id"])
-                severity = str(v["severity"])
-                if severity not in open_now or tid in seen:
+                tid, severity = v.ticket_id, v.severity
+                if tid in seen:
                     continue
                 seen.add(tid)
-                responded = _instant(v.get("responded_at"))
-                deadline = _instant(v["deadline"])
-                at_risk_at = _instant(v["at_risk_at"])
-                breached = v.get("status") == "breached" or (
-                    responded is None and deadline is not None and now >= deadline
-                )
+                responded = v.responded_at
+                breached = v.status == "breached" or (responded is None and now >= v.deadline)
                 if responded is None and not breached:
                     open_now[severity] += 1
-                    if at_risk_at is not None and now >= at_risk_at:
+                    if now >= v.at_risk_at:
                         at_risk_now[severity] += 1
                 if breached and tid not in self._breached:
                     self._breached.add(tid)
                     if count:
                         self._breaches[severity] += 1
-                minutes = v.get("response_business_minutes")
+                minutes = v.response_business_minutes
                 if responded is not None and minutes is not None and tid not in self._responded:
                     self._responded.add(tid)
                     if count:
-                        self._histogram(severity, Decimal(str(minutes)) * 60)
+                        self._histogram(severity, minutes * 60)
             self._breached &= seen
             self._responded &= seen
             self._primed = True

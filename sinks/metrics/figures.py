@@ -1,7 +1,8 @@
-"""The month outputs a scrape reads, as typed values, and the minute figures of one month.
+"""The outputs a scrape reads, as typed values, and the minute figures of one month.
 
-Helpers of the collector. :class:`TypedMonths` turns the statements and
-service-month records a state hands over into :mod:`sla.results` values,
+Helpers of the collector. :class:`TypedOutputs` turns the statements,
+service-month records and ticket verdicts a state hands over into
+:mod:`sla.results` values,
 reading each output once and not again at every scrape; the rest say which
 minutes a month spans, keep the latest revision per key and month, and
 count a month's elapsed minutes by state.
@@ -15,14 +16,23 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sla.months import Month, month_bounds
-from sla.results import ContractMonth, ServiceMonth, read_contract_month, read_service_month
+from sla.results import (
+    ContractMonth,
+    ServiceMonth,
+    TicketVerdict,
+    read_contract_month,
+    read_service_month,
+    read_ticket_verdict,
+)
 from sla.timeutil import epoch_minute
 
+#: a typed output
+Typed = TypeVar("Typed", ContractMonth, ServiceMonth, TicketVerdict)
 #: a typed month output
-Typed = TypeVar("Typed", ContractMonth, ServiceMonth)
+Month_ = TypeVar("Month_", ContractMonth, ServiceMonth)
 
 
-class TypedMonths(Generic[Typed]):
+class TypedOutputs(Generic[Typed]):
     """The typed values of the outputs a state hands over, each output read once.
 
     An output the state handed over at the previous scrape (the same object:
@@ -59,12 +69,16 @@ class TypedMonths(Generic[Typed]):
             return values
 
 
-def contract_months() -> TypedMonths[ContractMonth]:
-    return TypedMonths(ContractMonth, read_contract_month)
+def contract_months() -> TypedOutputs[ContractMonth]:
+    return TypedOutputs(ContractMonth, read_contract_month)
 
 
-def service_months() -> TypedMonths[ServiceMonth]:
-    return TypedMonths(ServiceMonth, read_service_month)
+def service_months() -> TypedOutputs[ServiceMonth]:
+    return TypedOutputs(ServiceMonth, read_service_month)
+
+
+def ticket_verdicts() -> TypedOutputs[TicketVerdict]:
+    return TypedOutputs(TicketVerdict, read_ticket_verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +124,11 @@ def _service_span(rec: ServiceMonth) -> tuple[int, int]:
     return month_bounds(Month.parse(rec.month))
 
 
-def _latest(records: Iterable[Typed], key: Callable[[Typed], str]) -> dict[tuple[str, str], Typed]:
+def _latest(
+    records: Iterable[Month_], key: Callable[[Month_], str]
+) -> dict[tuple[str, str], Month_]:
     """The highest revision per (key, month): the protocol promises one, this enforces it."""
-    out: dict[tuple[str, str], Typed] = {}
+    out: dict[tuple[str, str], Month_] = {}
     for rec in records:
         k = (key(rec), rec.month)
         cur = out.get(k)

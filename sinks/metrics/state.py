@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sla.model import JSON
-from sla.results import ContractMonth, ServiceMonth
+from sla.results import ContractMonth, ServiceMonth, TicketVerdict
 
 
 @dataclass(frozen=True)
@@ -103,15 +103,15 @@ class SupportState(Protocol):
     per scrape, a consistent snapshot, no blocking I/O.
     """
 
-    def support_outputs(self) -> Iterable[Mapping[str, Any]]:
+    def support_outputs(self) -> Iterable[Mapping[str, Any] | TicketVerdict]:
         """The latest ``ticket_verdict`` output of every ticket.
 
-        Dicts with the fields of ``schemas.outputs.TicketVerdictRecord``
-        (``ticket_id``, ``severity``, ``deadline``, ``at_risk_at``,
-        ``responded_at``, ``status``, ``response_business_minutes``); other
-        output kinds in the iterable (``ticket_alert``, ``support_month``)
-        are ignored, so the worker may hand over every support output it
-        keeps. Tickets dropped from the state may be left out.
+        Each is a whole verdict (``schemas.outputs.TicketVerdictRecord``), its
+        wire dict or :class:`sla.results.TicketVerdict`, read as
+        :meth:`PipelineState.statements` are; other output kinds in the
+        iterable (``ticket_alert``, ``support_month``) are ignored, so the
+        worker may hand over every support output it keeps. Tickets dropped
+        from the state may be left out.
         """
         ...
 

@@ -19,7 +19,7 @@ from sinks.metrics import (
     ReplayState,
     render,
 )
-from sinks.metrics.figures import TypedMonths
+from sinks.metrics.figures import TypedOutputs
 from sla.model import JSON
 from sla.results import ContractMonth, ResultError, read_contract_month
 from sla.timeutil import parse_instant
@@ -274,7 +274,7 @@ def test_an_output_is_read_once_until_the_state_hands_over_another() -> None:
         reads.append(out["counted_downtime_minutes"])
         return read_contract_month(out)
 
-    months = TypedMonths(ContractMonth, read)
+    months = TypedOutputs(ContractMonth, read)
     first, second = statement(1, 0), statement(2, 0, revision=1)
     assert [st.counted_downtime_minutes for st in months.read([first])] == [1]
     assert [st.counted_downtime_minutes for st in months.read([first])] == [1]

@@ -25,6 +25,7 @@ from sla.results import (
     ServiceMonth,
     read_contract_month,
     read_service_month,
+    read_ticket_verdict,
     render,
 )
 from tests import samples
@@ -54,7 +55,7 @@ def test_every_month_output_of_a_replay_reads_and_renders_to_the_same_text(
     tmp_path: Path,
 ) -> None:
     outputs = _outputs(tmp_path)
-    seen: dict[str, set[Any]] = {"contract_month": set(), "service_month": set()}
+    seen: dict[str, set[Any]] = {k: set() for k in ("contract_month", "service_month", "ticket")}
     for out in outputs:
         if out["kind"] == "contract_month":
             statement = read_contract_month(out)
@@ -68,12 +69,23 @@ def test_every_month_output_of_a_replay_reads_and_renders_to_the_same_text(
             assert render(record) == dumps_output(out)
             assert read_service_month(dumps_output(out)) == record
             seen["service_month"].add(record.status)
+        elif out["kind"] == "ticket_verdict":
+            verdict = read_ticket_verdict(out)
+            assert render(verdict) == dumps_output(out)
+            assert read_ticket_verdict(dumps_output(out)) == verdict
+            seen["ticket"].add((verdict.status, verdict.response_business_minutes is None))
     # the replays held what the classes must carry: every status, both bases and policies
     statuses = {s for s, _, _ in seen["contract_month"]}
     assert statuses == {"provisional", "final", "revised"}
     assert {b for _, b, _ in seen["contract_month"]} == {"platform", "per_service"}
     assert {p for _, _, p in seen["contract_month"]} == {"up", "down"}
     assert seen["service_month"] >= {"provisional", "final"}
+    # verdicts with and without a response, met and breached
+    assert {(s, r) for s, r in seen["ticket"] if s in ("met", "breached")} >= {
+        ("met", False),
+        ("breached", False),
+    }
+    assert any(no_response for _, no_response in seen["ticket"])
 
 
 def test_the_figures_are_typed() -> None:
@@ -132,6 +144,23 @@ def test_a_missing_field_or_another_kind_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"response_business_minutes": "-1.00"}, "negative"),
+        ({"response_business_minutes": "NaN"}, "finite"),
+        ({"severity": "urgent"}, "severity"),
+        ({"responded_at": "2026-03-10T10:00:00"}, "responded_at"),
+        ({"kind": "ticket_alert"}, "kind"),
+    ],
+)
+def test_what_is_not_a_ticket_verdict_is_refused(change: JSON, why: str) -> None:
+    verdict = samples.ticket_verdict()
+    assert read_ticket_verdict(verdict).response_business_minutes == Decimal("60.00")
+    with pytest.raises(ResultError, match=why):
+        read_ticket_verdict({**verdict, **change})
+
+
+@pytest.mark.parametrize(
     ("typed", "wire"),
     [
         (results.ContractMonth, outputs.ContractMonthStatement),
@@ -143,6 +172,7 @@ def test_a_missing_field_or_another_kind_is_refused() -> None:
         (results.ServiceMonth, outputs.ServiceMonthRecord),
         (results.Intervals, outputs.MinuteIntervals),
         (results.ExcludedInterval, outputs.ExcludedInterval),
+        (results.TicketVerdict, outputs.TicketVerdictRecord),
     ],
 )
 def test_the_typed_values_and_the_wire_models_name_the_same_fields(
