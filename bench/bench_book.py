@@ -31,7 +31,10 @@ HTTP server of the same machine (what its load allows any server); the Kafka
 heartbeat sessions the workers' logs say expired or failed while probes flowed (a heartbeat
 answered "rebalancing", as when a worker joins the group, is counted
 apart); per worker, its statement partitions, the outputs it published and
-the CPU seconds it used during the run.
+the CPU seconds it used during the run. Every worker's ``/metrics`` is
+scraped every ``--live-scrape-interval`` seconds (15, as the deployed
+Prometheus does) by a process of its own: the scrapes' count, the slowest
+and the largest are reported.
 
 (c) Resident memory per 1,000 contracts: the growth of the resident set of
 a fresh process folding the month with the largest book and holding its
@@ -168,6 +171,13 @@ def _arguments() -> argparse.Namespace:
     )
     p.add_argument(
         "--live-workers", type=int, default=1, help="workers sharing the statement stage in (b)"
+    )
+    p.add_argument(
+        "--live-scrape-interval",
+        type=float,
+        default=15.0,
+        help="seconds between scrapes of each worker's /metrics in (b), as Prometheus's "
+        "scrape_interval (0: no scrapes)",
     )
     p.add_argument("--no-live", action="store_true", help="leave out part (b)")
     p.add_argument("--memory-probe", type=int, default=None, help=argparse.SUPPRESS)

@@ -29,8 +29,10 @@ from book_workers import (
     published,
     start_control,
     start_poller,
+    start_scraper,
     start_workers,
     stop_poller,
+    stop_scraper,
     wait_caught_up,
 )
 
@@ -198,8 +200,11 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         markers: list[Marker] = []
         # the API's /health, --health-port's, and the static server's (the machine's floor)
         pollers = [[start_poller(port) for port in group] for group in (ports, hports, [control])]
+        every = args.live_scrape_interval
+        scrapers = [start_scraper(port, every) for port in ports] if every > 0 else []
         sent = asyncio.run(_live_probes(args, bootstrap, names, book, markers))
         times, htimes, ctimes = ([t for p in group for t in stop_poller(p)] for group in pollers)
+        scrapes = [scrape for proc in scrapers for scrape in stop_scraper(proc)]
         lasts = [health(port) for port in ports]
         workers = [
             {
@@ -215,6 +220,7 @@ def live(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             for path, start in zip(logs, log0, strict=True)
         )
     res = _live_result(sent, markers, times, lasts, workers, logtext)
+    res["scrapes"] = scrapes
     for key, polled in (("health_port", htimes), ("control", ctimes)):
         res[f"{key}_max"] = max(polled) if polled else float("nan")
         res[f"{key}_polls"] = len(polled)
@@ -340,6 +346,14 @@ def print_live(args: argparse.Namespace, res: dict[str, Any]) -> None:
         f"{loop.get('max_since_start_seconds', float('nan'))} s "
         f"(goals p99 <= {GOAL_LAG_P99} s, max <= {GOAL_LAG_MAX} s)"
     )
+    scrapes = res["scrapes"]
+    if args.live_scrape_interval > 0:
+        print(
+            f"(b) /metrics scraped every {args.live_scrape_interval:.0f} s as Prometheus does: "
+            f"{len(scrapes)} scrapes ({sum(n < 0 for _, n in scrapes)} failed), slowest "
+            f"{max((t for t, _ in scrapes), default=float('nan')):.2f} s, largest "
+            f"{max((n for _, n in scrapes), default=0) / 1e6:.1f} MB"
+        )
     delay = res["delay"]
     print(
         f"(b) the workers' statement delay (inputs folded -> statements published, "

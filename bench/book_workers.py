@@ -1,8 +1,10 @@
-"""The processes of ``bench/book_live.py``: workers, a control server, ``/health`` pollers.
+"""The processes of ``bench/book_live.py``: workers, a control server, pollers, scrapers.
 
 A poller is this module run with ``--poll-health PORT``: a process of its
 own, as a liveness probe is, so the bench's own busy process does not time
-its own waits for the interpreter.
+its own waits for the interpreter. A scraper (``--scrape-metrics PORT
+SECONDS``) reads a worker's ``/metrics`` as Prometheus does, every so many
+seconds.
 """
 
 from __future__ import annotations
@@ -46,6 +48,38 @@ def poll_health(port: int) -> None:
             health_body(port)
         print(f"{time.monotonic() - t0:.4f}", flush=True)
         time.sleep(0.2)
+
+
+def scrape_metrics(port: int, interval: float) -> None:
+    """Read ``/metrics`` every ``interval`` s until killed; print each scrape's seconds and bytes.
+
+    One scrape a line; a scrape that failed prints ``-1`` bytes.
+    """
+    while True:
+        t0 = time.monotonic()
+        size = -1
+        with (
+            suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as r,
+        ):
+            size = len(r.read())
+        took = time.monotonic() - t0
+        print(f"{took:.4f} {size}", flush=True)
+        time.sleep(max(0.0, interval - took))
+
+
+def start_scraper(port: int, interval: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, __file__, "--scrape-metrics", str(port), str(interval)],
+        stdout=subprocess.PIPE,
+    )
+
+
+def stop_scraper(proc: subprocess.Popen[bytes]) -> list[tuple[float, int]]:
+    """Each scrape's seconds and bytes."""
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    return [(float(t), int(n)) for t, n in (line.split() for line in out.splitlines())]
 
 
 def start_poller(port: int) -> subprocess.Popen[bytes]:
@@ -162,6 +196,12 @@ def wait_caught_up(port: int, timeout: float) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["--poll-health"] or len(sys.argv) != 3:
-        raise SystemExit("usage: book_workers.py --poll-health PORT (run by book_live.py)")
-    poll_health(int(sys.argv[2]))
+    if sys.argv[1:2] == ["--poll-health"] and len(sys.argv) == 3:
+        poll_health(int(sys.argv[2]))
+    elif sys.argv[1:2] == ["--scrape-metrics"] and len(sys.argv) == 4:
+        scrape_metrics(int(sys.argv[2]), float(sys.argv[3]))
+    else:
+        raise SystemExit(
+            "usage: book_workers.py --poll-health PORT | --scrape-metrics PORT SECONDS"
+            " (run by book_live.py)"
+        )
