@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-from devkit.simulate import Scenario, write_jsonl
-from fold.replay import iter_lines
+from devkit.simulate import Scenario, events
 from sla.model import JSON
 from sla.months import Month, month_bounds
 from sla.timeutil import format_instant, minute_start
@@ -101,10 +98,7 @@ def month_with_book(services: int, contracts: int) -> tuple[Scenario, list[bytes
     """
     names = tuple(f"svc-{i:02d}" for i in range(services))
     scenario = Scenario(services=names, regions=("eu-west-1",))
-    with tempfile.TemporaryDirectory(prefix="book-month-") as tmp:
-        path = Path(tmp) / "month.jsonl"
-        write_jsonl(scenario, str(path))
-        with path.open("rb") as fh:
-            lines = [raw for _, raw in iter_lines(fh)]
+    # as write_jsonl writes them (a malformed event is its bytes), without the file
+    lines = [ev if isinstance(ev, bytes) else json.dumps(ev).encode() for ev in events(scenario)]
     lines += [json.dumps(ev).encode() for ev in book_contracts(contracts, names, scenario.month)]
     return scenario, lines

@@ -26,13 +26,13 @@ class MetricsPage:
     """The registry ``/metrics`` serves, and its rendering off the event loop."""
 
     def __init__(self, clock: WallClock) -> None:
-        self.registry = CollectorRegistry()
+        self._registry = CollectorRegistry()
         self._collector = AvailabilityCollector(StateSnapshot(), clock)
-        self.registry.register(self._collector)
+        self._registry.register(self._collector)
         self._one_at_a_time = asyncio.Lock()
 
     async def render(self, snapshot: StateSnapshot) -> bytes:
         """The exposition text of ``snapshot``, made on a thread."""
         async with self._one_at_a_time:
             self._collector.state = snapshot
-            return await asyncio.to_thread(generate_latest, self.registry)
+            return await asyncio.to_thread(generate_latest, self._registry)

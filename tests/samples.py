@@ -87,6 +87,20 @@ def statement() -> JSON:
     return copy.deepcopy(STATEMENT)
 
 
+#: the fields a service-month record shares with the statement's figures of its service
+_SERVICE_MONTH_FIGURES = (
+    "up_minutes",
+    "down_minutes",
+    "counted_downtime_minutes",
+    "excluded_minutes",
+    "no_data_minutes",
+    "uptime_percent",
+    "coverage_percent",
+    "meets_target",
+    "credit_percent",
+)
+
+
 def service_month() -> JSON:
     sample = statement()
     return {
@@ -94,14 +108,8 @@ def service_month() -> JSON:
         "service": "api",
         **{k: sample[k] for k in ("month", "timezone", "minutes_in_month", "elapsed_minutes")},
         "remaining_minutes": 0,
-        **{k: sample["services"]["api"][k] for k in ("up_minutes", "down_minutes")},
-        "counted_downtime_minutes": 50,
-        "excluded_minutes": {},
-        "no_data_minutes": 0,
-        "uptime_percent": "99.8879",
-        "coverage_percent": "100.0000",
-        "meets_target": False,
-        "credit_percent": "10",
+        # the one service's minutes and figures, as the statement gives them
+        **{k: sample["services"]["api"][k] for k in _SERVICE_MONTH_FIGURES},
         "error_budget_minutes": 44,
         "error_budget_remaining_minutes": -6,
         "downtime_incidents": sample["downtime_incidents"],

@@ -24,15 +24,13 @@ from sinks.metrics.families import (
     _family,
 )
 from sinks.metrics.figures import (
+    TypedOutputs,
     _budget_ratio,
     _contract_span,
     _Figures,
     _figures,
     _latest,
     _service_span,
-    contract_months,
-    service_months,
-    ticket_verdicts,
 )
 from sinks.metrics.names import (
     CONSUMER_LAG_MESSAGES,
@@ -86,7 +84,7 @@ from sinks.metrics.names import (
 )
 from sinks.metrics.state import PipelineState
 from sla.credit import error_budget, format_decimal, minutes_until_tier
-from sla.results import ContractMonth, TicketVerdict
+from sla.results import ContractMonth, ServiceMonth, TicketVerdict
 from sla.statement_terms import DEFAULT_TARGET
 from sla.timeutil import epoch_minute
 
@@ -116,9 +114,9 @@ class AvailabilityCollector(Collector):
         self._service_totals = MonotonicTotals(count_history)
         self._revision_totals = MonotonicTotals(count_history)
         self._tickets = TicketTotals(count_history)
-        self._statements = contract_months()
-        self._service_months = service_months()
-        self._verdicts = ticket_verdicts()
+        self._statements = TypedOutputs(ContractMonth)
+        self._service_months = TypedOutputs(ServiceMonth)
+        self._verdicts = TypedOutputs(TicketVerdict)
 
     def describe(self) -> Iterable[Metric]:
         """The metric families without samples (the registry checks names with them)."""

@@ -29,7 +29,15 @@ from sla.timeutil import epoch_minute
 #: a typed output
 Typed = TypeVar("Typed", ContractMonth, ServiceMonth, TicketVerdict)
 #: a typed month output
-Month_ = TypeVar("Month_", ContractMonth, ServiceMonth)
+MonthOutput = TypeVar("MonthOutput", ContractMonth, ServiceMonth)
+
+
+#: the reader of each typed output
+_READERS: dict[type[Any], Callable[[Any], Any]] = {
+    ContractMonth: read_contract_month,
+    ServiceMonth: read_service_month,
+    TicketVerdict: read_ticket_verdict,
+}
 
 
 class TypedOutputs(Generic[Typed]):
@@ -38,16 +46,17 @@ class TypedOutputs(Generic[Typed]):
     An output the state handed over at the previous scrape (the same object:
     a state hands out outputs it never changes, ``PipelineState``) is not
     read again; a new one (a new revision, a new month) is read with
-    ``read``, which refuses what is not an output of its kind
+    the reader of its kind in :mod:`sla.results`, which refuses what is not
+    an output of that kind
     (:class:`sla.results.ResultError`: the scrape fails, as the collector
     wants of a state it cannot read). An output that is already typed is
     taken as it is. The cache keeps only what the last scrape was handed,
     so it holds no more than the state does.
     """
 
-    def __init__(self, kind: type[Typed], read: Callable[[Any], Typed]) -> None:
+    def __init__(self, kind: type[Typed]) -> None:
         self._kind: type[Typed] = kind
-        self._read: Callable[[Any], Typed] = read
+        self._read: Callable[[Any], Typed] = _READERS[kind]
         self._seen: dict[int, tuple[object, Typed]] = {}
         self._lock = threading.Lock()  # scrapes may run on several HTTP threads
 
@@ -67,18 +76,6 @@ class TypedOutputs(Generic[Typed]):
                 values.append(typed)
             self._seen = kept
             return values
-
-
-def contract_months() -> TypedOutputs[ContractMonth]:
-    return TypedOutputs(ContractMonth, read_contract_month)
-
-
-def service_months() -> TypedOutputs[ServiceMonth]:
-    return TypedOutputs(ServiceMonth, read_service_month)
-
-
-def ticket_verdicts() -> TypedOutputs[TicketVerdict]:
-    return TypedOutputs(TicketVerdict, read_ticket_verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +122,10 @@ def _service_span(rec: ServiceMonth) -> tuple[int, int]:
 
 
 def _latest(
-    records: Iterable[Month_], key: Callable[[Month_], str]
-) -> dict[tuple[str, str], Month_]:
+    records: Iterable[MonthOutput], key: Callable[[MonthOutput], str]
+) -> dict[tuple[str, str], MonthOutput]:
     """The highest revision per (key, month): the protocol promises one, this enforces it."""
-    out: dict[tuple[str, str], Month_] = {}
+    out: dict[tuple[str, str], MonthOutput] = {}
     for rec in records:
         k = (key(rec), rec.month)
         cur = out.get(k)

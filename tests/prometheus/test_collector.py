@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -17,6 +17,7 @@ from sinks.metrics import (
     MonotonicTotals,
     PipelineStats,
     ReplayState,
+    figures,
     render,
 )
 from sinks.metrics.figures import TypedOutputs
@@ -267,14 +268,19 @@ def test_latest_revision_wins_when_the_state_repeats_a_month() -> None:
 # -- reading the state ---------------------------------------------------------------
 
 
-def test_an_output_is_read_once_until_the_state_hands_over_another() -> None:
+def test_an_output_is_read_once_until_the_state_hands_over_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     reads: list[int] = []
 
     def read(out: Any) -> ContractMonth:
         reads.append(out["counted_downtime_minutes"])
         return read_contract_month(out)
 
-    months = TypedOutputs(ContractMonth, read)
+    readers: dict[type[Any], Callable[[Any], Any]] = figures._READERS
+    kind: type[Any] = ContractMonth
+    monkeypatch.setitem(readers, kind, read)  # the reads, counted
+    months = TypedOutputs(ContractMonth)
     first, second = statement(1, 0), statement(2, 0, revision=1)
     assert [st.counted_downtime_minutes for st in months.read([first])] == [1]
     assert [st.counted_downtime_minutes for st in months.read([first])] == [1]
