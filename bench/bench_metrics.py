@@ -13,7 +13,10 @@ the current one and gets its full set of gauges:
   (new objects with the same figures, as the worker's stages hand them over).
 
 Each figure is the median of ``--repeats`` runs, each on a new collector
-for the first scrape.
+for the first scrape. A scrape is the text the worker serves
+(:meth:`AvailabilityCollector.exposition`); the last line is the same
+state's steady scrape through the client library's registry and
+``generate_latest``, for comparison.
 
     python bench/bench_metrics.py --contracts 1000
 """
@@ -73,9 +76,7 @@ def run(services: int, contracts: int, repeats: int) -> None:
     print(f"book: {contracts:,} contracts over {services} services: {n:,} statements")
 
     def scrape(collector: AvailabilityCollector) -> bytes:
-        registry = CollectorRegistry()
-        registry.register(collector)
-        return generate_latest(registry)
+        return collector.exposition()
 
     def fresh() -> AvailabilityCollector:
         return AvailabilityCollector(state, lambda: now)
@@ -100,6 +101,11 @@ def run(services: int, contracts: int, repeats: int) -> None:
     print(f"first scrape           {first_scrape:8.3f} s (median of {repeats})")
     print(f"same state again       {again:8.3f} s")
     print(f"a tenth revised        {statistics.median(times):8.3f} s")
+    registry = CollectorRegistry()
+    registry.register(fresh())
+    generate_latest(registry)
+    library = _median(lambda: generate_latest(registry), repeats)
+    print(f"same state, library    {library:8.3f} s")
 
 
 def main(argv: list[str] | None = None) -> None:

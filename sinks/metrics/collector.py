@@ -11,16 +11,16 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import HistogramMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 
 from sinks.metrics.counters import MonotonicTotals, TicketTotals
+from sinks.metrics.exposition import Rows, materialized, scrape_family, write
+from sinks.metrics.exposition import add as _add
 from sinks.metrics.families import (
     _CONTRACT_FAMILIES,
     _PIPELINE_FAMILIES,
     _SERVICE_FAMILIES,
     _SUPPORT_FAMILIES,
-    _add,
     _family,
 )
 from sinks.metrics.figures import (
@@ -123,6 +123,18 @@ class AvailabilityCollector(Collector):
         return [_family(name) for name in sorted(METRIC_NAMES)]
 
     def collect(self) -> Iterable[Metric]:
+        """Every family of a scrape, as the library's (for a registry)."""
+        return [materialized(f) for f in self._scrape()]
+
+    def exposition(self) -> bytes:
+        """A scrape's text exposition, as ``generate_latest`` of a registry gives it, faster.
+
+        The text is byte for byte the same (:mod:`sinks.metrics.exposition`),
+        made without a sample object per series; what the worker serves.
+        """
+        return write(self._scrape())
+
+    def _scrape(self) -> Iterator[Rows | Metric]:
         now = self.clock()
         now_minute = epoch_minute(now)
         yield from self._contracts(now_minute)
@@ -132,8 +144,8 @@ class AvailabilityCollector(Collector):
 
     # -- contracts --
 
-    def _contracts(self, now_minute: int) -> Iterator[Metric]:
-        fam = {name: _family(name) for name in _CONTRACT_FAMILIES}
+    def _contracts(self, now_minute: int) -> Iterator[Rows | Metric]:
+        fam = {name: scrape_family(name) for name in _CONTRACT_FAMILIES}
         statements = _latest(
             self._statements.read(self.state.statements()), lambda st: st.contract_id
         )
@@ -159,7 +171,7 @@ class AvailabilityCollector(Collector):
 
     @staticmethod
     def _current_contract(
-        fam: dict[str, Metric], cid: str, month: str, st: ContractMonth, fig: _Figures
+        fam: dict[str, Rows | Metric], cid: str, month: str, st: ContractMonth, fig: _Figures
     ) -> None:
         m, d = fig.minutes, fig.counted
         budget = error_budget(m, st.uptime_target)
@@ -192,8 +204,8 @@ class AvailabilityCollector(Collector):
 
     # -- services --
 
-    def _services(self, now_minute: int) -> Iterator[Metric]:
-        fam = {name: _family(name) for name in _SERVICE_FAMILIES}
+    def _services(self, now_minute: int) -> Iterator[Rows | Metric]:
+        fam = {name: scrape_family(name) for name in _SERVICE_FAMILIES}
         records = _latest(
             self._service_months.read(self.state.service_months()), lambda rec: rec.service
         )
@@ -223,13 +235,13 @@ class AvailabilityCollector(Collector):
 
     # -- support --
 
-    def _support(self, now: datetime) -> Iterator[Metric]:
+    def _support(self, now: datetime) -> Iterator[Rows | Metric]:
         read = getattr(self.state, "support_outputs", None)
         if read is None:
             return
         verdicts = self._verdicts.read(o for o in read() if _kind(o) == "ticket_verdict")
         fig = self._tickets.observe(verdicts, now)
-        fam = {name: _family(name) for name in _SUPPORT_FAMILIES}
+        fam = {name: scrape_family(name) for name in _SUPPORT_FAMILIES}
         for severity in TICKET_SEVERITIES:
             _add(fam[SUPPORT_TICKETS_OPEN], [severity], fig.open[severity])
             _add(fam[SUPPORT_TICKETS_AT_RISK], [severity], fig.at_risk[severity])
@@ -246,9 +258,9 @@ class AvailabilityCollector(Collector):
 
     # -- pipeline --
 
-    def _pipeline(self) -> Iterator[Metric]:
+    def _pipeline(self) -> Iterator[Rows | Metric]:
         p = self.state.pipeline()
-        fam = {name: _family(name) for name in _PIPELINE_FAMILIES}
+        fam = {name: scrape_family(name) for name in _PIPELINE_FAMILIES}
         for kind, n in sorted(p.events_by_type.items()):
             _add(fam[EVENTS_TOTAL], [kind], n)
         for reason, n in sorted(p.dead_letters_by_reason.items()):
@@ -276,7 +288,7 @@ class AvailabilityCollector(Collector):
         yield from fam.values()
 
 
-def _seconds(family: Metric, buckets: Sequence[tuple[float, int]], total: float) -> None:
+def _seconds(family: Rows | Metric, buckets: Sequence[tuple[float, int]], total: float) -> None:
     """A histogram of seconds without labels from ``(le, cumulative count)`` pairs, if any."""
     if buckets and isinstance(family, HistogramMetricFamily):
         bounds = [("+Inf" if le == float("inf") else repr(le), float(n)) for le, n in buckets]
@@ -288,14 +300,12 @@ def _kind(output: Mapping[str, Any] | TicketVerdict) -> object:
 
 
 def render(state: PipelineState, clock: WallClock, *, count_history: bool = True) -> bytes:
-    """The text exposition of ``state`` at ``clock()`` (a fresh registry each call).
+    """The text exposition of ``state`` at ``clock()`` (a fresh collector each call).
 
     For one-off views (the offline CLI, tests); a long-running process keeps
     one collector so its counters stay monotonic across scrapes.
     """
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(AvailabilityCollector(state, clock, count_history=count_history))
-    return generate_latest(registry)
+    return AvailabilityCollector(state, clock, count_history=count_history).exposition()
 
 
 __all__ = ["AvailabilityCollector", "WallClock", "render"]

@@ -2,7 +2,8 @@
 
 A name ending in ``_total`` is a counter, one in :data:`HISTOGRAMS` a
 histogram, every other a gauge. The collector builds a fresh family per name
-at every scrape (:func:`_family`) and adds its samples with :func:`_add`.
+for :meth:`describe` (:func:`_family`); a scrape fills the families of
+:func:`sinks.metrics.exposition.scrape_family`.
 """
 
 from __future__ import annotations
@@ -191,8 +192,3 @@ def _family(name: str) -> Metric:
     if name.endswith("_total"):
         return CounterMetricFamily(name, _HELP[name], labels=labels)
     return GaugeMetricFamily(name, _HELP[name], labels=labels)
-
-
-def _add(family: Metric, labels: list[str], value: float) -> None:
-    if isinstance(family, CounterMetricFamily | GaugeMetricFamily):
-        family.add_metric(labels, value)
