@@ -8,11 +8,12 @@ the state needs to be kept in step.
 
 Who calls what:
 
-- The streaming worker implements :class:`PipelineState` (and
-  :class:`SupportState`) over its tables and counters, builds one
-  ``AvailabilityCollector(state, clock)`` and registers
-  it in its registry (``registry.register(collector)``); the HTTP endpoint
-  serving that registry is the worker's.
+- The streaming worker hands a :class:`StateSnapshot` of its outputs and
+  counters to one ``AvailabilityCollector(state, clock)`` at each scrape of
+  its ``/metrics`` and serves :meth:`AvailabilityCollector.exposition`,
+  made on a thread (``streams/metricspage.py``). Any other process may
+  register a collector in a ``prometheus_client`` registry instead: its
+  ``collect`` gives the library's families, and the same text.
 - The offline replay and the tests use :class:`ReplayState`, built from a
   :class:`~fold.replay.ReplayResult` (any :class:`ReplayLike`);
   :func:`render` turns any state into the text exposition format.
@@ -62,7 +63,10 @@ The modules, by role (every public name is re-exported here):
 - :mod:`~sinks.metrics.figures`: the typed month outputs a scrape reads, and a
   month's minute figures from one;
 - :mod:`~sinks.metrics.collector`: :class:`AvailabilityCollector` and
-  :func:`render`.
+  :func:`render`;
+- :mod:`~sinks.metrics.exposition`: a scrape's families as plain rows, and
+  their text, written as the client library writes it but without a
+  sample object per series (what the worker serves).
 """
 
 from __future__ import annotations

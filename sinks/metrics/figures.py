@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 from sla.months import Month, month_bounds
 from sla.results import (
     ContractMonth,
+    Instant,
     ServiceMonth,
     TicketVerdict,
     read_contract_month,
@@ -31,6 +34,10 @@ Typed = TypeVar("Typed", ContractMonth, ServiceMonth, TicketVerdict)
 #: a typed month output
 MonthOutput = TypeVar("MonthOutput", ContractMonth, ServiceMonth)
 
+
+#: the field holding an output's nested content, the same object while its content is
+_ANCHORS: dict[type[Any], str] = {ContractMonth: "services", ServiceMonth: "intervals"}
+_ABSENT = object()
 
 #: the reader of each typed output
 _READERS: dict[type[Any], Callable[[Any], Any]] = {
@@ -52,30 +59,73 @@ class TypedOutputs(Generic[Typed]):
     wants of a state it cannot read). An output that is already typed is
     taken as it is. The cache keeps only what the last scrape was handed,
     so it holds no more than the state does.
+
+    A statement or record remade with nothing new but ``computed_at`` is
+    not read again either. The worker's stages remake every output of a
+    partition at each recomputation, a copy of the last one with the new
+    instant whenever nothing it depends on changed, so a live book hands
+    over new objects at nearly every scrape (a read is 40 µs a statement,
+    half a second a scrape at 10,000 contracts). Such a copy holds the very
+    objects of the one read before, its nested content (``services``,
+    ``intervals``) first: when every field but ``computed_at`` is the same
+    object, the typed value read before is kept with the new instant, read
+    by the same rules as a whole output's.
     """
 
     def __init__(self, kind: type[Typed]) -> None:
         self._kind: type[Typed] = kind
         self._read: Callable[[Any], Typed] = _READERS[kind]
-        self._seen: dict[int, tuple[object, Typed]] = {}
+        self._anchor = _ANCHORS.get(kind)
+        self._seen: dict[int, tuple[Mapping[str, Any], Typed]] = {}
+        #: by the id of an output's nested content: the output and its typed value
+        self._anchored: dict[int, tuple[object, Mapping[str, Any], Typed]] = {}
         self._lock = threading.Lock()  # scrapes may run on several HTTP threads
 
     def read(self, outputs: Iterable[Mapping[str, Any] | Typed]) -> list[Typed]:
         with self._lock:
             seen = self._seen
-            kept: dict[int, tuple[object, Typed]] = {}
+            kept: dict[int, tuple[Mapping[str, Any], Typed]] = {}
+            anchored: dict[int, tuple[object, Mapping[str, Any], Typed]] = {}
             values: list[Typed] = []
             for out in outputs:
-                if isinstance(out, self._kind):
-                    values.append(out)
+                if isinstance(out, self._kind) or not isinstance(out, Mapping):
+                    # typed already, or not an output at all (the reader says why)
+                    values.append(out if isinstance(out, self._kind) else self._read(out))
                     continue
                 hit = seen.get(id(out))
                 # the object itself is held in the cache, so its id is not reused
-                typed = hit[1] if hit is not None and hit[0] is out else self._read(out)
+                if hit is not None and hit[0] is out:
+                    typed = hit[1]
+                else:
+                    typed = self._remade(out) or self._read(out)
                 kept[id(out)] = (out, typed)
+                anchor = None if self._anchor is None else out.get(self._anchor)
+                if isinstance(anchor, dict):
+                    anchored[id(anchor)] = (anchor, out, typed)
                 values.append(typed)
             self._seen = kept
+            self._anchored = anchored
             return values
+
+    def _remade(self, out: Mapping[str, Any]) -> Typed | None:
+        """The value read before, if ``out`` is a copy of its output with a new ``computed_at``."""
+        anchor = None if self._anchor is None else out.get(self._anchor)
+        if not isinstance(anchor, dict):
+            return None
+        held = self._anchored.get(id(anchor))
+        if held is None or held[0] is not anchor:
+            return None
+        _, before, typed = held
+        if len(out) != len(before):
+            return None
+        for name, value in out.items():
+            if value is not before.get(name, _ABSENT) and name != "computed_at":
+                return None
+        try:
+            at = msgspec.convert(out.get("computed_at"), Instant)
+        except msgspec.ValidationError:
+            return None  # the whole read says what is wrong
+        return msgspec.structs.replace(typed, computed_at=at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -295,6 +295,36 @@ def test_an_output_is_read_once_until_the_state_hands_over_another(
     assert reads == [1, 2, 1]
 
 
+def test_a_copy_with_a_new_computed_at_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the worker's stages remake an unchanged statement at each recomputation."""
+    reads: list[str] = []
+
+    def read(out: Any) -> ContractMonth:
+        reads.append(out["computed_at"])
+        return read_contract_month(out)
+
+    readers: dict[type[Any], Callable[[Any], Any]] = figures._READERS
+    kind: type[Any] = ContractMonth
+    monkeypatch.setitem(readers, kind, read)
+    months = TypedOutputs(ContractMonth)
+    first = statement(1, 0, computed_at="2026-03-10T12:00:00Z")
+    months.read([first])
+    later = {**first, "computed_at": "2026-03-10T12:01:00+00:00"}
+    [typed] = months.read([later])
+    assert reads == ["2026-03-10T12:00:00Z"]
+    # the value a whole read gives, the new instant included
+    assert typed == read_contract_month(later)
+    assert typed.computed_at == parse_instant("2026-03-10T12:01:00Z")
+    # a copy whose other parts are not the very same objects is read
+    revised = {**later, "computed_at": "2026-03-10T12:02:00Z", "revision": 1}
+    regrouped = {**later, "services": dict(later["services"])}
+    months.read([revised, regrouped])
+    assert reads[1:] == ["2026-03-10T12:02:00Z", "2026-03-10T12:01:00+00:00"]
+    # an instant that does not read fails as a whole read does
+    with pytest.raises(ResultError, match="computed_at"):
+        months.read([{**revised, "computed_at": "2026-03-10T12:03:00"}])
+
+
 def test_a_statement_that_does_not_read_fails_the_scrape() -> None:
     broken = statement(1, 0)
     del broken["currency"]
