@@ -15,6 +15,14 @@ the current one and gets its full set of gauges:
   nothing else new, as the stages remake a partition's unchanged outputs at
   each recomputation (live, nearly every statement at every scrape).
 
+Then, as the worker serves them (:class:`streams.metricspage.MetricsPage`:
+on a thread, the cyclic collector paused), ``--repeats`` scrapes while an
+event loop measures its own lag every 50 ms as the worker's does, the
+statements remade between scrapes as live (nine in ten with a new
+``computed_at`` only, one in ten with new content): the longest wait of
+the loop during each scrape, with the book's objects frozen out of the
+collector's sight as the worker freezes them after each recomputation.
+
 Each figure is the median of ``--repeats`` runs, each on a new collector
 for the first scrape. A scrape is the text the worker serves
 (:meth:`AvailabilityCollector.exposition`); the last line is the same
@@ -27,10 +35,13 @@ state's steady scrape through the client library's registry and
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client.exposition import generate_latest
@@ -38,9 +49,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from devkit.book_of_business import month_with_book
 from fold.replay import iter_lines, replay_lines
-from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState
+from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState, StateSnapshot
 from sla.months import month_bounds
 from sla.timeutil import format_instant, minute_start
+from streams.metricspage import MetricsPage
 
 
 def _median(fn: Callable[[], object], repeats: int) -> float:
@@ -117,6 +129,43 @@ def run(services: int, contracts: int, repeats: int) -> None:
     generate_latest(registry)
     library = _median(lambda: generate_latest(registry), repeats)
     print(f"same state, library    {library:8.3f} s")
+    waits = asyncio.run(_loop_waits(ReplayState(result), now, repeats))
+    print("loop's longest wait per scrape: " + ", ".join(f"{w * 1000:.1f} ms" for w in waits))
+
+
+async def _loop_waits(replay: ReplayState, now: datetime, scrapes: int) -> list[float]:
+    """The loop's longest wait during each of ``scrapes`` scrapes through the worker's page."""
+    sys.setswitchinterval(0.0001)  # as the worker sets it
+    gc.freeze()
+    page = MetricsPage(lambda: now)
+    outputs: list[Any] = [*replay.statements(), *replay.service_months()]
+    lags: list[float] = []
+
+    async def watch() -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.05)
+            lags.append(time.perf_counter() - t0 - 0.05)
+
+    def remake(k: int) -> None:
+        at = format_instant(now + timedelta(minutes=k))
+        for i, out in enumerate(outputs):
+            if out["kind"] == "contract_month":
+                new = {"computed_at": at} if i % 10 else {"services": dict(out["services"])}
+                outputs[i] = {**out, **new}
+
+    watcher = asyncio.create_task(watch())
+    waits = []
+    for k in range(scrapes):
+        if k:
+            await asyncio.to_thread(remake, k)
+        await asyncio.sleep(0.2)
+        seen = len(lags)
+        await page.render(StateSnapshot(list(outputs), PipelineStats()))
+        waits.append(max(lags[seen:], default=0.0))
+    watcher.cancel()
+    gc.unfreeze()
+    return waits
 
 
 def main(argv: list[str] | None = None) -> None:

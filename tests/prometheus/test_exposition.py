@@ -125,9 +125,11 @@ def test_odd_labels_and_values_are_written_as_the_library_writes_them(name: str)
             # odd values in a label that keeps its place and in one that moves
             rows.add_metric([label, f"m{i}", label[::-1]][:arity], value)
     rows.add_metric([ODD_LABELS[2]] * arity, math.nan)
+    want, samples = generate_latest(_Library(rows)), len(rows.rows)
     text = write([rows])
-    assert text == generate_latest(_Library(rows))
-    assert text.count(b"\n") == 2 + len(rows.rows)
+    assert text == want
+    assert text.count(b"\n") == 2 + samples
+    assert rows.rows == []  # written, then let go
 
 
 class _Library(Collector):
