@@ -101,15 +101,15 @@ FREEZE_AFTER = 1_000_000
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(freeze_after: int = FREEZE_AFTER) -> Iterator[None]:
     """The cyclic garbage collector off meanwhile; a large pass's objects frozen after.
 
     A pass over a large book (a replay, every statement of it) makes millions
     of small acyclic objects; the collector would scan them again and again
     while they are made, and once switched back on its next full collection
     scans them all, over a second at 10,000 contracts, for nothing to free.
-    When the pass leaves more than :data:`FREEZE_AFTER` new tracked objects
-    they are frozen (``gc.freeze``): still freed by reference counting when
+    When the pass leaves more than ``freeze_after`` (:data:`FREEZE_AFTER`)
+    new tracked objects they are frozen (``gc.freeze``): still freed by reference counting when
     dropped, never scanned again. A small pass (a test's book) leaves them to
     the collector as usual. The collector is switched back on only if it was on.
     """
@@ -118,7 +118,7 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        if gc.get_count()[0] > FREEZE_AFTER:
+        if gc.get_count()[0] > freeze_after:
             gc.freeze()
         if collecting:
             gc.enable()
