@@ -100,6 +100,19 @@ class SharedResults:
 FREEZE_AFTER = 1_000_000
 
 
+class _Pauses:
+    """Who holds the collector paused: it is back on when the last of them is done."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.holders = 0
+        #: whether the collector was on when the first holder paused it
+        self.resume = False
+
+
+_PAUSES = _Pauses()
+
+
 @contextmanager
 def collector_paused(freeze_after: int = FREEZE_AFTER) -> Iterator[None]:
     """The cyclic garbage collector off meanwhile; a large pass's objects frozen after.
@@ -109,16 +122,27 @@ def collector_paused(freeze_after: int = FREEZE_AFTER) -> Iterator[None]:
     while they are made, and once switched back on its next full collection
     scans them all, over a second at 10,000 contracts, for nothing to free.
     When the pass leaves more than ``freeze_after`` (:data:`FREEZE_AFTER`)
-    new tracked objects they are frozen (``gc.freeze``): still freed by reference counting when
-    dropped, never scanned again. A small pass (a test's book) leaves them to
-    the collector as usual. The collector is switched back on only if it was on.
+    new tracked objects they are frozen (``gc.freeze``): still freed by
+    reference counting when dropped, never scanned again. A small pass (a
+    test's book) leaves them to the collector as usual.
+
+    Passes on several threads at once (the worker's recomputation and a
+    scrape of its metrics) overlap: the collector is switched back on when
+    the last of them ends, and only if it was on when the first began, so
+    a short pass never turns it on under a long one.
     """
-    collecting = gc.isenabled()
-    gc.disable()
+    pauses = _PAUSES
+    with pauses.lock:
+        if pauses.holders == 0:
+            pauses.resume = gc.isenabled()
+            gc.disable()
+        pauses.holders += 1
     try:
         yield
     finally:
-        if gc.get_count()[0] > freeze_after:
-            gc.freeze()
-        if collecting:
-            gc.enable()
+        with pauses.lock:
+            pauses.holders -= 1
+            if gc.get_count()[0] > freeze_after:
+                gc.freeze()
+            if pauses.holders == 0 and pauses.resume:
+                gc.enable()

@@ -4,7 +4,7 @@ A book of 10,000 contracts is some 270,000 series. Through the client
 library each one is a ``Sample`` (a named tuple and a dict of its labels)
 made by the collector, then a line made by
 :func:`prometheus_client.exposition.generate_latest`, which sorts, checks
-and escapes every label name again: 2.5 s of Python a scrape, on the
+and escapes every label name again: 2.6 s of Python a scrape, on the
 interpreter lock the worker's event loop and recomputation share.
 
 Here a gauge or counter family is a :class:`Rows`: its samples are

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import weakref
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -135,3 +136,25 @@ def test_the_collector_is_back_as_it_was_after_a_pass() -> None:
             assert gc.isenabled() is was_on
         finally:
             gc.enable()
+
+
+def test_overlapping_passes_turn_the_collector_on_when_the_last_ends() -> None:
+    """A scrape's short pass ending inside a recomputation's long one leaves it off."""
+    gc.enable()
+    try:
+        with ExitStack() as long_pass:
+            long_pass.enter_context(collector_paused())
+            with collector_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the long pass still runs
+        assert gc.isenabled()
+        # begun first and ended first, the same
+        short_pass, long_pass = ExitStack(), ExitStack()
+        short_pass.enter_context(collector_paused())
+        long_pass.enter_context(collector_paused())
+        short_pass.close()
+        assert not gc.isenabled()
+        long_pass.close()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
