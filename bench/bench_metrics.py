@@ -40,7 +40,7 @@ import gc
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,7 @@ from fold.replay import iter_lines, replay_lines
 from sinks.metrics import AvailabilityCollector, PipelineStats, ReplayState, StateSnapshot
 from sla.months import month_bounds
 from sla.timeutil import format_instant, minute_start
+from streams.looplag import LoopLag
 from streams.metricspage import MetricsPage
 
 
@@ -69,12 +70,12 @@ class _Revisable:
 
     def __init__(self, replay: ReplayState) -> None:
         self.replay = replay
-        self.items: list[dict[str, Any]] = replay.statements()
+        self.items: list[Mapping[str, Any]] = replay.statements()
 
-    def statements(self) -> list[dict[str, Any]]:
+    def statements(self) -> list[Mapping[str, Any]]:
         return self.items
 
-    def service_months(self) -> list[dict[str, Any]]:
+    def service_months(self) -> list[Mapping[str, Any]]:
         return self.replay.service_months()
 
     def pipeline(self) -> PipelineStats:
@@ -139,13 +140,6 @@ async def _loop_waits(replay: ReplayState, now: datetime, scrapes: int) -> list[
     gc.freeze()
     page = MetricsPage(lambda: now)
     outputs: list[Any] = [*replay.statements(), *replay.service_months()]
-    lags: list[float] = []
-
-    async def watch() -> None:
-        while True:
-            t0 = time.perf_counter()
-            await asyncio.sleep(0.05)
-            lags.append(time.perf_counter() - t0 - 0.05)
 
     def remake(k: int) -> None:
         at = format_instant(now + timedelta(minutes=k))
@@ -154,16 +148,16 @@ async def _loop_waits(replay: ReplayState, now: datetime, scrapes: int) -> list[
                 new = {"computed_at": at} if i % 10 else {"services": dict(out["services"])}
                 outputs[i] = {**out, **new}
 
-    watcher = asyncio.create_task(watch())
     waits = []
     for k in range(scrapes):
         if k:
             await asyncio.to_thread(remake, k)
+        lag = LoopLag(interval=0.05)  # the worker's own monitor, new for each scrape
+        watcher = asyncio.create_task(lag.run())
         await asyncio.sleep(0.2)
-        seen = len(lags)
         await page.render(StateSnapshot(list(outputs), PipelineStats()))
-        waits.append(max(lags[seen:], default=0.0))
-    watcher.cancel()
+        watcher.cancel()
+        waits.append(lag.max_ever)
     gc.unfreeze()
     return waits
 

@@ -88,9 +88,11 @@ class TypedOutputs(Generic[Typed]):
             anchored: dict[int, tuple[object, Mapping[str, Any], Typed]] = {}
             values: list[Typed] = []
             for out in outputs:
-                if isinstance(out, self._kind) or not isinstance(out, Mapping):
-                    # typed already, or not an output at all (the reader says why)
-                    values.append(out if isinstance(out, self._kind) else self._read(out))
+                if isinstance(out, self._kind):
+                    values.append(out)
+                    continue
+                if not isinstance(out, Mapping):
+                    values.append(self._read(out))  # not an output: the reader says why
                     continue
                 hit = seen.get(id(out))
                 # the object itself is held in the cache, so its id is not reused

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sla.model import JSON
 from sla.results import ContractMonth, ServiceMonth, TicketVerdict
 
 
@@ -170,8 +169,8 @@ class StateSnapshot:
         return self.stats
 
 
-class ReplayState:
-    """A :class:`PipelineState` over the result of an offline replay.
+class ReplayState(StateSnapshot):
+    """The :class:`StateSnapshot` of an offline replay's result.
 
     The statements and records are the replay's outputs. The replay has no
     Kafka and no sinks: lag, sink figures and late events are empty unless
@@ -179,32 +178,14 @@ class ReplayState:
     """
 
     def __init__(self, result: ReplayLike, *, pipeline: PipelineStats | None = None) -> None:
-        self._statements: list[JSON] = []
-        self._services: list[JSON] = []
-        self._support: list[JSON] = []
-        for out in result.outputs:
-            if out.get("kind") == "contract_month":
-                self._statements.append(dict(out))
-            elif out.get("kind") == "service_month":
-                self._services.append(dict(out))
-            elif out.get("kind") in ("ticket_verdict", "ticket_alert", "support_month"):
-                self._support.append(dict(out))
-        self._pipeline = pipeline or PipelineStats(
-            events_by_type=dict(result.stats.events),
-            dead_letters_by_reason=dict(result.stats.dead_letters),
+        super().__init__(
+            tuple(result.outputs),
+            pipeline
+            or PipelineStats(
+                events_by_type=dict(result.stats.events),
+                dead_letters_by_reason=dict(result.stats.dead_letters),
+            ),
         )
-
-    def statements(self) -> list[JSON]:
-        return list(self._statements)
-
-    def service_months(self) -> list[JSON]:
-        return list(self._services)
-
-    def support_outputs(self) -> list[JSON]:
-        return list(self._support)
-
-    def pipeline(self) -> PipelineStats:
-        return self._pipeline
 
 
 __all__ = [

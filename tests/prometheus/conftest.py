@@ -22,7 +22,7 @@ import itertools
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -164,13 +164,13 @@ class LiveState:
         )
         self.started = time.time()
 
-    def statements(self) -> list[JSON]:
+    def statements(self) -> list[Mapping[str, Any]]:
         return self.replay.statements()
 
-    def service_months(self) -> list[JSON]:
+    def service_months(self) -> list[Mapping[str, Any]]:
         return self.replay.service_months()
 
-    def support_outputs(self) -> list[JSON]:
+    def support_outputs(self) -> list[Mapping[str, Any]]:
         return self.replay.support_outputs()
 
     def pipeline(self) -> PipelineStats:

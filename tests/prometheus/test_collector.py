@@ -268,18 +268,24 @@ def test_latest_revision_wins_when_the_state_repeats_a_month() -> None:
 # -- reading the state ---------------------------------------------------------------
 
 
-def test_an_output_is_read_once_until_the_state_hands_over_another(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    reads: list[int] = []
+def _counted_reads(monkeypatch: pytest.MonkeyPatch, field: str) -> list[Any]:
+    """Each whole read of a statement from now on, by the value of its ``field``."""
+    reads: list[Any] = []
 
     def read(out: Any) -> ContractMonth:
-        reads.append(out["counted_downtime_minutes"])
+        reads.append(out[field])
         return read_contract_month(out)
 
     readers: dict[type[Any], Callable[[Any], Any]] = figures._READERS
     kind: type[Any] = ContractMonth
-    monkeypatch.setitem(readers, kind, read)  # the reads, counted
+    monkeypatch.setitem(readers, kind, read)
+    return reads
+
+
+def test_an_output_is_read_once_until_the_state_hands_over_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = _counted_reads(monkeypatch, "counted_downtime_minutes")
     months = TypedOutputs(ContractMonth)
     first, second = statement(1, 0), statement(2, 0, revision=1)
     assert [st.counted_downtime_minutes for st in months.read([first])] == [1]
@@ -297,15 +303,7 @@ def test_an_output_is_read_once_until_the_state_hands_over_another(
 
 def test_a_copy_with_a_new_computed_at_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """As the worker's stages remake an unchanged statement at each recomputation."""
-    reads: list[str] = []
-
-    def read(out: Any) -> ContractMonth:
-        reads.append(out["computed_at"])
-        return read_contract_month(out)
-
-    readers: dict[type[Any], Callable[[Any], Any]] = figures._READERS
-    kind: type[Any] = ContractMonth
-    monkeypatch.setitem(readers, kind, read)
+    reads = _counted_reads(monkeypatch, "computed_at")
     months = TypedOutputs(ContractMonth)
     first = statement(1, 0, computed_at="2026-03-10T12:00:00Z")
     months.read([first])
