@@ -1,9 +1,10 @@
-"""What the statement stage sends again, and what it holds back.
+"""What the statement stage sends again, under which revision, and what it holds back.
 
-An output is sent again only when its value changes (:func:`content_digest`);
-a provisional statement whose coverage alone moved waits for the coverage
-step (:func:`coverage_free_digest`, :data:`COVERAGE_STEP_MINUTES`); outputs
-a consumer acts on for good wait until every input is read to its end
+An output is sent again only when its value changes (:func:`content_digest`),
+under a revision that only goes up (:func:`with_revision`); a provisional
+statement whose coverage alone moved waits for the coverage step
+(:func:`coverage_free_digest`, :data:`COVERAGE_STEP_MINUTES`); outputs a
+consumer acts on for good wait until every input is read to its end
 (:func:`held_until_caught_up`).
 """
 
@@ -84,3 +85,36 @@ def held_until_caught_up(out: JSON) -> bool:
         "claim_decision",
         "ticket_alert",
     )
+
+
+def with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:
+    """``out`` under the revision and status it is published with, given the last published.
+
+    ``prev`` is the record of what was last published under the output's key
+    (its ``digest``, ``revision`` and ``status``), None if nothing was;
+    ``digest`` is ``out``'s :func:`content_digest`, None when only the
+    revision of an output already known to be unchanged is asked for.
+
+    - A claim decision starts at revision 0 and takes the next one whenever
+      its content changes; it has no status (SPEC section 7).
+    - A statement whose content changed after it was published as final or
+      revised is ``revised``, at the next revision at least, even where its
+      knowledge-time revision did not move (a probe that arrived late): billing
+      never sees a changed final statement under an old revision.
+    - A statement never goes below the revision last published (a stage made
+      anew computes it from what it knows now): it keeps that revision, as
+      ``revised``.
+    - Otherwise ``out`` is unchanged: a provisional statement and one first
+      published, at the revision and status the core gave it.
+    """
+    if out.get("kind") == "claim_decision":
+        last = int((prev or {}).get("revision") or 0)
+        changed = prev is not None and digest is not None and prev["digest"] != digest
+        return {**out, "revision": last + 1 if changed else last}
+    if "revision" not in out or prev is None:
+        return out
+    if digest is not None and prev["digest"] != digest and prev["status"] in ("final", "revised"):
+        return {**out, "revision": max(out["revision"], prev["revision"] + 1), "status": "revised"}
+    if prev["revision"] > out["revision"]:
+        return {**out, "revision": prev["revision"], "status": "revised"}
+    return out

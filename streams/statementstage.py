@@ -9,7 +9,7 @@ so revisions only ever go up. A fold over sets: a message delivered twice
 One module over 400 lines, for one reason: the stage is one state machine.
 What it folds, what it emitted and what waits to be published are read and
 written together by every step (fold, emit, confirm); the rules that decide
-what is due are apart, in :mod:`streams.emitrules`.
+what is due and under which revision are apart, in :mod:`streams.emitrules`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from streams.emitrules import (
     content_digest,
     coverage_free_digest,
     held_until_caught_up,
+    with_revision,
 )
 from streams.messages import FIRST_MONTH, LAST_MONTH, Outgoing, dead_letter_message
 
@@ -296,7 +297,7 @@ class StatementStage:
                 and prev.get("status") in (out.get("status"), "revised")
             ):
                 self._pending.pop(ekey, None)
-                self.latest[key] = self._with_revision(out, prev)
+                self.latest[key] = with_revision(out, prev)
                 continue
             held = self._pending.get(ekey)
             since = held[1] if held is not None and held[0] == digest else mono
@@ -355,7 +356,7 @@ class StatementStage:
         for ekey, (digest, _, out, sig) in chosen:
             del self._pending[ekey]
             prev = self._emitted(ekey)
-            out = self._with_revision(out, prev, digest)
+            out = with_revision(out, prev, digest)
             self._unconfirmed[ekey] = digest
             if sig is not None:
                 self._shown[ekey] = (sig, mono)
@@ -417,26 +418,3 @@ class StatementStage:
         never reads the table, which belongs to the event loop.
         """
         return self._records.get(ekey)
-
-    @staticmethod
-    def _with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:
-        if out.get("kind") == "claim_decision":
-            # no status: the revision alone orders the decisions on one claim
-            last = int((prev or {}).get("revision") or 0)
-            changed = prev is not None and digest is not None and prev["digest"] != digest
-            return {**out, "revision": last + 1 if changed else last}
-        if "revision" not in out or prev is None:
-            return out
-        if (
-            digest is not None
-            and prev["digest"] != digest
-            and prev["status"] in ("final", "revised")
-        ):
-            return {
-                **out,
-                "revision": max(out["revision"], prev["revision"] + 1),
-                "status": "revised",
-            }
-        if prev["revision"] > out["revision"]:
-            return {**out, "revision": prev["revision"], "status": "revised"}
-        return out
