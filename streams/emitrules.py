@@ -11,6 +11,7 @@ consumer acts on for good wait until every input is read to its end
 from __future__ import annotations
 
 import hashlib
+import json
 
 from schemas.codec import dumps_output
 from sla.model import JSON
@@ -85,6 +86,34 @@ def held_until_caught_up(out: JSON) -> bool:
         "claim_decision",
         "ticket_alert",
     )
+
+
+def published_record(digest: str, revision: object, status: object) -> bytes:
+    """The stored record of an output as published: its digest, revision and status."""
+    return json.dumps({"digest": digest, "revision": revision, "status": status}).encode()
+
+
+def read_published(raw: bytes) -> JSON:
+    """A stored record of :func:`published_record`; ValueError for anything else.
+
+    The rules read it at every recomputation (:func:`with_revision`), so a
+    value that is not one (written by hand to the table's changelog, or
+    truncated) is refused here, once, rather than failing every
+    recomputation of its partition after.
+    """
+    record = json.loads(raw)
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    digest, revision, status = record.get("digest"), record.get("revision"), record.get("status")
+    if not isinstance(digest, str):
+        raise ValueError("digest is not a string")
+    if revision is not None and (
+        not isinstance(revision, int) or isinstance(revision, bool) or revision < 0
+    ):
+        raise ValueError("revision is not a whole number")
+    if status not in (None, "provisional", "final", "revised"):
+        raise ValueError(f"unknown status {status!r}")
+    return {"digest": digest, "revision": revision, "status": status}
 
 
 def with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:

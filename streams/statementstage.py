@@ -38,6 +38,8 @@ from streams.emitrules import (
     content_digest,
     coverage_free_digest,
     held_until_caught_up,
+    published_record,
+    read_published,
     with_revision,
 )
 from streams.messages import FIRST_MONTH, LAST_MONTH, Outgoing, dead_letter_message
@@ -117,12 +119,14 @@ class StatementStage:
         self.ready = False
 
     def rebuild(self) -> None:
-        """Refold every stored event and minute state (after start-up or a rebalance).
+        """Refold every stored event and minute state, and read what was published.
 
-        A stored value that cannot be read or folded (written before a rule
-        that now rejects it, or corrupt) is skipped, logged and counted in
-        ``folder.stats.unreadable_state``: a value in a state topic never
-        stops a worker from starting.
+        After start-up or a rebalance. A stored value that cannot be read or
+        folded (written before a rule that now rejects it, or corrupt) is
+        skipped, logged and counted in ``folder.stats.unreadable_state``: a
+        value in a state topic never stops a worker from starting, nor its
+        partition from publishing. An output whose record of publication was
+        skipped is published again, its revision never below the core's.
         """
         self.reset()
         for key in list(self.events):
@@ -134,8 +138,9 @@ class StatementStage:
         self._records = {}
         for ekey in list(self.emitted):
             try:
-                self._records[ekey] = json.loads(self.emitted[ekey])
-            except (ValueError, KeyError) as exc:
+                self._records[ekey] = read_published(self.emitted[ekey])
+            except Exception as exc:
+                self.folder.stats.unreadable_state += 1
                 log.warning("record of published output %r skipped: %s", ekey[:200], exc)
         self.ready = True
         self.dirty = True
@@ -403,13 +408,9 @@ class StatementStage:
         for out in published:
             ekey = f"{out['kind']}|{topics.output_key(out).decode()}"
             digest = self._unconfirmed.pop(ekey)
-            record = {
-                "digest": digest,
-                "revision": out.get("revision"),
-                "status": out.get("status"),
-            }
-            self.emitted[ekey] = json.dumps(record).encode()
-            self._records[ekey] = record
+            revision, status = out.get("revision"), out.get("status")
+            self.emitted[ekey] = published_record(digest, revision, status)
+            self._records[ekey] = {"digest": digest, "revision": revision, "status": status}
 
     def _emitted(self, ekey: str) -> JSON | None:
         """What was last published under ``ekey``, from the record read at :meth:`rebuild`.

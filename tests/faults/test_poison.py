@@ -7,7 +7,9 @@ valid probes when lines were joined, an incident from year 1, and, already
 in the state topics before the worker starts, values it cannot read: a
 corrupt probe-ledger slice and a ledger key from year 1 in the probe
 changelog, a stored incident from year 1 and corrupt minute states in the
-statement stage's table changelog, a corrupt minute-states message.
+statement stage's table changelog, a record of publication that is not one
+(for the very statement the test waits for) in the changelog of its table
+of what was published, a corrupt minute-states message.
 
 What must hold: the worker starts and stays up (``/health`` answers), every
 poison input is dead-lettered with its reason (a dead letter is found by the
@@ -29,7 +31,7 @@ import pytest
 
 from streams import topics
 from streams.probeloop import ledger_topic, service_partition
-from streams.router import STATEMENT_PARTITIONS
+from streams.router import STATEMENT_PARTITIONS, contract_partition
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.worker_process import WorkerProcess, replay_outputs, wait_for_outputs
 from tools.produce import consume_outputs, produce_lines
@@ -77,9 +79,16 @@ def _poison_state(bootstrap: str) -> bytes:
         {"cleanup.policy": "compact"},
         "stage 2",
     )
+    emitted = topics.TopicSpec(
+        f"{APP}-stage2-emitted-changelog",
+        "partition|key",
+        STATEMENT_PARTITIONS,
+        {"cleanup.policy": "compact"},
+        "stage 2",
+    )
     ledgers = ledger_topic(APP)
     topics.ensure_topics(bootstrap)
-    topics.ensure_topics(bootstrap, specs=[ledgers, events])
+    topics.ensure_topics(bootstrap, specs=[ledgers, events, emitted])
     part = service_partition("api", ledgers.partitions)
     states = json.dumps({"service": "api", "month": "2026-03"}).encode() + b"\nnot states"
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -96,6 +105,14 @@ def _poison_state(bootstrap: str) -> bytes:
             (b"0|states|web|2026-03", states),
         ):
             producer.send(events.name, key=key, value=value, partition=0)
+        # read at every recomputation of its partition: once, it held back all of them
+        ours = contract_partition("PO-P")
+        producer.send(
+            emitted.name,
+            key=f"{ours}|contract_month|PO-P|2026-03".encode(),
+            value=b'{"digest": 5, "revision": "one"}',
+            partition=ours,
+        )
         producer.send(topics.MINUTE_STATES.name, key=b"api|2026-03", value=states)
         producer.flush(30)
     finally:
@@ -150,6 +167,7 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
         "probe ledger api|2026-03|eu-west-1|20: skipped unreadable stored value",
         "stored value 'incident|I-OLD|0|e-old' skipped",
         "stored value 'states|web|2026-03' skipped",
+        "record of published output 'contract_month|PO-P|2026-03' skipped",
     ):
         assert skipped in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]

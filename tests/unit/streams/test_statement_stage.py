@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from devkit.book_of_business import book_contracts
 from sla.model import JSON
@@ -226,21 +227,68 @@ def test_outputs_not_confirmed_are_published_again_with_the_same_revision() -> N
     """A crash between publishing and confirming: the next owner publishes them again."""
     events: dict[str, bytes] = {}
     emitted: dict[str, bytes] = {}
-    stage = StatementStage(events, emitted)
-    _february(stage, down=3)
-    at = FINAL_AT + timedelta(hours=1)
-    stage.refresh(at, mono=0.0)
+    _february(StatementStage(events, emitted), down=3)
+    stage = _owner(events, emitted)
     (sent,) = _statement(stage.ready_outputs(mono=10.0, settle=5.0))
     # never confirmed: a new stage over the same tables (the next owner, after a rebuild)
-    again = StatementStage(events, emitted)
-    again.rebuild()
-    again.refresh(at, mono=0.0)
+    again = _owner(events, emitted)
     ready = again.ready_outputs(mono=10.0, settle=5.0)
     (resent,) = _statement(ready)
     assert {**resent, "computed_at": None} == {**sent, "computed_at": None}
     again.confirm([o for _, o in ready])
     # confirmed: a third owner has nothing to publish
-    third = StatementStage(events, emitted)
-    third.rebuild()
-    third.refresh(at, mono=0.0)
+    third = _owner(events, emitted)
     assert _statement(third.ready_outputs(mono=10.0, settle=5.0)) == []
+
+
+def _owner(events: dict[str, bytes], emitted: dict[str, bytes]) -> StatementStage:
+    """The next owner of the partition: a stage over its tables, rebuilt, recomputed."""
+    stage = StatementStage(events, emitted)
+    stage.rebuild()
+    stage.refresh(FINAL_AT + timedelta(hours=1), mono=0.0)
+    return stage
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        b"{}",
+        b"[1]",
+        b"not json",
+        b'"final"',
+        b'{"digest": 5, "revision": 0, "status": "final"}',
+        b'{"digest": "d", "revision": "1", "status": "final"}',
+        b'{"digest": "d", "revision": -1, "status": "final"}',
+        b'{"digest": "d", "revision": true, "status": "final"}',
+        b'{"digest": "d", "revision": 0, "status": "published"}',
+    ],
+)
+def test_a_record_of_publication_that_is_not_one_is_skipped_and_its_output_sent_again(
+    poison: bytes,
+) -> None:
+    """A poison value in the table of what was published never stops a partition publishing.
+
+    Every recomputation reads that record, so one that raised there would
+    hold back every output of the partition, at every cycle, for good.
+    """
+    events: dict[str, bytes] = {}
+    emitted: dict[str, bytes] = {}
+    _february(StatementStage(events, emitted), down=3)
+    stage = _owner(events, emitted)
+    ready = stage.ready_outputs(mono=10.0, settle=5.0)
+    stage.confirm([o for _, o in ready])
+    (sent,) = _statement(ready)
+    key = f"contract_month|{topics.output_key(sent).decode()}"
+    assert key in emitted
+    assert len(emitted) > 1
+    emitted[key] = poison
+    again = _owner(events, emitted)
+    assert again.folder.stats.unreadable_state == 1
+    resent = again.ready_outputs(mono=10.0, settle=5.0)
+    # only the output whose record was skipped; the others' records still hold
+    assert [o for _, o in resent] == _statement(resent)
+    assert {**_statement(resent)[0], "computed_at": None} == {**sent, "computed_at": None}
+    again.confirm([o for _, o in resent])
+    third = _owner(events, emitted)
+    assert third.folder.stats.unreadable_state == 0
+    assert third.ready_outputs(mono=10.0, settle=5.0) == []
