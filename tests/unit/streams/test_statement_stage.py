@@ -16,7 +16,7 @@ from sla.probes import DOWN, NO_DATA, UP, MinuteStates
 from sla.timeutil import epoch_minute
 from streams import topics
 from streams.statementstage import StatementStage
-from tests.helpers import contract
+from tests.helpers import claim, contract
 
 MONTH = Month(2026, 3)
 NOW = datetime(2026, 3, 10, 12, 0, 30, tzinfo=UTC)
@@ -221,6 +221,60 @@ def test_a_final_statement_whose_content_changes_is_published_as_the_next_revisi
     assert revised["counted_downtime_minutes"] == 4
     stage.confirm([o for _, o in ready])
     assert stage.latest[topics.output_key(revised)]["revision"] == 1
+
+
+def test_a_claim_decision_is_revision_0_and_the_next_only_when_it_changes() -> None:
+    stage = StatementStage({}, {})
+    api = _february(stage, down=3)
+    hours = [("2026-02-01T00:00:00Z", "2026-02-01T02:00:00Z")]
+    raw = json.dumps(claim("CL-1", "PO-F", "2026-03-02T10:00:00Z", hours)).encode()
+    stage.process([(topics.CLAIMS.name, raw, {"topic": topics.CLAIMS.name})])
+    at = FINAL_AT + timedelta(hours=1)
+
+    def decisions(minutes: int, mono: float, force: bool = False) -> list[JSON]:
+        stage.refresh(at + timedelta(minutes=minutes), mono=mono, force=force)
+        ready = stage.ready_outputs(mono=mono + 10.0, settle=5.0)
+        stage.confirm([o for _, o in ready])
+        return [o for _, o in ready if o["kind"] == "claim_decision"]
+
+    (first,) = decisions(0, 0.0)
+    assert (first["revision"], first["credit_total"]) == (0, "0.00")
+    assert "status" not in first
+    # recomputed, nothing new: not sent again
+    assert decisions(1, 20.0, force=True) == []
+    # late probes: 97 more minutes down, the claimed month now earns a credit
+    api[3:100] = DOWN
+    stage.process([_states("api", api, 2, FEB)])
+    (second,) = decisions(2, 40.0)
+    assert (second["revision"], second["credit_total"]) == (1, "100.00")
+    assert decisions(3, 60.0, force=True) == []
+
+
+def test_only_the_primary_partition_publishes_service_month_records() -> None:
+    """Every partition folds every service's minutes; one publishes their records."""
+    at = FINAL_AT + timedelta(hours=1)
+    kinds = []
+    for stage in (StatementStage({}, {}), StatementStage({}, {}, primary=False)):
+        _february(stage, down=3)
+        stage.refresh(at, mono=0.0)
+        kinds.append({o["kind"] for _, o in stage.ready_outputs(mono=10.0, settle=5.0)})
+    assert kinds == [{"contract_month", "service_month"}, {"contract_month"}]
+
+
+def test_a_batch_delivered_again_changes_nothing() -> None:
+    """A redelivery after a crash, or a producer's retry: the stage is a fold over sets."""
+    stage = StatementStage({}, {})
+    _february(stage, down=3)
+    at = FINAL_AT + timedelta(hours=1)
+    stage.refresh(at, mono=0.0)
+    ready = stage.ready_outputs(mono=10.0, settle=5.0)
+    stage.confirm([o for _, o in ready])
+    stored = dict(stage.events)
+    _february(stage, down=3)  # the same contract event and minute states again
+    assert not stage.dirty
+    assert stage.events == stored
+    assert stage.refresh(at + timedelta(minutes=1), mono=20.0, force=True) == 0
+    assert stage.ready_outputs(mono=30.0, settle=5.0) == []
 
 
 def test_outputs_not_confirmed_are_published_again_with_the_same_revision() -> None:
