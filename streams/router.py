@@ -105,18 +105,27 @@ def source_headers(topic: str, partition: int, offset: int) -> list[tuple[str, b
 
 
 def source_of(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> dict[str, Any]:
-    """``{"topic", "partition", "offset"}`` of a forwarded message; ``{}`` without headers."""
+    """``{"topic", "partition", "offset"}`` of a forwarded message; ``{}`` without them.
+
+    ``{}`` too when they do not read (not UTF-8, not numbers): only the router
+    writes them, but any producer can write to the topic, and a message is
+    never refused for what its headers say (the agent gives it the
+    coordinates it was read at).
+    """
     if headers is None:
         return {}
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    found = {k: bytes(v).decode() for k, v in pairs if k in (_H_TOPIC, _H_PARTITION, _H_OFFSET)}
-    if len(found) != 3:
+    try:
+        found = {k: bytes(v).decode() for k, v in pairs if k in (_H_TOPIC, _H_PARTITION, _H_OFFSET)}
+        if len(found) != 3:
+            return {}
+        return {
+            "topic": found[_H_TOPIC],
+            "partition": int(found[_H_PARTITION]),
+            "offset": int(found[_H_OFFSET]),
+        }
+    except (TypeError, ValueError):  # UnicodeDecodeError is a ValueError
         return {}
-    return {
-        "topic": found[_H_TOPIC],
-        "partition": int(found[_H_PARTITION]),
-        "offset": int(found[_H_OFFSET]),
-    }
 
 
 __all__ = [

@@ -9,7 +9,8 @@ corrupt probe-ledger slice and a ledger key from year 1 in the probe
 changelog, a stored incident from year 1 and corrupt minute states in the
 statement stage's table changelog, a record of publication that is not one
 (for the very statement the test waits for) in the changelog of its table
-of what was published, a corrupt minute-states message.
+of what was published, a corrupt minute-states message, and a message on
+the statement stage's own input topic whose source headers do not read.
 
 What must hold: the worker starts and stays up (``/health`` answers), every
 poison input is dead-lettered with its reason (a dead letter is found by the
@@ -31,7 +32,7 @@ import pytest
 
 from streams import topics
 from streams.probeloop import ledger_topic, service_partition
-from streams.router import STATEMENT_PARTITIONS, contract_partition
+from streams.router import STATEMENT_PARTITIONS, contract_partition, statement_inputs_topic
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.worker_process import WorkerProcess, replay_outputs, wait_for_outputs
 from tools.produce import consume_outputs, produce_lines
@@ -120,6 +121,31 @@ def _poison_state(bootstrap: str) -> bytes:
     return states
 
 
+#: on the statement stage's own input topic, with source headers that do not read
+ROUTED_POISON = b"not an event, routed with source headers that cannot be read"
+
+
+def _poison_routed(bootstrap: str) -> str:
+    """A message on the internal statement-inputs topic whose source headers do not read.
+
+    Only the router writes there, but nothing stops another producer; the
+    headers were read before the batch's retries began, so an error there
+    escaped the statements agent. Returns the topic's name.
+    """
+    from kafka import KafkaProducer
+
+    spec = statement_inputs_topic(APP)
+    topics.ensure_topics(bootstrap, specs=[spec])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        headers = [("src-topic", b"\xff\xfe"), ("src-partition", b"zero"), ("src-offset", b"-")]
+        producer.send(spec.name, value=ROUTED_POISON, partition=0, headers=headers)
+        producer.flush(30)
+    finally:
+        producer.close()
+    return spec.name
+
+
 def _health(worker: WorkerProcess) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/health", timeout=5) as r:
@@ -138,6 +164,7 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     ]
     poison = _poison()
     bad_states = _poison_state(broker)
+    internal = _poison_routed(broker)
     # the poison among the valid events, so it shares batches with them
     produce_lines([*valid[:20], *poison, *valid[20:]], broker)
     expected = replay_outputs(valid, AS_OF)
@@ -148,6 +175,7 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     assert got == expected
     wanted = {hashlib.sha256(raw).hexdigest(): reason for raw, reason in poison.items()}
     wanted[hashlib.sha256(bad_states).hexdigest()] = "processing_error"
+    wanted[hashlib.sha256(ROUTED_POISON).hexdigest()] = "invalid_json"
     deadline = time.monotonic() + 60
     letters: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and set(letters) != set(wanted):
@@ -158,7 +186,8 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     big = next(d for d in letters.values() if d["reason"] == "oversize")
     assert big["raw_truncated"] is True
     assert len(json.dumps(big)) < 512 * 1024
-    inputs = {topics.PROBES.name, topics.INCIDENTS.name, topics.MINUTE_STATES.name}
+    # the routed poison's source is where it was read: its headers said nothing readable
+    inputs = {topics.PROBES.name, topics.INCIDENTS.name, topics.MINUTE_STATES.name, internal}
     assert {d["source"]["topic"] for d in letters.values()} <= inputs
     log = worker.log_path.read_text(errors="replace")
     # the restores skipped (and logged) every poisoned value instead of failing

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from streams import router, topics
 from tests.helpers import claim, contract, incident
 
@@ -53,3 +55,20 @@ def test_the_source_of_a_forwarded_message_is_read_back_from_its_headers() -> No
     assert router.source_of(dict(headers)) == want
     assert router.source_of(None) == {}
     assert router.source_of([("other", b"x")]) == {}
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        [("src-topic", b"\xff\xfe"), ("src-partition", b"0"), ("src-offset", b"1")],
+        [("src-topic", b"t"), ("src-partition", b"zero"), ("src-offset", b"1")],
+        [("src-topic", b"t"), ("src-partition", b"0"), ("src-offset", b"")],
+        [("src-topic", b"t"), ("src-partition", None), ("src-offset", b"1")],
+    ],
+    ids=["not utf-8", "not a number", "empty", "no value"],
+)
+def test_source_headers_that_do_not_read_name_no_source(
+    poison: list[tuple[str, bytes | None]],
+) -> None:
+    """Any producer can write to the stage's input topic: its headers never raise."""
+    assert router.source_of(poison) == {}  # type: ignore[arg-type]  # a header without value
