@@ -48,7 +48,7 @@ class DeadLetterTally:
             self._seen.add(key)
         try:
             reason = str(json.loads(value).get("reason") or "unknown")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             reason = "unknown"
         self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
 

@@ -89,7 +89,7 @@ def _contract_id(value: bytes) -> str | None:
     """The ``contract_id`` of a contract or claim event, None when it has none to read."""
     try:
         event = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     found = event.get("contract_id") if isinstance(event, dict) else None
     return found if isinstance(found, str) and found else None

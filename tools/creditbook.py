@@ -157,10 +157,17 @@ class CreditBook:
     positions: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
 
-    def apply(self, topic: str, partition: int, offset: int, value: bytes) -> JSON | None:
-        """Take one message; return the record it changed, or None when it changed nothing."""
+    def apply(self, topic: str, partition: int, offset: int, value: bytes | None) -> JSON | None:
+        """Take one message; return the record it changed, or None when it changed nothing.
+
+        A message that is not a statement or decision billing can read is
+        counted in :attr:`skipped`; a tombstone (no value: the worker never
+        writes one) changes nothing, for a credit is never forgotten.
+        """
         pkey = f"{topic}:{partition}"
         self.positions[pkey] = max(self.positions.get(pkey, 0), offset + 1)
+        if value is None:
+            return None
         try:
             out = json.loads(value)
             if not isinstance(out, dict):
@@ -178,7 +185,7 @@ class CreditBook:
                 newer = supersedes_decision
             else:
                 return None
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes
             self.skipped += 1
             return None
         rec["partition"] = partition

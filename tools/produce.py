@@ -33,7 +33,7 @@ def route(raw: bytes) -> tuple[str, bytes]:
     """``(topic, key)`` for one raw event line."""
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return topics.PROBES.name, b"unroutable"
     if not isinstance(obj, dict) or obj.get("type") not in topics.INPUT_FOR_TYPE:
         return topics.PROBES.name, b"unroutable"

@@ -25,6 +25,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -123,27 +124,49 @@ def _poison_state(bootstrap: str) -> bytes:
 
 #: on the statement stage's own input topic, with source headers that do not read
 ROUTED_POISON = b"not an event, routed with source headers that cannot be read"
+#: on the contracts topic: nested deeper than a JSON parser goes, under the size limit
+DEEP_CONTRACT = b'{"type": "contract", "contract_id": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+#: on the dead-letter topic, which the workers read to count: not a dead letter
+NOT_A_DEAD_LETTER = b"[" * 60_000
 
 
-def _poison_routed(bootstrap: str) -> str:
-    """A message on the internal statement-inputs topic whose source headers do not read.
+def _poison_topics(bootstrap: str) -> str:
+    """Poison the agents and the dead-letter count read before the codec sees it.
 
-    Only the router writes there, but nothing stops another producer; the
-    headers were read before the batch's retries began, so an error there
-    escaped the statements agent. Returns the topic's name.
+    - On the internal statement-inputs topic, a message whose source headers
+      do not read: only the router writes there, but nothing stops another
+      producer, and the headers were read before the batch's retries began.
+    - On the contracts topic, a line nested deeper than a JSON parser goes,
+      in the router's batch with the valid contract: the router read its
+      contract id before the codec.
+    - On the dead-letter topic, a message nested as deep: the count reads it.
+
+    Each once crashed its agent (which Faust restarted with the batch
+    acknowledged, the valid contract lost) or started its reader again,
+    forever. Returns the internal topic's name.
     """
     from kafka import KafkaProducer
 
     spec = statement_inputs_topic(APP)
+    topics.ensure_topics(bootstrap)
     topics.ensure_topics(bootstrap, specs=[spec])
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         headers = [("src-topic", b"\xff\xfe"), ("src-partition", b"zero"), ("src-offset", b"-")]
         producer.send(spec.name, value=ROUTED_POISON, partition=0, headers=headers)
+        producer.send(topics.CONTRACTS.name, key=b"PO-P", value=DEEP_CONTRACT)
+        producer.send(topics.DEAD_LETTERS.name, key=b"not|a|letter", value=NOT_A_DEAD_LETTER)
         producer.flush(30)
     finally:
         producer.close()
     return spec.name
+
+
+def _dead_letter_counts(worker: WorkerProcess) -> dict[str, int]:
+    url = f"http://127.0.0.1:{worker.port}/dead-letters"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        counts: dict[str, int] = json.loads(r.read())["dead_letters"]
+    return counts
 
 
 def _health(worker: WorkerProcess) -> int:
@@ -164,7 +187,7 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     ]
     poison = _poison()
     bad_states = _poison_state(broker)
-    internal = _poison_routed(broker)
+    internal = _poison_topics(broker)
     # the poison among the valid events, so it shares batches with them
     produce_lines([*valid[:20], *poison, *valid[20:]], broker)
     expected = replay_outputs(valid, AS_OF)
@@ -176,18 +199,26 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     wanted = {hashlib.sha256(raw).hexdigest(): reason for raw, reason in poison.items()}
     wanted[hashlib.sha256(bad_states).hexdigest()] = "processing_error"
     wanted[hashlib.sha256(ROUTED_POISON).hexdigest()] = "invalid_json"
+    wanted[hashlib.sha256(DEEP_CONTRACT).hexdigest()] = "invalid_json"
     deadline = time.monotonic() + 60
     letters: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and set(letters) != set(wanted):
         msgs = consume_outputs(broker, [topics.DEAD_LETTERS.name], timeout_ms=1500)
-        letters = {d["raw_sha256"]: d for d in (json.loads(v) for _, _, v in msgs)}
+        ours = (json.loads(v) for _, _, v in msgs if v != NOT_A_DEAD_LETTER)
+        letters = {d["raw_sha256"]: d for d in ours}
         time.sleep(1)
     assert {h: d["reason"] for h, d in letters.items()} == wanted
     big = next(d for d in letters.values() if d["reason"] == "oversize")
     assert big["raw_truncated"] is True
     assert len(json.dumps(big)) < 512 * 1024
     # the routed poison's source is where it was read: its headers said nothing readable
-    inputs = {topics.PROBES.name, topics.INCIDENTS.name, topics.MINUTE_STATES.name, internal}
+    inputs = {
+        topics.PROBES.name,
+        topics.INCIDENTS.name,
+        topics.MINUTE_STATES.name,
+        topics.CONTRACTS.name,
+        internal,
+    }
     assert {d["source"]["topic"] for d in letters.values()} <= inputs
     log = worker.log_path.read_text(errors="replace")
     # the restores skipped (and logged) every poisoned value instead of failing
@@ -200,5 +231,13 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     ):
         assert skipped in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+    # the count read past what is not a dead letter, and counted every one that is
+    counts: dict[str, int] = {}
+    want_counts = {**Counter(wanted.values()), "unknown": 1}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and counts != want_counts:
+        counts = _dead_letter_counts(worker)
+        time.sleep(0.5)
+    assert counts == want_counts
     assert worker.proc.poll() is None
     assert _health(worker) in (200, 503)

@@ -72,3 +72,20 @@ def test_source_headers_that_do_not_read_name_no_source(
 ) -> None:
     """Any producer can write to the stage's input topic: its headers never raise."""
     assert router.source_of(poison) == {}  # type: ignore[arg-type]  # a header without value
+
+
+@pytest.mark.parametrize("topic", [topics.CONTRACTS.name, topics.CLAIMS.name])
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"[" * 60_000,  # under the event size limit, nested deeper than the parser goes
+        b'{"contract_id": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+        b"\xff\xfe",
+    ],
+    ids=["deep", "deep contract_id", "not utf-8"],
+)
+def test_a_contract_or_claim_that_does_not_read_goes_to_the_primary(
+    topic: str, value: bytes
+) -> None:
+    """The router reads a contract id before the codec: it never raises, whatever it reads."""
+    assert router.targets(topic, value) == [router.PRIMARY]

@@ -205,12 +205,24 @@ def test_accepted_claims_show_against_their_month() -> None:
         json.dumps({**_statement(), "credit_amount": 100.0}).encode(),
         json.dumps({**_statement(), "status": "draft"}).encode(),
         json.dumps({**_decision(), "credits": [{"month": "2026-03"}]}).encode(),
+        b"\xff\xfe not UTF-8",
+        b"[" * 200_000,  # nested deeper than any JSON parser goes
+        b'{"kind": "contract_month", "month": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
 )
 def test_unreadable_records_are_counted_and_skipped(value: bytes) -> None:
     book = CreditBook()
     assert book.apply(ST, 0, 7, value) is None
     assert (book.skipped, book.rows(), book.position(ST, 0)) == (1, [], 8)
+
+
+def test_a_tombstone_changes_nothing_and_forgets_no_credit() -> None:
+    book = CreditBook()
+    statement = _statement()
+    assert book.apply(ST, 0, 0, _b(statement)) is not None
+    rows = book.rows()
+    assert book.apply(ST, 0, 1, None) is None
+    assert (book.skipped, book.rows(), book.position(ST, 0)) == (0, rows, 2)
 
 
 def test_other_output_kinds_are_ignored() -> None:
