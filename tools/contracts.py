@@ -67,7 +67,7 @@ def load_documents(path: Path) -> list[JSON]:
     if suffix == ".json":
         try:
             data: Any = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ContractFileError(f"{path}: not valid JSON: {exc}") from None
         docs = data if isinstance(data, list) else [data]
     else:
@@ -79,6 +79,8 @@ def load_documents(path: Path) -> list[JSON]:
             where = getattr(exc, "problem_mark", None)
             at = f" (line {where.line + 1})" if where is not None else ""
             raise ContractFileError(f"{path}: not valid YAML{at}: {exc}".splitlines()[0]) from None
+        except RecursionError:
+            raise ContractFileError(f"{path}: not valid YAML: nested too deeply") from None
     if not docs:
         raise ContractFileError(f"{path}: no contract in the file")
     for no, doc in enumerate(docs, start=1):

@@ -83,7 +83,7 @@ def parse_targets(text: str, source: str = "targets") -> list[Target]:
     if stripped.startswith("["):
         try:
             data = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise TargetsError(f"{source}: not valid JSON: {exc}") from exc
         items = [(f"{source}: item {i}", obj) for i, obj in enumerate(data, start=1)]
     else:
@@ -92,7 +92,7 @@ def parse_targets(text: str, source: str = "targets") -> list[Target]:
                 continue
             try:
                 items.append((f"{source}:{no}", json.loads(line)))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise TargetsError(f"{source}:{no}: not valid JSON: {exc}") from exc
     targets: list[Target] = []
     for where, obj in items:

@@ -104,6 +104,8 @@ def test_dry_run_validates_without_a_broker(
          "remove revision: apply chooses them"),
         ("bad.json", '{"contract_id": ', "not valid JSON"),
         ("bad.yaml", "contract_id: [", "not valid YAML"),
+        ("deep.json", "[" * 100_000, "not valid JSON"),
+        ("deep.yaml", "contract_id: " + "[" * 100_000, "not valid YAML: nested too deeply"),
         ("bad.txt", "{}", "expected a .json, .yaml or .yml file"),
         ("two.yaml", YAML.format(cid="PO-1") + "---\n" + YAML.format(cid="PO-1"),
          "document 2 (contract PO-1): contract PO-1 is listed twice"),

@@ -181,6 +181,8 @@ def test_targets_file_as_json_lines_or_a_json_list(tmp_path: Path) -> None:
         ('{"service": "api", "url": "http://x/", "expect": 200}', "t:1: expect: Extra inputs"),
         ('{"service": "api", "url": "http://x/", "expect_status": 42}', "t:1: expect_status"),
         ('\n{"service": "api",', "t:2: not valid JSON"),
+        ("[" * 100_000, "t: not valid JSON"),
+        ('# deep\n{"service": ' + "[" * 100_000, "t:2: not valid JSON"),
         ('[{"service": "api", "url": "http://x/"}, 3]', "t: item 2: Input should be"),
         ("# nothing\n", "t: no targets"),
     ],
