@@ -86,13 +86,25 @@ def targets(topic: str, value: bytes | None, partitions: int = STATEMENT_PARTITI
 
 
 def _contract_id(value: bytes) -> str | None:
-    """The ``contract_id`` of a contract or claim event, None when it has none to read."""
+    """The ``contract_id`` of a contract or claim event, None when it has none to read.
+
+    Read before the codec, so anything goes: JSON nested past the parser's
+    depth, or an id with a lone surrogate escape (JSON text, but no UTF-8),
+    has none, and goes to the primary, which dead-letters it. An event the
+    codec refuses for another reason still goes to its contract's partition.
+    """
     try:
         event = json.loads(value)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     found = event.get("contract_id") if isinstance(event, dict) else None
-    return found if isinstance(found, str) and found else None
+    if not isinstance(found, str) or not found:
+        return None
+    try:
+        found.encode()
+    except UnicodeEncodeError:
+        return None
+    return found
 
 
 def source_headers(topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:

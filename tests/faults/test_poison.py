@@ -4,18 +4,27 @@ The poison is the real thing: probes at 0001-01-01 and 9999-12-31 (which
 crashed month arithmetic), a 900 kB probe (whose dead letter was once over
 the broker's 1 MiB message limit), the torn lines that once came back as
 valid probes when lines were joined, an incident from year 1, and, already
-in the state topics before the worker starts, values it cannot read: a
-corrupt probe-ledger slice and a ledger key from year 1 in the probe
-changelog, a stored incident from year 1 and corrupt minute states in the
-statement stage's table changelog, a record of publication that is not one
-(for the very statement the test waits for) in the changelog of its table
-of what was published, a corrupt minute-states message, and a message on
-the statement stage's own input topic whose source headers do not read.
+in the topics before the worker starts:
+
+- values it cannot read in its state: a corrupt probe-ledger slice and a
+  ledger key from year 1 in the probe changelog; a stored incident from
+  year 1, corrupt minute states and a key that is not UTF-8 in the statement
+  stage's table changelog; a record of publication that is not one (for the
+  very statement the test waits for) in the changelog of its table of what
+  was published;
+- what the agents read before the codec: a message on the statement stage's
+  own input topic whose source headers do not read, and contracts nested
+  past any JSON parser's depth or with a lone surrogate for an id;
+- on the dead-letter topic, which the workers count, a message that is not
+  a dead letter;
+- a corrupt minute-states message.
 
 What must hold: the worker starts and stays up (``/health`` answers), every
 poison input is dead-lettered with its reason (a dead letter is found by the
 SHA-256 of the whole input, so a truncated copy is found too), each fits a
-message, and the statements equal ``replay`` of the valid events alone.
+message, the statements equal ``replay`` of the valid events alone, and
+the dead-letter count (``/dead-letters``) has each dead letter once and the
+message that is not one as ``unknown``.
 """
 
 from __future__ import annotations
@@ -105,6 +114,7 @@ def _poison_state(bootstrap: str) -> bytes:
             # the primary statement partition's state: keys carry their partition
             (b"0|incident|I-OLD|0|e-old", stored),
             (b"0|states|web|2026-03", states),
+            (b"0|\xff\xfe not UTF-8", stored),  # a key this pipeline never writes
         ):
             producer.send(events.name, key=key, value=value, partition=0)
         # read at every recomputation of its partition: once, it held back all of them
@@ -126,6 +136,8 @@ def _poison_state(bootstrap: str) -> bytes:
 ROUTED_POISON = b"not an event, routed with source headers that cannot be read"
 #: on the contracts topic: nested deeper than a JSON parser goes, under the size limit
 DEEP_CONTRACT = b'{"type": "contract", "contract_id": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"
+#: on the contracts topic: JSON text, but its id (a lone surrogate) is no UTF-8
+SURROGATE_CONTRACT = b'{"type": "contract", "contract_id": "PO-\\ud800"}'
 #: on the dead-letter topic, which the workers read to count: not a dead letter
 NOT_A_DEAD_LETTER = b"[" * 60_000
 
@@ -137,8 +149,9 @@ def _poison_topics(bootstrap: str) -> str:
       do not read: only the router writes there, but nothing stops another
       producer, and the headers were read before the batch's retries began.
     - On the contracts topic, a line nested deeper than a JSON parser goes,
-      in the router's batch with the valid contract: the router read its
-      contract id before the codec.
+      and one whose contract id is a lone surrogate, in the router's batch
+      with the valid contract: the router reads the contract id before the
+      codec.
     - On the dead-letter topic, a message nested as deep: the count reads it.
 
     Each once crashed its agent (which Faust restarted with the batch
@@ -155,6 +168,7 @@ def _poison_topics(bootstrap: str) -> str:
         headers = [("src-topic", b"\xff\xfe"), ("src-partition", b"zero"), ("src-offset", b"-")]
         producer.send(spec.name, value=ROUTED_POISON, partition=0, headers=headers)
         producer.send(topics.CONTRACTS.name, key=b"PO-P", value=DEEP_CONTRACT)
+        producer.send(topics.CONTRACTS.name, key=b"PO-P", value=SURROGATE_CONTRACT)
         producer.send(topics.DEAD_LETTERS.name, key=b"not|a|letter", value=NOT_A_DEAD_LETTER)
         producer.flush(30)
     finally:
@@ -200,6 +214,7 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     wanted[hashlib.sha256(bad_states).hexdigest()] = "processing_error"
     wanted[hashlib.sha256(ROUTED_POISON).hexdigest()] = "invalid_json"
     wanted[hashlib.sha256(DEEP_CONTRACT).hexdigest()] = "invalid_json"
+    wanted[hashlib.sha256(SURROGATE_CONTRACT).hexdigest()] = "invalid_json"
     deadline = time.monotonic() + 60
     letters: dict[str, dict[str, Any]] = {}
     while time.monotonic() < deadline and set(letters) != set(wanted):
@@ -227,6 +242,7 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
         "probe ledger api|2026-03|eu-west-1|20: skipped unreadable stored value",
         "stored value 'incident|I-OLD|0|e-old' skipped",
         "stored value 'states|web|2026-03' skipped",
+        "stored value '\\udcff\\udcfe not UTF-8' skipped",
         "record of published output 'contract_month|PO-P|2026-03' skipped",
     ):
         assert skipped in log, log[-3000:]

@@ -81,8 +81,10 @@ def test_source_headers_that_do_not_read_name_no_source(
         b"[" * 60_000,  # under the event size limit, nested deeper than the parser goes
         b'{"contract_id": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
         b"\xff\xfe",
+        b'{"type": "contract", "contract_id": "PO-\\udcff"}',  # JSON's escape, no UTF-8
+        b'{"type": "claim", "contract_id": "PO-\\ud800", "claim_id": "C"}',
     ],
-    ids=["deep", "deep contract_id", "not utf-8"],
+    ids=["deep", "deep contract_id", "not utf-8", "lone surrogate", "claim's lone surrogate"],
 )
 def test_a_contract_or_claim_that_does_not_read_goes_to_the_primary(
     topic: str, value: bytes
