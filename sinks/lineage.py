@@ -27,7 +27,8 @@ class RawEvent:
 
     ``source`` is ``{"topic", "partition", "offset"}`` for Kafka or
     ``{"file", "line"}`` for a file (the shape replay uses for dead letters).
-    ``received_at`` is the Kafka message timestamp or the reader's clock.
+    ``received_at`` is the Kafka message timestamp or, without one within the
+    instants an event may carry, the reader's clock.
     """
 
     raw: bytes

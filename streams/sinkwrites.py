@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sla.timeutil import END_INSTANT, FIRST_INSTANT
 from streams import topics
 from streams.messages import Outgoing
 from streams.probestate import Received
@@ -22,6 +23,21 @@ from streams.workerconfig import WorkerConfig
 
 #: one logger for every layer of the worker: its log lines are all ``streams.app``'s
 log = logging.getLogger("streams.app")
+
+
+def received_at(stamp: float | None, clock: Callable[[], datetime]) -> datetime:
+    """When an event was received: its Kafka timestamp (seconds), else the reader's clock.
+
+    The clock when the message has no timestamp, or one outside the instants
+    an event may carry (``[1970, 2200)``): a producer sets the timestamp, and
+    the broker takes one in year 10000, which no ``datetime`` holds.
+    """
+    if stamp and _FIRST_STAMP <= stamp < _END_STAMP:
+        return datetime.fromtimestamp(stamp, UTC)
+    return clock()
+
+
+_FIRST_STAMP, _END_STAMP = FIRST_INSTANT.timestamp(), END_INSTANT.timestamp()
 
 
 class SinkWriting:
@@ -62,8 +78,7 @@ class SinkWriting:
             src = e.source
             if f"{src['topic']}|{src['partition']}|{src['offset']}".encode() in dead_keys:
                 continue
-            received = datetime.fromtimestamp(e.timestamp, UTC) if e.timestamp else None
-            rows.append(RawEvent(e.raw, received or self.cfg.clock(), src))
+            rows.append(RawEvent(e.raw, received_at(e.timestamp, self.cfg.clock), src))
         if rows or letters:
             await self._write(lambda sink: sink.write_audit(rows, letters))
 

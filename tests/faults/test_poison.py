@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +48,7 @@ from streams.probeloop import ledger_topic, service_partition
 from streams.router import STATEMENT_PARTITIONS, contract_partition, statement_inputs_topic
 from tests.helpers import contract, incident, probes_every_minute
 from tests.integration.worker_process import WorkerProcess, replay_outputs, wait_for_outputs
-from tools.produce import consume_outputs, produce_lines
+from tools.produce import consume_outputs, produce_lines, route
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -257,3 +260,58 @@ def test_poison_input_and_poisoned_state_never_stop_the_worker(
     assert counts == want_counts
     assert worker.proc.poll() is None
     assert _health(worker) in (200, 503)
+
+
+#: a Kafka timestamp the broker takes and no ``datetime`` holds (year 10000), in ms
+YEAR_10000_MS = 253_402_300_800_000
+
+
+def test_message_timestamps_no_instant_holds_are_audited_at_the_reader_s_clock(
+    broker: str, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """A producer sets a message's timestamp; the audit trail once failed on it, forever.
+
+    With a store, every received event is written with its Kafka timestamp.
+    One stamped in year 10000 raised in that write, which the probe loop and
+    the statements agent try again until it succeeds: the stages stalled.
+    """
+    from kafka import KafkaProducer
+
+    events = [
+        contract("PO-T", services={"api": "800.00"}),
+        *probes_every_minute("api", "2026-03-10T00:00:00Z", 30, ok=False),
+    ]
+    lines = [_line(e) for e in events]
+    topics.ensure_topics(broker)
+    producer = KafkaProducer(bootstrap_servers=broker, acks="all")
+    try:
+        for i, raw in enumerate(lines):
+            topic, key = route(raw)
+            odd = i % 2 == 0  # the contract, and every other probe
+            producer.send(topic, key=key, value=raw, timestamp_ms=YEAR_10000_MS if odd else None)
+        producer.flush(30)
+    finally:
+        producer.close()
+    db = tmp_path / "store"
+    worker = workers(broker, AS_OF, app_id="stamps", store=f"chdb://{db}")
+    expected = replay_outputs(lines, AS_OF)
+    assert wait_for_outputs(broker, expected, timeout=120) == expected
+    time.sleep(3)  # the audit rows are written before the batch is acknowledged
+    worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+    query = (
+        "from sinks.store import connect\n"
+        f"s = connect('chdb://{db}')\n"
+        "rows = s.client.query(\n"
+        "    'SELECT count(), countIf(received_at = {t:DateTime64(3)}) '\n"
+        "    f'FROM {s.db}.raw_events', parameters={'t': '2026-05-01 00:00:00'}).result_rows\n"
+        "print(list(rows[0]))\n"
+        "s.close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", query], capture_output=True, text=True, timeout=120, check=True
+    )
+    every, at_the_clock = json.loads(done.stdout.strip().splitlines()[-1])
+    # every event audited; those stamped in year 10000 at the worker's clock (--as-of)
+    assert (every, at_the_clock) == (len(lines), (len(lines) + 1) // 2)
