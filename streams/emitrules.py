@@ -88,13 +88,13 @@ def held_until_caught_up(out: JSON) -> bool:
     )
 
 
-def published_record(digest: str, revision: object, status: object) -> bytes:
-    """The stored record of an output as published: its digest, revision and status."""
-    return json.dumps({"digest": digest, "revision": revision, "status": status}).encode()
+def published_record(digest: str, revision: int | None, status: str | None) -> JSON:
+    """The record kept of an output as published: its digest, revision and status."""
+    return {"digest": digest, "revision": revision, "status": status}
 
 
 def read_published(raw: bytes) -> JSON:
-    """A stored record of :func:`published_record`; ValueError for anything else.
+    """A stored record (:func:`published_record` as JSON); ValueError for anything else.
 
     The rules read it at every recomputation (:func:`with_revision`), so a
     value that is not one (written by hand to the table's changelog, or
@@ -113,7 +113,7 @@ def read_published(raw: bytes) -> JSON:
         raise ValueError("revision is not a whole number")
     if status not in (None, "provisional", "final", "revised"):
         raise ValueError(f"unknown status {status!r}")
-    return {"digest": digest, "revision": revision, "status": status}
+    return published_record(digest, revision, status)
 
 
 def with_revision(out: JSON, prev: JSON | None, digest: str | None = None) -> JSON:

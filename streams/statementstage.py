@@ -408,9 +408,9 @@ class StatementStage:
         for out in published:
             ekey = f"{out['kind']}|{topics.output_key(out).decode()}"
             digest = self._unconfirmed.pop(ekey)
-            revision, status = out.get("revision"), out.get("status")
-            self.emitted[ekey] = published_record(digest, revision, status)
-            self._records[ekey] = {"digest": digest, "revision": revision, "status": status}
+            record = published_record(digest, out.get("revision"), out.get("status"))
+            self.emitted[ekey] = json.dumps(record).encode()
+            self._records[ekey] = record
 
     def _emitted(self, ekey: str) -> JSON | None:
         """What was last published under ``ekey``, from the record read at :meth:`rebuild`.
