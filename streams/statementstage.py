@@ -74,6 +74,7 @@ class StatementStage:
         settings: Settings | None = None,
         calendar: BusinessCalendar | None = None,
         primary: bool = True,
+        partition: int | None = None,
     ) -> None:
         self.events = events
         self.emitted = emitted
@@ -81,6 +82,8 @@ class StatementStage:
         #: dead-letters the broadcast inputs (minute states, incidents); the others
         #: fold those too but leave both to it (``streams.router``)
         self.primary = primary
+        #: what its log lines name it by: its statement partition, when it has one
+        self.where = "" if partition is None else f"statement partition {partition}: "
         self.settings = settings or Settings()
         self.calendar = calendar or BusinessCalendar()
         self.ready = False
@@ -134,14 +137,16 @@ class StatementStage:
                 self._apply_stored(key, self.events[key])
             except Exception as exc:
                 self.folder.stats.unreadable_state += 1
-                log.warning("stored value %r skipped: %s", key[:200], exc)
+                log.warning("%sstored value %r skipped: %s", self.where, key[:200], exc)
         self._records = {}
         for ekey in list(self.emitted):
             try:
                 self._records[ekey] = read_published(self.emitted[ekey])
             except Exception as exc:
                 self.folder.stats.unreadable_state += 1
-                log.warning("record of published output %r skipped: %s", ekey[:200], exc)
+                log.warning(
+                    "%srecord of published output %r skipped: %s", self.where, ekey[:200], exc
+                )
         self.ready = True
         self.dirty = True
 

@@ -180,7 +180,11 @@ class WorkerWiring(SinkWriting):
                     TableStore(emitted_table, partition),
                 )
             stage = self.stages[partition] = StatementStage(
-                stores[0], stores[1], self.cfg.settings, primary=partition == router.PRIMARY
+                stores[0],
+                stores[1],
+                self.cfg.settings,
+                primary=partition == router.PRIMARY,
+                partition=partition,
             )
         return stage
 
