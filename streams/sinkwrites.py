@@ -25,6 +25,9 @@ from streams.workerconfig import WorkerConfig
 log = logging.getLogger("streams.app")
 
 
+_FIRST_STAMP, _END_STAMP = FIRST_INSTANT.timestamp(), END_INSTANT.timestamp()
+
+
 def received_at(stamp: float | None, clock: Callable[[], datetime]) -> datetime:
     """When an event was received: its Kafka timestamp (seconds), else the reader's clock.
 
@@ -35,9 +38,6 @@ def received_at(stamp: float | None, clock: Callable[[], datetime]) -> datetime:
     if stamp and _FIRST_STAMP <= stamp < _END_STAMP:
         return datetime.fromtimestamp(stamp, UTC)
     return clock()
-
-
-_FIRST_STAMP, _END_STAMP = FIRST_INSTANT.timestamp(), END_INSTANT.timestamp()
 
 
 class SinkWriting:

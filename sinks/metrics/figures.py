@@ -96,23 +96,27 @@ class TypedOutputs(Generic[Typed]):
                     continue
                 hit = seen.get(id(out))
                 # the object itself is held in the cache, so its id is not reused
+                anchor = None if self._anchor is None else out.get(self._anchor)
+                if not isinstance(anchor, dict):
+                    anchor = None
                 if hit is not None and hit[0] is out:
                     typed = hit[1]
                 else:
-                    typed = self._remade(out) or self._read(out)
+                    typed = self._remade(out, anchor) or self._read(out)
                 kept[id(out)] = (out, typed)
-                anchor = None if self._anchor is None else out.get(self._anchor)
-                if isinstance(anchor, dict):
+                if anchor is not None:
                     anchored[id(anchor)] = (anchor, out, typed)
                 values.append(typed)
             self._seen = kept
             self._anchored = anchored
             return values
 
-    def _remade(self, out: Mapping[str, Any]) -> Typed | None:
-        """The value read before, if ``out`` is a copy of its output with a new ``computed_at``."""
-        anchor = None if self._anchor is None else out.get(self._anchor)
-        if not isinstance(anchor, dict):
+    def _remade(self, out: Mapping[str, Any], anchor: object) -> Typed | None:
+        """The value read before, if ``out`` is a copy of its output with a new ``computed_at``.
+
+        ``anchor`` is ``out``'s nested content (None: it has none to go by).
+        """
+        if anchor is None:
             return None
         held = self._anchored.get(id(anchor))
         if held is None or held[0] is not anchor:

@@ -78,6 +78,17 @@ def _poison() -> dict[bytes, str]:
     }
 
 
+def _stage2_changelog(table: str) -> topics.TopicSpec:
+    """The changelog of the statement stage's Faust table ``stage2-<table>``."""
+    return topics.TopicSpec(
+        f"{APP}-stage2-{table}-changelog",
+        "partition|key",
+        STATEMENT_PARTITIONS,
+        {"cleanup.policy": "compact"},
+        "stage 2",
+    )
+
+
 def _poison_state(bootstrap: str) -> bytes:
     """Values the worker cannot read, put in its state topics before it starts.
 
@@ -86,20 +97,7 @@ def _poison_state(bootstrap: str) -> bytes:
     """
     from kafka import KafkaProducer
 
-    events = topics.TopicSpec(
-        f"{APP}-stage2-events-changelog",
-        "partition|key",
-        STATEMENT_PARTITIONS,
-        {"cleanup.policy": "compact"},
-        "stage 2",
-    )
-    emitted = topics.TopicSpec(
-        f"{APP}-stage2-emitted-changelog",
-        "partition|key",
-        STATEMENT_PARTITIONS,
-        {"cleanup.policy": "compact"},
-        "stage 2",
-    )
+    events, emitted = _stage2_changelog("events"), _stage2_changelog("emitted")
     ledgers = ledger_topic(APP)
     topics.ensure_topics(bootstrap)
     topics.ensure_topics(bootstrap, specs=[ledgers, events, emitted])
